@@ -1,0 +1,101 @@
+// Package tollgate holds the domain types shared by every layer of the gateway:
+// the error kinds that end up as OpenAI-shaped error bodies.
+package tollgate
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Kind classifies an Error. Each kind maps to exactly one HTTP status and
+// OpenAI error type, through [Kind.Status].
+type Kind int
+
+// The error kinds. The zero Kind is Internal.
+const (
+	Internal         Kind = iota // 500 server_error
+	Invalid                      // 400 invalid_request_error
+	Unauthenticated              // 401 invalid_request_error
+	PermissionDenied             // 403 permission_error
+	NotFound                     // 404 invalid_request_error
+	MethodNotAllowed             // 405 invalid_request_error
+	TooLarge                     // 413 invalid_request_error
+	UnsupportedMedia             // 415 invalid_request_error
+	RateLimited                  // 429 requests (clients retry)
+	QuotaExceeded                // 429 insufficient_quota (clients do not retry)
+	BadGateway                   // 502 server_error
+	Unavailable                  // 503 server_error
+	GatewayTimeout               // 504 server_error
+)
+
+// Status is the one place that maps an error kind to an HTTP status and an
+// OpenAI `error.type`.
+func (k Kind) Status() (status int, errType string) {
+	switch k {
+	case Invalid:
+		return http.StatusBadRequest, "invalid_request_error"
+	case Unauthenticated:
+		return http.StatusUnauthorized, "invalid_request_error"
+	case PermissionDenied:
+		return http.StatusForbidden, "permission_error"
+	case NotFound:
+		return http.StatusNotFound, "invalid_request_error"
+	case MethodNotAllowed:
+		return http.StatusMethodNotAllowed, "invalid_request_error"
+	case TooLarge:
+		return http.StatusRequestEntityTooLarge, "invalid_request_error"
+	case UnsupportedMedia:
+		return http.StatusUnsupportedMediaType, "invalid_request_error"
+	case RateLimited:
+		return http.StatusTooManyRequests, "requests"
+	case QuotaExceeded:
+		return http.StatusTooManyRequests, "insufficient_quota"
+	case BadGateway:
+		return http.StatusBadGateway, "server_error"
+	case Unavailable:
+		return http.StatusServiceUnavailable, "server_error"
+	case GatewayTimeout:
+		return http.StatusGatewayTimeout, "server_error"
+	default:
+		return http.StatusInternalServerError, "server_error"
+	}
+}
+
+// Error is a failure that a client is told about. Message is shown to the
+// client as is, so it must never hold a secret; Cause is for logs only.
+type Error struct {
+	Kind       Kind
+	Code       string        // OpenAI error.code, e.g. "invalid_api_key"; may be empty
+	Param      string        // OpenAI error.param, e.g. "messages[2].content"; may be empty
+	Message    string        // what went wrong and what to fix
+	RetryAfter time.Duration // sent as retry-after when positive
+	Cause      error         // internal detail, logged, never sent
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	if e.Param != "" {
+		return fmt.Sprintf("%s (param %s)", e.Message, e.Param)
+	}
+	return e.Message
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Errorf builds an Error of the given kind with a formatted message.
+func Errorf(kind Kind, code, param, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+// AsError returns err as an *Error. An error that is not one becomes an
+// Internal error with a generic message, keeping err as the cause.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Kind: Internal, Message: "The server had an error while processing your request.", Cause: err}
+}

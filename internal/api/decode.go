@@ -1,0 +1,39 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tollgate-gw/tollgate"
+)
+
+// readJSONBody reads a request body that must be JSON and at most max bytes.
+func readJSONBody(c *gin.Context, max int64) ([]byte, error) {
+	ct := c.GetHeader("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && !(len(mt) > 5 && mt[len(mt)-5:] == "+json")) {
+		return nil, tollgate.Errorf(tollgate.Invalid, "invalid_content_type", "Content-Type",
+			"Content-Type must be application/json, got %q. Send the request body as JSON with the header Content-Type: application/json.", ct)
+	}
+	if c.Request.ContentLength > max {
+		return nil, tooLarge(max)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, max))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(max)
+		}
+		return nil, tollgate.Errorf(tollgate.Invalid, "invalid_body", "", "Could not read the request body: the connection failed before it was complete.")
+	}
+	return body, nil
+}
+
+func tooLarge(max int64) error {
+	return tollgate.Errorf(tollgate.TooLarge, "request_too_large", "",
+		"The request body is larger than the %d MiB this gateway accepts. Send fewer or smaller images or documents.", max>>20)
+}

@@ -1,0 +1,109 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/policy"
+)
+
+// Keys of values the handlers leave in the gin context for the request log.
+const (
+	ctxRequestID = "tollgate.request_id"
+	ctxKey       = "tollgate.key"
+	ctxPolicy    = "tollgate.policy"
+	ctxModel     = "tollgate.model"
+	ctxStream    = "tollgate.stream"
+	ctxErrCode   = "tollgate.err_code"
+	ctxErrCause  = "tollgate.err_cause"
+	ctxUpstream  = "tollgate.upstream_request_id"
+)
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// requestLog gives every request an id (in the x-request-id response header)
+// and logs one line when it ends: never a prompt, a completion or a secret.
+func requestLog(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		id := newRequestID()
+		c.Set(ctxRequestID, id)
+		c.Header("X-Request-Id", id)
+		c.Next()
+
+		status := c.Writer.Status()
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		attrs := make([]slog.Attr, 0, 12)
+		attrs = append(attrs,
+			slog.String("request_id", id),
+			slog.String("method", c.Request.Method),
+			slog.String("path", c.FullPath()),
+			slog.Int("status", status),
+			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+		)
+		if k, ok := c.Get(ctxKey); ok {
+			attrs = append(attrs, slog.String("key_id", k.(*policy.Key).ID))
+		}
+		for _, f := range []struct{ ctx, name string }{
+			{ctxModel, "model"}, {ctxErrCode, "error_code"}, {ctxErrCause, "error_cause"}, {ctxUpstream, "upstream_request_id"},
+		} {
+			if v := c.GetString(f.ctx); v != "" {
+				attrs = append(attrs, slog.String(f.name, v))
+			}
+		}
+		if c.GetBool(ctxStream) {
+			attrs = append(attrs, slog.Bool("stream", true))
+		}
+		d.Logger.LogAttrs(c.Request.Context(), level, "request", attrs...)
+	}
+}
+
+// authenticate finds the caller's key from "Authorization: Bearer <secret>"
+// or "x-api-key: <secret>" under the current policy, and pins that policy for
+// the rest of the request.
+func authenticate(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		secret := bearer(c.GetHeader("Authorization"))
+		if secret == "" {
+			secret = strings.TrimSpace(c.GetHeader("X-Api-Key"))
+		}
+		if secret == "" {
+			writeError(c, tollgate.Errorf(tollgate.Unauthenticated, "invalid_api_key", "",
+				"You didn't provide an API key. Send it in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY), or in an x-api-key header."))
+			return
+		}
+		p := d.Policies.Load()
+		k, ok := p.Authenticate(secret)
+		if !ok {
+			writeError(c, tollgate.Errorf(tollgate.Unauthenticated, "invalid_api_key", "",
+				"Incorrect API key provided. Check the key, or ask your Tollgate administrator for one."))
+			return
+		}
+		c.Set(ctxPolicy, p)
+		c.Set(ctxKey, k)
+		c.Next()
+	}
+}
+
+func bearer(h string) string {
+	const prefix = "bearer "
+	if len(h) > len(prefix) && strings.EqualFold(h[:len(prefix)], prefix) {
+		return strings.TrimSpace(h[len(prefix):])
+	}
+	return ""
+}
+
+func keyOf(c *gin.Context) *policy.Key { return c.MustGet(ctxKey).(*policy.Key) }

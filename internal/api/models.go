@@ -1,0 +1,72 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/upstream"
+)
+
+// model is OpenAI's Model object.
+type model struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+type modelList struct {
+	Object string  `json:"object"`
+	Data   []model `json:"data"`
+}
+
+func toModel(m upstream.Model) model {
+	return model{ID: m.ID, Object: "model", Created: m.Created, OwnedBy: m.OwnedBy}
+}
+
+// handleListModels serves GET /v1/models: the catalog, narrowed to what the
+// caller's key may use.
+func handleListModels(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		models, err := d.Catalog.Models(c.Request.Context())
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		k := keyOf(c)
+		list := modelList{Object: "list", Data: make([]model, 0, len(models))}
+		for _, m := range models {
+			if k.Allows(m.ID) {
+				list.Data = append(list.Data, toModel(m))
+			}
+		}
+		c.JSON(http.StatusOK, list)
+	}
+}
+
+// handleGetModel serves GET /v1/models/{id}. A model the key may not use is
+// reported as not found, as OpenAI does for models outside a project.
+func handleGetModel(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := strings.TrimPrefix(c.Param("id"), "/")
+		if id == "" {
+			handleListModels(d)(c)
+			return
+		}
+		c.Set(ctxModel, id)
+		m, ok, err := d.Catalog.Lookup(c.Request.Context(), id)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		if !ok || !keyOf(c).Allows(id) {
+			writeError(c, tollgate.Errorf(tollgate.NotFound, "model_not_found", "model",
+				"The model %q does not exist or your API key cannot use it. GET /v1/models lists the models you can use.", id))
+			return
+		}
+		c.JSON(http.StatusOK, toModel(m))
+	}
+}

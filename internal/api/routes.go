@@ -1,0 +1,20 @@
+package api
+
+import "github.com/gin-gonic/gin"
+
+// addRoutes lists the whole API surface. Every /v1 route is also served
+// under /api/v1 for clients configured for the reference Bedrock gateway.
+func addRoutes(r *gin.Engine, d Deps) {
+	r.Use(requestLog(d), recovery(d.Logger))
+	r.NoRoute(handleNoRoute())
+	r.NoMethod(handleNoMethod())
+
+	r.GET("/healthz", handleHealth(d))
+
+	for _, prefix := range []string{"/v1", "/api/v1"} {
+		v1 := r.Group(prefix, authenticate(d))
+		v1.POST("/chat/completions", handleChatCompletions(d))
+		v1.GET("/models", handleListModels(d))
+		v1.GET("/models/*id", handleGetModel(d)) // ids hold ':' and, for ARNs, '/'
+	}
+}

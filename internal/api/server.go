@@ -1,0 +1,64 @@
+// Package api is Tollgate's HTTP layer: routes, authentication, request
+// decoding, the OpenAI error envelope and streaming. Translation lives in
+// package converse, decisions in package policy, Bedrock calls in package
+// upstream.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/gin-gonic/gin"
+
+	"github.com/tollgate-gw/tollgate/internal/policy"
+	"github.com/tollgate-gw/tollgate/internal/upstream"
+)
+
+// DefaultMaxBodyBytes bounds a request body: Bedrock takes up to 20 images of
+// 3.75 MB each in one Converse call, base64 makes them a third larger.
+const DefaultMaxBodyBytes = 100 << 20
+
+// Bedrock is what the handlers need from the Bedrock client
+// ([upstream.Client] implements it). Errors are *tollgate.Error.
+type Bedrock interface {
+	Converse(ctx context.Context, in *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseOutput, error)
+	ConverseStream(ctx context.Context, in *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseStreamEventStream, error)
+}
+
+// Catalog lists the models clients may call ([upstream.Catalog] implements it).
+type Catalog interface {
+	Models(ctx context.Context) ([]upstream.Model, error)
+	Lookup(ctx context.Context, id string) (upstream.Model, bool, error)
+}
+
+// Deps are the server's collaborators. Every field but MaxBodyBytes and Now
+// is required.
+type Deps struct {
+	Logger       *slog.Logger
+	Policies     *policy.Holder
+	Bedrock      Bedrock
+	Catalog      Catalog
+	Now          func() time.Time // nil means time.Now
+	MaxBodyBytes int64            // 0 means DefaultMaxBodyBytes
+}
+
+// NewServer returns the gateway's public HTTP handler.
+func NewServer(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.MaxBodyBytes <= 0 {
+		d.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	gin.SetMode(gin.ReleaseMode) // gin keeps its mode globally; release mode only silences its debug output
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.ContextWithFallback = true // c.Done() and c.Err() follow the request's context
+	addRoutes(r, d)
+	return r
+}

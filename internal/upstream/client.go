@@ -1,0 +1,112 @@
+package upstream
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/bedrock"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+)
+
+// DefaultMaxAttempts is how many times a Bedrock call is tried in all when
+// AWS_MAX_ATTEMPTS does not say otherwise. One retry absorbs a passing
+// throttle; more would multiply the retries OpenAI clients already make on a
+// 429 (they honour retry-after).
+const DefaultMaxAttempts = 2
+
+// Client calls Bedrock. It is safe for concurrent use.
+type Client struct {
+	runtime *bedrockruntime.Client
+	control *bedrock.Client
+}
+
+// NewClient builds the Bedrock runtime and control-plane clients from cfg,
+// which comes from the standard AWS configuration chain (so
+// AWS_ENDPOINT_URL_BEDROCK_RUNTIME and AWS_ENDPOINT_URL_BEDROCK apply).
+// endpoint, when not empty, overrides both endpoints (the built-in simulator).
+//
+// Retries are configured here, once: the SDK's standard retryer with
+// cfg.RetryMaxAttempts (AWS_MAX_ATTEMPTS) or DefaultMaxAttempts, a backoff of
+// at most one second, and no client-side retry quota, which would otherwise
+// turn a burst of throttles into errors of its own. The gateway adds no
+// retries on top.
+func NewClient(cfg aws.Config, endpoint string) *Client {
+	attempts := cfg.RetryMaxAttempts
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
+	}
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = attempts
+			o.MaxBackoff = time.Second
+			o.RateLimiter = ratelimit.None
+		})
+	}
+	cfg.RetryMaxAttempts = 0 // the Retryer above decides
+	var base *string
+	if endpoint != "" {
+		base = aws.String(endpoint)
+	}
+	return &Client{
+		runtime: bedrockruntime.NewFromConfig(cfg, func(o *bedrockruntime.Options) {
+			if base != nil {
+				o.BaseEndpoint = base
+			}
+		}),
+		control: bedrock.NewFromConfig(cfg, func(o *bedrock.Options) {
+			if base != nil {
+				o.BaseEndpoint = base
+			}
+		}),
+	}
+}
+
+// Converse calls the Converse API. Errors are *tollgate.Error.
+func (c *Client) Converse(ctx context.Context, in *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseOutput, error) {
+	out, err := c.runtime.Converse(ctx, in)
+	if err != nil {
+		return nil, MapError(err)
+	}
+	return out, nil
+}
+
+// ConverseStream starts a ConverseStream call from a Converse input. Errors
+// before the stream starts are *tollgate.Error; the caller must Close the
+// returned stream.
+func (c *Client) ConverseStream(ctx context.Context, in *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseStreamEventStream, error) {
+	out, err := c.runtime.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{
+		ModelId:                           in.ModelId,
+		Messages:                          in.Messages,
+		System:                            in.System,
+		InferenceConfig:                   in.InferenceConfig,
+		ToolConfig:                        in.ToolConfig,
+		GuardrailConfig:                   streamGuardrail(in),
+		AdditionalModelRequestFields:      in.AdditionalModelRequestFields,
+		AdditionalModelResponseFieldPaths: in.AdditionalModelResponseFieldPaths,
+		OutputConfig:                      in.OutputConfig,
+		PerformanceConfig:                 in.PerformanceConfig,
+		PromptVariables:                   in.PromptVariables,
+		RequestMetadata:                   in.RequestMetadata,
+		ServiceTier:                       in.ServiceTier,
+	})
+	if err != nil {
+		return nil, MapError(err)
+	}
+	return out.GetStream(), nil
+}
+
+func streamGuardrail(in *bedrockruntime.ConverseInput) *types.GuardrailStreamConfiguration {
+	g := in.GuardrailConfig
+	if g == nil {
+		return nil
+	}
+	return &types.GuardrailStreamConfiguration{
+		GuardrailIdentifier: g.GuardrailIdentifier,
+		GuardrailVersion:    g.GuardrailVersion,
+		Trace:               g.Trace,
+	}
+}
