@@ -43,6 +43,9 @@ func requestLog(d Deps) gin.HandlerFunc {
 
 		status := c.Writer.Status()
 		level := slog.LevelInfo
+		if c.FullPath() == "/healthz" {
+			level = slog.LevelDebug // probes would drown the request log
+		}
 		if status >= 500 {
 			level = slog.LevelError
 		}

@@ -1,0 +1,1074 @@
+package converse
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	smithydoc "github.com/aws/smithy-go/document"
+
+	"github.com/tollgate-gw/tollgate"
+)
+
+// OpenAI error codes used for 400s, so that clients see the codes OpenAI
+// itself sends.
+const (
+	codeInvalidType      = "invalid_type"
+	codeInvalidValue     = "invalid_value"
+	codeMissing          = "missing_required_parameter"
+	codeEmptyArray       = "empty_array"
+	codeUnsupportedParam = "unsupported_parameter"
+	codeUnsupportedValue = "unsupported_value"
+)
+
+// maxStop is the most stop sequences OpenAI accepts.
+const maxStop = 4
+
+// wireRequest is the JSON shape of a chat request. Fields whose JSON type
+// varies are kept raw and decoded by hand; fields Tollgate ignores are
+// absent so that decoding skips them, whatever their type.
+type wireRequest struct {
+	Model               *string         `json:"model"`
+	Messages            json.RawMessage `json:"messages"`
+	Stream              *bool           `json:"stream"`
+	StreamOptions       *wireStreamOpts `json:"stream_options"`
+	User                *string         `json:"user"`
+	MaxTokens           *int64          `json:"max_tokens"`
+	MaxCompletionTokens *int64          `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	Stop                json.RawMessage `json:"stop"`
+	Tools               json.RawMessage `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	N                   *int64          `json:"n"`
+	Logprobs            *bool           `json:"logprobs"`
+	TopLogprobs         *int64          `json:"top_logprobs"`
+	Modalities          []string        `json:"modalities"`
+	Audio               json.RawMessage `json:"audio"`
+	ResponseFormat      json.RawMessage `json:"response_format"`
+}
+
+type wireStreamOpts struct {
+	IncludeUsage *bool `json:"include_usage"`
+}
+
+type wireMessage struct {
+	Role       *string         `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	ToolCalls  json.RawMessage `json:"tool_calls"`
+	ToolCallID *string         `json:"tool_call_id"`
+}
+
+type wirePart struct {
+	Type     *string         `json:"type"`
+	Text     *string         `json:"text"`
+	Refusal  *string         `json:"refusal"`
+	ImageURL json.RawMessage `json:"image_url"`
+}
+
+type wireToolCall struct {
+	ID       *string       `json:"id"`
+	Type     *string       `json:"type"`
+	Function *wireFunction `json:"function"`
+}
+
+type wireFunction struct {
+	Name        *string         `json:"name"`
+	Description *string         `json:"description"`
+	Arguments   *string         `json:"arguments"`
+	Parameters  json.RawMessage `json:"parameters"`
+}
+
+type wireTool struct {
+	Type     *string       `json:"type"`
+	Function *wireFunction `json:"function"`
+}
+
+// ParseChatRequest decodes and validates an OpenAI chat completion request
+// body. Every error is a *tollgate.Error of Kind tollgate.Invalid whose
+// Param names the offending field the way OpenAI does ("model",
+// "temperature", "messages[2].content", "tools[0].function.name") and whose
+// Code is OpenAI's (invalid_type, invalid_value, missing_required_parameter,
+// empty_array, unsupported_parameter, unsupported_value); a body that is not
+// JSON has no Param and no Code. Unknown fields and the parameters Tollgate
+// ignores (user, seed, penalties, logit_bias, parallel_tool_calls, store,
+// metadata, service_tier, ...) never fail.
+func ParseChatRequest(body []byte) (*ChatRequest, error) {
+	var w wireRequest
+	if err := json.Unmarshal(body, &w); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se) || len(bytes.TrimSpace(body)) == 0:
+			return nil, invalid("", "", "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The API expects a JSON payload, but what was sent was not valid JSON.)")
+		case errors.As(err, &te) && te.Field == "":
+			return nil, invalid("", "", "The body of your request must be a JSON object, but got %s instead.", jsonKind(te.Value))
+		}
+		return nil, typeError(err, "")
+	}
+
+	r := &ChatRequest{}
+	if w.Model == nil || *w.Model == "" {
+		return nil, invalid(codeMissing, "model", "Missing required parameter: 'model'. Name the Bedrock model to call, e.g. \"anthropic.claude-3-haiku-20240307-v1:0\".")
+	}
+	r.Model = *w.Model
+	if w.Stream != nil {
+		r.Stream = *w.Stream
+	}
+	if w.StreamOptions != nil {
+		r.StreamOptions = &StreamOptions{IncludeUsage: w.StreamOptions.IncludeUsage != nil && *w.StreamOptions.IncludeUsage}
+	}
+	if w.User != nil {
+		r.User = *w.User
+	}
+
+	if err := parseUnsupported(&w); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.MaxTokens, err = parseMaxTokens(w.MaxTokens, "max_tokens"); err != nil {
+		return nil, err
+	}
+	if r.MaxCompletionTokens, err = parseMaxTokens(w.MaxCompletionTokens, "max_completion_tokens"); err != nil {
+		return nil, err
+	}
+	if err := checkRange(w.Temperature, "temperature", 2); err != nil {
+		return nil, err
+	}
+	r.Temperature = w.Temperature
+	if err := checkRange(w.TopP, "top_p", 1); err != nil {
+		return nil, err
+	}
+	r.TopP = w.TopP
+	if r.Stop, err = parseStop(w.Stop); err != nil {
+		return nil, err
+	}
+	if r.Messages, err = parseMessages(w.Messages); err != nil {
+		return nil, err
+	}
+	if r.Tools, err = parseTools(w.Tools); err != nil {
+		return nil, err
+	}
+	if r.ToolChoice, err = parseToolChoice(w.ToolChoice, r.Tools); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// parseUnsupported refuses the parameters that would change the answer in a
+// way Bedrock cannot honour, rather than silently ignoring them.
+func parseUnsupported(w *wireRequest) error {
+	if w.N != nil && *w.N != 1 {
+		if *w.N < 1 {
+			return invalid(codeInvalidValue, "n", "Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", *w.N)
+		}
+		return invalid(codeUnsupportedValue, "n", "Unsupported value: 'n' must be 1; Bedrock returns a single choice per request.")
+	}
+	if w.Logprobs != nil && *w.Logprobs {
+		return invalid(codeUnsupportedValue, "logprobs", "Unsupported value: 'logprobs' must be false; Bedrock does not return log probabilities.")
+	}
+	if w.TopLogprobs != nil && *w.TopLogprobs != 0 {
+		return invalid(codeUnsupportedParam, "top_logprobs", "Unsupported parameter: 'top_logprobs'; Bedrock does not return log probabilities.")
+	}
+	for _, m := range w.Modalities {
+		if m == "audio" {
+			return invalid(codeUnsupportedValue, "modalities", "Unsupported value: 'modalities' may only contain \"text\"; audio output is not supported.")
+		}
+	}
+	if !isNull(w.Audio) {
+		return invalid(codeUnsupportedParam, "audio", "Unsupported parameter: 'audio'; audio output is not supported.")
+	}
+	if !isNull(w.ResponseFormat) {
+		var rf struct {
+			Type *string `json:"type"`
+		}
+		if err := decodeInto(w.ResponseFormat, &rf, "response_format"); err != nil {
+			return err
+		}
+		if rf.Type == nil {
+			return invalid(codeMissing, "response_format.type", "Missing required parameter: 'response_format.type'.")
+		}
+		if *rf.Type != "text" {
+			return invalid(codeUnsupportedValue, "response_format", "Unsupported value: 'response_format' of type %q is not supported yet; only {\"type\":\"text\"} is.", *rf.Type)
+		}
+	}
+	return nil
+}
+
+func parseMaxTokens(v *int64, param string) (int, error) {
+	switch {
+	case v == nil:
+		return 0, nil
+	case *v < 1:
+		return 0, invalid(codeInvalidValue, param, "Invalid '%s': integer below minimum value. Expected a value >= 1, but got %d instead.", param, *v)
+	case *v > math.MaxInt32:
+		return 0, invalid(codeInvalidValue, param, "Invalid '%s': integer above maximum value. Expected a value <= %d, but got %d instead.", param, math.MaxInt32, *v)
+	}
+	return int(*v), nil
+}
+
+func checkRange(v *float64, param string, max float64) error {
+	switch {
+	case v == nil:
+		return nil
+	case *v < 0:
+		return invalid(codeInvalidValue, param, "Invalid '%s': decimal below minimum value. Expected a value >= 0, but got %v instead.", param, *v)
+	case *v > max:
+		return invalid(codeInvalidValue, param, "Invalid '%s': decimal above maximum value. Expected a value <= %v, but got %v instead.", param, max, *v)
+	}
+	return nil
+}
+
+func parseStop(raw json.RawMessage) ([]string, error) {
+	var stops []string
+	switch firstByte(raw) {
+	case 'n', 0:
+		return nil, nil
+	case '"':
+		var s string
+		if err := decodeInto(raw, &s, "stop"); err != nil {
+			return nil, err
+		}
+		stops = []string{s}
+	case '[':
+		if err := decodeInto(raw, &stops, "stop"); err != nil {
+			return nil, invalid(codeInvalidType, "stop", "Invalid type for 'stop': expected a string or an array of strings.")
+		}
+		if len(stops) > maxStop {
+			return nil, invalid(codeInvalidValue, "stop", "Invalid 'stop': array too long. Expected an array with maximum length %d, but got an array with length %d instead.", maxStop, len(stops))
+		}
+	default:
+		return nil, invalid(codeInvalidType, "stop", "Invalid type for 'stop': expected a string or an array of strings, but got %s instead.", rawKind(raw))
+	}
+	// Bedrock rejects an empty stop sequence, and one can never match anyway.
+	out := stops[:0]
+	for _, s := range stops {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+func parseMessages(raw json.RawMessage) ([]Message, error) {
+	if isNull(raw) {
+		return nil, invalid(codeMissing, "messages", "Missing required parameter: 'messages'.")
+	}
+	var raws []json.RawMessage
+	if err := decodeInto(raw, &raws, "messages"); err != nil {
+		return nil, invalid(codeInvalidType, "messages", "Invalid type for 'messages': expected an array of message objects, but got %s instead.", rawKind(raw))
+	}
+	if len(raws) == 0 {
+		return nil, invalid(codeEmptyArray, "messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
+	}
+	msgs := make([]Message, len(raws))
+	calls := map[string]bool{} // ids of the tool calls seen so far
+	for i, rm := range raws {
+		p := fmt.Sprintf("messages[%d]", i)
+		if firstByte(rm) != '{' {
+			return nil, invalid(codeInvalidType, p, "Invalid type for '%s': expected a message object, but got %s instead.", p, rawKind(rm))
+		}
+		var w wireMessage
+		if err := decodeInto(rm, &w, p); err != nil {
+			return nil, err
+		}
+		if w.Role == nil {
+			return nil, invalid(codeMissing, p+".role", "Missing required parameter: '%s.role'.", p)
+		}
+		m := &msgs[i]
+		m.Role = *w.Role
+		var err error
+		switch m.Role {
+		case RoleSystem, RoleDeveloper, RoleUser:
+			if isNull(w.Content) {
+				return nil, invalid(codeMissing, p+".content", "Missing required parameter: '%s.content'.", p)
+			}
+			m.Parts, err = parseContent(w.Content, p+".content", m.Role)
+		case RoleAssistant:
+			if m.Parts, err = parseContent(w.Content, p+".content", m.Role); err != nil {
+				return nil, err
+			}
+			err = parseToolCalls(w.ToolCalls, p+".tool_calls", m, calls)
+		case RoleTool:
+			if w.ToolCallID == nil || *w.ToolCallID == "" {
+				return nil, invalid(codeMissing, p+".tool_call_id", "Missing required parameter: '%s.tool_call_id'.", p)
+			}
+			m.ToolCallID = *w.ToolCallID
+			if !calls[m.ToolCallID] {
+				return nil, invalid(codeInvalidValue, p+".tool_call_id", "Invalid '%s.tool_call_id': %q answers no tool call of an earlier assistant message. A tool message must follow the assistant message whose tool_calls hold that id.", p, m.ToolCallID)
+			}
+			if isNull(w.Content) {
+				return nil, invalid(codeMissing, p+".content", "Missing required parameter: '%s.content'.", p)
+			}
+			m.Parts, err = parseContent(w.Content, p+".content", m.Role)
+		case "function":
+			return nil, invalid(codeUnsupportedValue, p+".role", "Unsupported value: '%s.role' \"function\" is deprecated and not supported; use tool_calls and \"tool\" messages.", p)
+		default:
+			return nil, invalid(codeInvalidValue, p+".role", "Invalid value for '%s.role': %q. Supported values are: 'system', 'developer', 'user', 'assistant', and 'tool'.", p, m.Role)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return msgs, nil
+}
+
+// parseContent normalises a message's content (a string, an array of parts
+// or null) to parts, accepting the part types that role may carry.
+func parseContent(raw json.RawMessage, p, role string) ([]Part, error) {
+	switch firstByte(raw) {
+	case 'n', 0:
+		return nil, nil
+	case '"':
+		var s string
+		if err := decodeInto(raw, &s, p); err != nil {
+			return nil, err
+		}
+		return []Part{{Kind: PartText, Text: s}}, nil
+	case '[':
+	default:
+		return nil, invalid(codeInvalidType, p, "Invalid type for '%s': expected a string or an array of content parts, but got %s instead.", p, rawKind(raw))
+	}
+	var raws []json.RawMessage
+	if err := decodeInto(raw, &raws, p); err != nil {
+		return nil, err
+	}
+	parts := make([]Part, 0, len(raws))
+	for j, rp := range raws {
+		pp := fmt.Sprintf("%s[%d]", p, j)
+		if firstByte(rp) != '{' {
+			return nil, invalid(codeInvalidType, pp, "Invalid type for '%s': expected a content part object, but got %s instead.", pp, rawKind(rp))
+		}
+		var w wirePart
+		if err := decodeInto(rp, &w, pp); err != nil {
+			return nil, err
+		}
+		if w.Type == nil {
+			return nil, invalid(codeMissing, pp+".type", "Missing required parameter: '%s.type'.", pp)
+		}
+		switch t := *w.Type; {
+		case t == "text":
+			if w.Text == nil {
+				return nil, invalid(codeMissing, pp+".text", "Missing required parameter: '%s.text'.", pp)
+			}
+			parts = append(parts, Part{Kind: PartText, Text: *w.Text})
+		case t == "refusal" && role == RoleAssistant:
+			if w.Refusal == nil {
+				return nil, invalid(codeMissing, pp+".refusal", "Missing required parameter: '%s.refusal'.", pp)
+			}
+			parts = append(parts, Part{Kind: PartText, Text: *w.Refusal})
+		case t == "image_url" && role == RoleUser:
+			img, err := parseImageURL(w.ImageURL, pp+".image_url")
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, Part{Kind: PartImage, Image: img})
+		case (t == "input_audio" || t == "file") && role == RoleUser:
+			return nil, invalid(codeUnsupportedValue, pp, "Unsupported value: content parts of type %q are not supported yet; send text or image_url parts.", t)
+		default:
+			return nil, invalid(codeInvalidValue, pp+".type", "Invalid value for '%s.type': %q is not a content part type a %s message may carry (%s).", pp, t, role, partTypesFor(role))
+		}
+	}
+	return parts, nil
+}
+
+func partTypesFor(role string) string {
+	switch role {
+	case RoleUser:
+		return "text, image_url"
+	case RoleAssistant:
+		return "text, refusal"
+	}
+	return "text"
+}
+
+// imageFormats maps the media types of data: URLs to Bedrock image formats.
+var imageFormats = map[string]types.ImageFormat{
+	"image/png":  types.ImageFormatPng,
+	"image/jpeg": types.ImageFormatJpeg,
+	"image/jpg":  types.ImageFormatJpeg,
+	"image/gif":  types.ImageFormatGif,
+	"image/webp": types.ImageFormatWebp,
+}
+
+// parseImageURL decodes an image_url part ({"url": ..., "detail": ...}, or
+// a bare string some clients send). Only base64 data: URLs are accepted;
+// detail is ignored.
+func parseImageURL(raw json.RawMessage, p string) (*Image, error) {
+	var url string
+	switch firstByte(raw) {
+	case '"':
+		if err := decodeInto(raw, &url, p); err != nil {
+			return nil, err
+		}
+	case '{':
+		var w struct {
+			URL *string `json:"url"`
+		}
+		if err := decodeInto(raw, &w, p); err != nil {
+			return nil, err
+		}
+		if w.URL == nil {
+			return nil, invalid(codeMissing, p+".url", "Missing required parameter: '%s.url'.", p)
+		}
+		url = *w.URL
+	case 'n', 0:
+		return nil, invalid(codeMissing, p, "Missing required parameter: '%s'.", p)
+	default:
+		return nil, invalid(codeInvalidType, p, "Invalid type for '%s': expected an object with a url, but got %s instead.", p, rawKind(raw))
+	}
+
+	lower := strings.ToLower(url[:min(len(url), 8)])
+	if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+		return nil, invalid(codeUnsupportedValue, p, "Invalid '%s': fetching image URLs is not supported yet; send a data: URL (data:image/png;base64,...).", p)
+	}
+	if !strings.HasPrefix(lower, "data:") {
+		return nil, invalid(codeInvalidValue, p, "Invalid '%s': expected a data: URL such as data:image/png;base64,....", p)
+	}
+	meta, data, ok := strings.Cut(url[len("data:"):], ",")
+	mediaType, isBase64 := strings.CutSuffix(strings.ToLower(meta), ";base64")
+	if !ok || !isBase64 {
+		return nil, invalid(codeInvalidValue, p, "Invalid '%s': the data: URL must be base64 encoded (data:image/png;base64,...).", p)
+	}
+	mediaType, _, _ = strings.Cut(mediaType, ";") // parameters such as charset
+	format, ok := imageFormats[mediaType]
+	if !ok {
+		return nil, invalid(codeUnsupportedValue, p, "Invalid '%s': image type %q is not supported; use image/png, image/jpeg, image/gif or image/webp.", p, mediaType)
+	}
+	img, err := base64.StdEncoding.DecodeString(data)
+	if err != nil {
+		// Some encoders leave the padding out.
+		img, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(data, "="))
+	}
+	if err != nil {
+		return nil, invalid(codeInvalidValue, p, "Invalid '%s': the image data is not valid base64.", p)
+	}
+	if len(img) == 0 {
+		return nil, invalid(codeInvalidValue, p, "Invalid '%s': the image data is empty.", p)
+	}
+	return &Image{Format: format, Data: img}, nil
+}
+
+// parseToolCalls decodes an assistant message's tool_calls into m and records
+// their ids in calls.
+func parseToolCalls(raw json.RawMessage, p string, m *Message, calls map[string]bool) error {
+	if isNull(raw) {
+		return nil
+	}
+	var raws []json.RawMessage
+	if err := decodeInto(raw, &raws, p); err != nil {
+		return invalid(codeInvalidType, p, "Invalid type for '%s': expected an array of tool calls, but got %s instead.", p, rawKind(raw))
+	}
+	for j, rc := range raws {
+		pp := fmt.Sprintf("%s[%d]", p, j)
+		var w wireToolCall
+		if firstByte(rc) != '{' {
+			return invalid(codeInvalidType, pp, "Invalid type for '%s': expected a tool call object, but got %s instead.", pp, rawKind(rc))
+		}
+		if err := decodeInto(rc, &w, pp); err != nil {
+			return err
+		}
+		if w.Type != nil && *w.Type != "function" {
+			return invalid(codeUnsupportedValue, pp+".type", "Unsupported value: '%s.type' %q; only \"function\" tool calls are supported.", pp, *w.Type)
+		}
+		if w.ID == nil || *w.ID == "" {
+			return invalid(codeMissing, pp+".id", "Missing required parameter: '%s.id'.", pp)
+		}
+		if w.Function == nil {
+			return invalid(codeMissing, pp+".function", "Missing required parameter: '%s.function'.", pp)
+		}
+		if w.Function.Name == nil || *w.Function.Name == "" {
+			return invalid(codeMissing, pp+".function.name", "Missing required parameter: '%s.function.name'.", pp)
+		}
+		args := ""
+		if w.Function.Arguments != nil {
+			args = *w.Function.Arguments
+		}
+		input, err := decodeArguments(args)
+		if err != nil {
+			return invalid(codeInvalidValue, pp+".function.arguments", "Invalid '%s.function.arguments': %v. Arguments must be a JSON object, as a string.", pp, err)
+		}
+		m.ToolCalls = append(m.ToolCalls, ToolCall{ID: *w.ID, Type: "function", Function: FunctionCall{Name: *w.Function.Name, Arguments: args}})
+		m.toolInputs = append(m.toolInputs, input)
+		calls[*w.ID] = true
+	}
+	return nil
+}
+
+// decodeArguments decodes a tool call's arguments: a JSON object as text,
+// where "" and "null" stand for {} (clients send both for calls without
+// arguments).
+func decodeArguments(args string) (map[string]any, error) {
+	if strings.TrimSpace(args) == "" {
+		return map[string]any{}, nil
+	}
+	v, err := decodeJSONValue([]byte(args))
+	if err != nil {
+		return nil, err
+	}
+	switch v := v.(type) {
+	case nil:
+		return map[string]any{}, nil
+	case map[string]any:
+		return v, nil
+	}
+	return nil, errors.New("not a JSON object")
+}
+
+func parseTools(raw json.RawMessage) ([]Tool, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var raws []json.RawMessage
+	if err := decodeInto(raw, &raws, "tools"); err != nil {
+		return nil, invalid(codeInvalidType, "tools", "Invalid type for 'tools': expected an array of tools, but got %s instead.", rawKind(raw))
+	}
+	tools := make([]Tool, 0, len(raws))
+	seen := make(map[string]bool, len(raws))
+	for i, rt := range raws {
+		p := fmt.Sprintf("tools[%d]", i)
+		if firstByte(rt) != '{' {
+			return nil, invalid(codeInvalidType, p, "Invalid type for '%s': expected a tool object, but got %s instead.", p, rawKind(rt))
+		}
+		var w wireTool
+		if err := decodeInto(rt, &w, p); err != nil {
+			return nil, err
+		}
+		if w.Type != nil && *w.Type != "function" {
+			return nil, invalid(codeUnsupportedValue, p+".type", "Unsupported value: '%s.type' %q; only \"function\" tools are supported.", p, *w.Type)
+		}
+		if w.Function == nil {
+			return nil, invalid(codeMissing, p+".function", "Missing required parameter: '%s.function'.", p)
+		}
+		if w.Function.Name == nil {
+			return nil, invalid(codeMissing, p+".function.name", "Missing required parameter: '%s.function.name'.", p)
+		}
+		name := *w.Function.Name
+		if !validToolName(name) {
+			return nil, invalid(codeInvalidValue, p+".function.name", "Invalid '%s.function.name': %q does not match ^[a-zA-Z0-9_-]{1,64}$.", p, name)
+		}
+		if seen[name] {
+			return nil, invalid(codeInvalidValue, p+".function.name", "Invalid '%s.function.name': %q is defined twice; tool names must be unique.", p, name)
+		}
+		seen[name] = true
+		t := Tool{Name: name}
+		if w.Function.Description != nil {
+			t.Description = *w.Function.Description
+		}
+		params, err := parseParameters(w.Function.Parameters, p+".function.parameters")
+		if err != nil {
+			return nil, err
+		}
+		t.Parameters = params
+		tools = append(tools, t)
+	}
+	return tools, nil
+}
+
+// parseParameters decodes a function's JSON schema. A missing schema means
+// a function without arguments, and a schema without a type is an object
+// schema: Bedrock requires the top-level type "object".
+func parseParameters(raw json.RawMessage, p string) (map[string]any, error) {
+	if isNull(raw) {
+		return emptySchema(), nil
+	}
+	if firstByte(raw) != '{' {
+		return nil, invalid(codeInvalidType, p, "Invalid type for '%s': expected a JSON Schema object, but got %s instead.", p, rawKind(raw))
+	}
+	v, err := decodeJSONValue(raw)
+	if err != nil {
+		return nil, invalid(codeInvalidValue, p, "Invalid '%s': %v.", p, err)
+	}
+	schema := v.(map[string]any)
+	if _, ok := schema["type"]; !ok {
+		schema["type"] = "object"
+	}
+	return schema, nil
+}
+
+func emptySchema() map[string]any {
+	return map[string]any{"type": "object", "properties": map[string]any{}}
+}
+
+// validToolName reports whether name matches OpenAI's ^[a-zA-Z0-9_-]{1,64}$.
+func validToolName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func parseToolChoice(raw json.RawMessage, tools []Tool) (ToolChoice, error) {
+	var tc ToolChoice
+	switch firstByte(raw) {
+	case 'n', 0:
+		return tc, nil
+	case '"':
+		var s string
+		if err := decodeInto(raw, &s, "tool_choice"); err != nil {
+			return tc, err
+		}
+		switch ToolChoiceMode(s) {
+		case ToolChoiceAuto, ToolChoiceNone, ToolChoiceRequired:
+			tc.Mode = ToolChoiceMode(s)
+		default:
+			return tc, invalid(codeInvalidValue, "tool_choice", "Invalid value for 'tool_choice': %q. Supported values are: 'none', 'auto', 'required', or an object naming a function.", s)
+		}
+	case '{':
+		var w struct {
+			Type     *string `json:"type"`
+			Function *struct {
+				Name *string `json:"name"`
+			} `json:"function"`
+		}
+		if err := decodeInto(raw, &w, "tool_choice"); err != nil {
+			return tc, err
+		}
+		if w.Type == nil {
+			return tc, invalid(codeMissing, "tool_choice.type", "Missing required parameter: 'tool_choice.type'.")
+		}
+		if *w.Type != "function" {
+			return tc, invalid(codeUnsupportedValue, "tool_choice.type", "Unsupported value: 'tool_choice.type' %q; only \"function\" is supported.", *w.Type)
+		}
+		if w.Function == nil || w.Function.Name == nil || *w.Function.Name == "" {
+			return tc, invalid(codeMissing, "tool_choice.function.name", "Missing required parameter: 'tool_choice.function.name'.")
+		}
+		tc = ToolChoice{Mode: ToolChoiceFunction, Name: *w.Function.Name}
+	default:
+		return tc, invalid(codeInvalidType, "tool_choice", "Invalid type for 'tool_choice': expected a string or an object, but got %s instead.", rawKind(raw))
+	}
+
+	switch tc.Mode {
+	case ToolChoiceRequired:
+		if len(tools) == 0 {
+			return tc, invalid(codeInvalidValue, "tool_choice", "Invalid value for 'tool_choice': \"required\" is only allowed when 'tools' are specified.")
+		}
+	case ToolChoiceFunction:
+		for _, t := range tools {
+			if t.Name == tc.Name {
+				return tc, nil
+			}
+		}
+		return tc, invalid(codeInvalidValue, "tool_choice", "Invalid value for 'tool_choice': function %q is not among the request's tools.", tc.Name)
+	}
+	return tc, nil
+}
+
+// ToConverse builds the Bedrock Converse input for modelID, the Bedrock
+// model id or inference profile to call (usually r.Model). r must come from
+// [ParseChatRequest]; ToConverse does not modify it, and the input it
+// returns shares r's image bytes and tool schemas.
+//
+// Its errors are *tollgate.Error of Kind tollgate.Invalid for a conversation
+// that cannot be made into valid Converse turns, with Param "messages" or
+// "messages[i]" (and "messages[i].tool_calls[j].function.arguments" for a
+// hand-built r with invalid arguments). The same fields feed a
+// ConverseStream request: see [ToConverseStream].
+func ToConverse(r *ChatRequest, modelID string) (*bedrockruntime.ConverseInput, error) {
+	system, messages, histTools, err := buildTurns(r)
+	if err != nil {
+		return nil, err
+	}
+	return &bedrockruntime.ConverseInput{
+		ModelId:         &modelID,
+		System:          system,
+		Messages:        messages,
+		InferenceConfig: inferenceConfig(r, quirksFor(modelID)),
+		ToolConfig:      toolConfig(r, histTools),
+	}, nil
+}
+
+// ToConverseStream is [ToConverse] for the ConverseStream API; it has the
+// same contract.
+func ToConverseStream(r *ChatRequest, modelID string) (*bedrockruntime.ConverseStreamInput, error) {
+	in, err := ToConverse(r, modelID)
+	if err != nil {
+		return nil, err
+	}
+	return &bedrockruntime.ConverseStreamInput{
+		ModelId:         in.ModelId,
+		System:          in.System,
+		Messages:        in.Messages,
+		InferenceConfig: in.InferenceConfig,
+		ToolConfig:      in.ToolConfig,
+	}, nil
+}
+
+// buildTurns turns the messages into system blocks and alternating
+// user/assistant turns. It returns the names of the tools the history calls,
+// in order of first use, for toolConfig.
+func buildTurns(r *ChatRequest) ([]types.SystemContentBlock, []types.Message, []string, error) {
+	textTools := r.ToolChoice.Mode == ToolChoiceNone
+	var (
+		system    []types.SystemContentBlock
+		turns     []types.Message
+		firstTurn = -1 // the message that opened turns[0]
+		dropped   = -1 // the first message left with no content
+		callNames = map[string]string{}
+		histTools []string
+	)
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		var role types.ConversationRole
+		var blocks []types.ContentBlock
+		switch m.Role {
+		case RoleSystem, RoleDeveloper:
+			for _, p := range m.Parts {
+				if !isBlank(p.Text) {
+					system = append(system, &types.SystemContentBlockMemberText{Value: p.Text})
+				}
+			}
+			continue
+		case RoleUser:
+			role = types.ConversationRoleUser
+			blocks = contentBlocks(m.Parts)
+		case RoleAssistant:
+			role = types.ConversationRoleAssistant
+			blocks = contentBlocks(m.Parts)
+			for j, tc := range m.ToolCalls {
+				callNames[tc.ID] = tc.Function.Name
+				if textTools {
+					blocks = append(blocks, &types.ContentBlockMemberText{Value: "[called tool " + tc.Function.Name + " with " + compactArgs(tc.Function.Arguments) + "]"})
+					continue
+				}
+				if !slices.Contains(histTools, tc.Function.Name) {
+					histTools = append(histTools, tc.Function.Name)
+				}
+				input, err := toolInput(m, j)
+				if err != nil {
+					return nil, nil, nil, invalid(codeInvalidValue, fmt.Sprintf("messages[%d].tool_calls[%d].function.arguments", i, j), "Invalid 'messages[%d].tool_calls[%d].function.arguments': %v.", i, j, err)
+				}
+				blocks = append(blocks, &types.ContentBlockMemberToolUse{Value: types.ToolUseBlock{
+					ToolUseId: &tc.ID,
+					Name:      &tc.Function.Name,
+					Input:     document.NewLazyDocument(input),
+				}})
+			}
+		case RoleTool:
+			role = types.ConversationRoleUser
+			blocks = []types.ContentBlock{toolResult(m, callNames[m.ToolCallID], textTools)}
+		}
+		if len(blocks) == 0 {
+			if dropped < 0 {
+				dropped = i
+			}
+			continue
+		}
+		if n := len(turns); n > 0 && turns[n-1].Role == role {
+			turns[n-1].Content = append(turns[n-1].Content, blocks...)
+			continue
+		}
+		if len(turns) == 0 {
+			firstTurn = i
+		}
+		turns = append(turns, types.Message{Role: role, Content: blocks})
+	}
+
+	switch {
+	case len(turns) == 0 && dropped >= 0:
+		return nil, nil, nil, invalid(codeInvalidValue, fmt.Sprintf("messages[%d]", dropped), "messages[%d]: the message has no content (empty or whitespace-only text), and the conversation needs at least one user message with content.", dropped)
+	case len(turns) == 0:
+		return nil, nil, nil, invalid(codeInvalidValue, "messages", "Invalid 'messages': the conversation needs at least one user message; system and developer messages alone are not enough.")
+	case turns[0].Role != types.ConversationRoleUser:
+		return nil, nil, nil, invalid(codeInvalidValue, fmt.Sprintf("messages[%d]", firstTurn), "messages[%d]: the conversation starts with an assistant message; Bedrock requires the first message after the system messages to be a user message.", firstTurn)
+	}
+	return system, turns, histTools, nil
+}
+
+// contentBlocks converts text and image parts, dropping blank text, which
+// Bedrock rejects.
+func contentBlocks(parts []Part) []types.ContentBlock {
+	blocks := make([]types.ContentBlock, 0, len(parts))
+	for _, p := range parts {
+		switch p.Kind {
+		case PartText:
+			if !isBlank(p.Text) {
+				blocks = append(blocks, &types.ContentBlockMemberText{Value: p.Text})
+			}
+		case PartImage:
+			blocks = append(blocks, &types.ContentBlockMemberImage{Value: types.ImageBlock{
+				Format: p.Image.Format,
+				Source: &types.ImageSourceMemberBytes{Value: p.Image.Data},
+			}})
+		}
+	}
+	return blocks
+}
+
+// emptyToolResult stands in for a blank tool result: Bedrock rejects blank
+// text, and an empty result list confuses some models.
+const emptyToolResult = "(empty)"
+
+// toolResult converts a tool message to a toolResult block, or to a text
+// block when textTools (tool_choice "none") is set.
+func toolResult(m *Message, name string, textTools bool) types.ContentBlock {
+	var texts []string
+	for _, p := range m.Parts {
+		if !isBlank(p.Text) {
+			texts = append(texts, p.Text)
+		}
+	}
+	if len(texts) == 0 {
+		texts = []string{emptyToolResult}
+	}
+	if textTools {
+		return &types.ContentBlockMemberText{Value: "[tool " + name + " result: " + strings.Join(texts, "\n") + "]"}
+	}
+	content := make([]types.ToolResultContentBlock, len(texts))
+	for i, t := range texts {
+		content[i] = &types.ToolResultContentBlockMemberText{Value: t}
+	}
+	return &types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{ToolUseId: &m.ToolCallID, Content: content}}
+}
+
+// toolInput returns the decoded arguments of m's j-th tool call.
+func toolInput(m *Message, j int) (map[string]any, error) {
+	if j < len(m.toolInputs) {
+		return m.toolInputs[j].(map[string]any), nil
+	}
+	return decodeArguments(m.ToolCalls[j].Function.Arguments)
+}
+
+// compactArgs renders tool call arguments on one line for the text form of
+// a tool call.
+func compactArgs(args string) string {
+	if strings.TrimSpace(args) == "" {
+		return "{}"
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, []byte(args)) != nil {
+		return args
+	}
+	return b.String()
+}
+
+func inferenceConfig(r *ChatRequest, q quirk) *types.InferenceConfiguration {
+	var c types.InferenceConfiguration
+	set := false
+	if n := r.MaxOutputTokens(); n > 0 {
+		c.MaxTokens = ptr(int32(n))
+		set = true
+	}
+	if r.Temperature != nil {
+		c.Temperature = ptr(float32(*r.Temperature))
+		set = true
+	}
+	if r.TopP != nil && !(q.exclusiveSampling && r.Temperature != nil) {
+		c.TopP = ptr(float32(*r.TopP))
+		set = true
+	}
+	if len(r.Stop) > 0 {
+		c.StopSequences = r.Stop
+		set = true
+	}
+	if !set {
+		return nil
+	}
+	return &c
+}
+
+// toolConfig returns the tools Bedrock must be told about. Bedrock has no
+// tool_choice "none" and requires a toolConfig whenever the history holds
+// tool blocks, so with "none" the history's tool blocks became text (see
+// buildTurns) and no toolConfig is sent. Without tools but with tool calls
+// in the history, it declares those tools with an empty schema.
+func toolConfig(r *ChatRequest, histTools []string) *types.ToolConfiguration {
+	if r.ToolChoice.Mode == ToolChoiceNone {
+		return nil
+	}
+	var tools []types.Tool
+	switch {
+	case len(r.Tools) > 0:
+		tools = make([]types.Tool, len(r.Tools))
+		for i := range r.Tools {
+			t := &r.Tools[i]
+			spec := types.ToolSpecification{
+				Name:        &t.Name,
+				InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(t.Parameters)},
+			}
+			// Bedrock rejects an empty description.
+			if t.Description != "" {
+				spec.Description = &t.Description
+			}
+			tools[i] = &types.ToolMemberToolSpec{Value: spec}
+		}
+	case len(histTools) > 0:
+		tools = make([]types.Tool, len(histTools))
+		for i := range histTools {
+			tools[i] = &types.ToolMemberToolSpec{Value: types.ToolSpecification{
+				Name:        &histTools[i],
+				InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(emptySchema())},
+			}}
+		}
+	default:
+		return nil
+	}
+	c := &types.ToolConfiguration{Tools: tools}
+	switch r.ToolChoice.Mode {
+	case ToolChoiceAuto:
+		c.ToolChoice = &types.ToolChoiceMemberAuto{}
+	case ToolChoiceRequired:
+		c.ToolChoice = &types.ToolChoiceMemberAny{}
+	case ToolChoiceFunction:
+		c.ToolChoice = &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: &r.ToolChoice.Name}}
+	}
+	return c
+}
+
+// decodeJSONValue decodes one JSON value, keeping numbers exact as smithy
+// document.Number: Bedrock's serializer writes those as JSON numbers
+// digit for digit, while it would quote a json.Number and round a float64.
+func decodeJSONValue(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("not valid JSON (%v)", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("not valid JSON (data after the value)")
+	}
+	return toDocNumbers(v), nil
+}
+
+func toDocNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		return smithydoc.Number(v)
+	case map[string]any:
+		for k, e := range v {
+			v[k] = toDocNumbers(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = toDocNumbers(e)
+		}
+	}
+	return v
+}
+
+func invalid(code, param, format string, args ...any) *tollgate.Error {
+	return tollgate.Errorf(tollgate.Invalid, code, param, format, args...)
+}
+
+// decodeInto decodes raw into v, turning a JSON type mismatch into an
+// OpenAI-style error that names the field under param.
+func decodeInto(raw []byte, v any, param string) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return typeError(err, param)
+	}
+	return nil
+}
+
+func typeError(err error, param string) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return invalid(codeInvalidValue, param, "Invalid '%s': %v.", param, err)
+	}
+	p := param
+	switch {
+	case p == "":
+		p = te.Field
+	case te.Field != "":
+		p += "." + te.Field
+	}
+	return invalid(codeInvalidType, p, "Invalid type for '%s': expected %s, but got %s instead.", p, expectedKind(te.Type), jsonKind(te.Value))
+}
+
+// expectedKind names the JSON type that decodes into t.
+func expectedKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if t == reflect.TypeFor[json.RawMessage]() {
+			return "a JSON value"
+		}
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "a JSON value"
+}
+
+// jsonKind names the JSON type that encoding/json reports as value.
+func jsonKind(value string) string {
+	switch {
+	case value == "string":
+		return "a string"
+	case value == "bool":
+		return "a boolean"
+	case value == "object":
+		return "an object"
+	case value == "array":
+		return "an array"
+	case value == "number":
+		return "a number"
+	case strings.HasPrefix(value, "number "):
+		return "the number " + strings.TrimPrefix(value, "number ")
+	}
+	return value
+}
+
+// rawKind names the JSON type of a raw value.
+func rawKind(raw json.RawMessage) string {
+	switch firstByte(raw) {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+func firstByte(raw []byte) byte {
+	for _, c := range raw {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return c
+		}
+	}
+	return 0
+}
+
+func isNull(raw json.RawMessage) bool {
+	b := firstByte(raw)
+	return b == 0 || b == 'n'
+}
+
+func isBlank(s string) bool { return strings.TrimSpace(s) == "" }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,322 @@
+package converse
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+
+	"github.com/tollgate-gw/tollgate"
+)
+
+// Stream translates the events of one ConverseStream answer into OpenAI
+// chat.completion.chunk server-sent events. It is a small state machine:
+// create one per request with NewStream, feed it every event in order with
+// Event (or AppendEvent), then call End when the event channel closes
+// without error. A Stream is not safe for concurrent use.
+//
+// Chunks are encoded by hand: the part every chunk shares (id, object,
+// created, model) is encoded once, and only the delta's strings are escaped
+// per event.
+type Stream struct {
+	head         []byte // `data: {"id":...,"object":...,"created":N,"model":...`
+	open         []byte // head + `,"choices":[{"index":0,"delta":`
+	includeUsage bool
+
+	started   bool // the role chunk was sent
+	stopped   bool // messageStop was seen
+	hasMeta   bool // metadata was seen
+	usageSent bool
+
+	tools    map[int32]int // content block index → OpenAI tool call index
+	nextTool int
+	usage    Usage
+	outBytes int
+}
+
+// NewStream returns the translator for one streamed answer. With
+// includeUsage (the request's stream_options.include_usage), every chunk
+// carries "usage":null and a last chunk with empty choices carries the usage.
+func NewStream(meta Meta, includeUsage bool) *Stream {
+	head := make([]byte, 0, 96+len(meta.ID)+len(meta.Model))
+	head = append(head, `data: {"id":`...)
+	head = appendJSONString(head, meta.ID)
+	head = append(head, `,"object":"chat.completion.chunk","created":`...)
+	head = strconv.AppendInt(head, meta.Created, 10)
+	head = append(head, `,"model":`...)
+	head = appendJSONString(head, meta.Model)
+	open := append(head[:len(head):len(head)], `,"choices":[{"index":0,"delta":`...)
+	return &Stream{head: head, open: open, includeUsage: includeUsage}
+}
+
+// Event translates one Converse stream event and returns the SSE bytes to
+// write now: zero or more complete "data: {json}\n\n" chunks, nil when the
+// event produces none. The slice is the caller's to keep. Event never blocks
+// and never panics: events of unknown types, reasoning deltas, and events
+// that arrive after messageStop (content) or a second time (messageStart,
+// messageStop, metadata) produce nothing.
+func (s *Stream) Event(ev types.ConverseStreamOutput) []byte {
+	size := len(s.open) + 96
+	if d, ok := ev.(*types.ConverseStreamOutputMemberContentBlockDelta); ok {
+		n := deltaLen(d.Value.Delta)
+		size += n + n/8
+	}
+	return s.AppendEvent(make([]byte, 0, size), ev)
+}
+
+// AppendEvent is Event appending to dst, for callers that reuse a buffer.
+func (s *Stream) AppendEvent(dst []byte, ev types.ConverseStreamOutput) []byte {
+	switch ev := ev.(type) {
+	case *types.ConverseStreamOutputMemberMessageStart:
+		return s.start(dst)
+	case *types.ConverseStreamOutputMemberContentBlockStart:
+		tu, ok := ev.Value.Start.(*types.ContentBlockStartMemberToolUse)
+		if !ok || s.stopped {
+			return dst
+		}
+		dst = s.start(dst)
+		k := s.nextTool
+		s.nextTool++
+		if s.tools == nil {
+			s.tools = make(map[int32]int, 2)
+		}
+		s.tools[blockIndex(ev.Value.ContentBlockIndex)] = k
+		name := stringValue(tu.Value.Name)
+		s.outBytes += len(name)
+		dst = append(dst, s.open...)
+		dst = append(dst, `{"tool_calls":[{"index":`...)
+		dst = strconv.AppendInt(dst, int64(k), 10)
+		dst = append(dst, `,"id":`...)
+		dst = appendJSONString(dst, stringValue(tu.Value.ToolUseId))
+		dst = append(dst, `,"type":"function","function":{"name":`...)
+		dst = appendJSONString(dst, name)
+		dst = append(dst, `,"arguments":""}}]}`...)
+		return s.close(dst, "")
+	case *types.ConverseStreamOutputMemberContentBlockDelta:
+		if s.stopped {
+			return dst
+		}
+		switch d := ev.Value.Delta.(type) {
+		case *types.ContentBlockDeltaMemberText:
+			if d.Value == "" {
+				return dst
+			}
+			dst = s.start(dst)
+			s.outBytes += len(d.Value)
+			dst = append(dst, s.open...)
+			dst = append(dst, `{"content":`...)
+			dst = appendJSONString(dst, d.Value)
+			dst = append(dst, '}')
+			return s.close(dst, "")
+		case *types.ContentBlockDeltaMemberToolUse:
+			k, ok := s.tools[blockIndex(ev.Value.ContentBlockIndex)]
+			input := stringValue(d.Value.Input)
+			// A fragment for a block that never started as a tool call has
+			// no id to attach it to: it is dropped.
+			if !ok || input == "" {
+				return dst
+			}
+			s.outBytes += len(input)
+			dst = append(dst, s.open...)
+			dst = append(dst, `{"tool_calls":[{"index":`...)
+			dst = strconv.AppendInt(dst, int64(k), 10)
+			dst = append(dst, `,"function":{"arguments":`...)
+			dst = appendJSONString(dst, input)
+			dst = append(dst, `}}]}`...)
+			return s.close(dst, "")
+		}
+		// Reasoning deltas are translated by a later change; citations and
+		// others have no OpenAI counterpart.
+		return dst
+	case *types.ConverseStreamOutputMemberMessageStop:
+		if s.stopped {
+			return dst
+		}
+		dst = s.start(dst)
+		s.stopped = true
+		dst = append(dst, s.open...)
+		dst = append(dst, `{}`...)
+		dst = s.close(dst, FinishReason(ev.Value.StopReason))
+		return s.appendUsage(dst)
+	case *types.ConverseStreamOutputMemberMetadata:
+		if s.hasMeta {
+			return dst
+		}
+		s.hasMeta = true
+		s.usage = usageFrom(ev.Value.Usage)
+		return s.appendUsage(dst)
+	}
+	return dst
+}
+
+// start sends the role chunk unless it was sent, so that a stream whose
+// messageStart went missing still opens the way OpenAI clients expect.
+func (s *Stream) start(dst []byte) []byte {
+	if s.started || s.stopped {
+		return dst
+	}
+	s.started = true
+	dst = append(dst, s.open...)
+	dst = append(dst, `{"role":"assistant","content":""}`...)
+	return s.close(dst, "")
+}
+
+// close ends a chunk whose delta was just written; finish "" encodes null.
+func (s *Stream) close(dst []byte, finish string) []byte {
+	dst = append(dst, `,"logprobs":null,"finish_reason":`...)
+	if finish == "" {
+		dst = append(dst, `null`...)
+	} else {
+		dst = appendJSONString(dst, finish)
+	}
+	dst = append(dst, `}]`...)
+	if s.includeUsage {
+		dst = append(dst, `,"usage":null`...)
+	}
+	return append(dst, "}\n\n"...)
+}
+
+// appendUsage sends the usage chunk once both messageStop and metadata were
+// seen, whichever came first, so that it is always the last chunk.
+func (s *Stream) appendUsage(dst []byte) []byte {
+	if !s.includeUsage || !s.stopped || !s.hasMeta || s.usageSent {
+		return dst
+	}
+	s.usageSent = true
+	u := s.usage.Completion()
+	dst = append(dst, s.head...)
+	dst = append(dst, `,"choices":[],"usage":{"prompt_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.PromptTokens), 10)
+	dst = append(dst, `,"completion_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.CompletionTokens), 10)
+	dst = append(dst, `,"total_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.TotalTokens), 10)
+	dst = append(dst, `,"prompt_tokens_details":{"cached_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.PromptTokensDetails.CachedTokens), 10)
+	dst = append(dst, `},"completion_tokens_details":{"reasoning_tokens":0}}}`...)
+	return append(dst, "\n\n"...)
+}
+
+// doneEvent ends every complete OpenAI stream.
+const doneEvent = "data: [DONE]\n\n"
+
+// End is called when the event channel closed with no error. If the stream
+// was complete (messageStop and metadata seen) it returns the remaining
+// bytes, ending "data: [DONE]\n\n". Otherwise it returns nil and a
+// *tollgate.Error of Kind tollgate.BadGateway, code
+// "upstream_stream_incomplete": from bedrockruntime v1.63 on, a connection
+// dropped mid-stream closes the channel like a clean end, so a stream
+// without messageStop and metadata has failed. The caller then sends the
+// error as a last SSE event and may estimate usage from OutputBytes.
+func (s *Stream) End() ([]byte, error) {
+	if s.stopped && s.hasMeta {
+		return []byte(doneEvent), nil
+	}
+	missing := "messageStop and metadata"
+	switch {
+	case s.stopped:
+		missing = "metadata"
+	case s.hasMeta:
+		missing = "messageStop"
+	}
+	return nil, tollgate.Errorf(tollgate.BadGateway, "upstream_stream_incomplete", "",
+		"The Bedrock stream ended before it was complete (no %s event): the connection was probably lost, and the answer may be truncated.", missing)
+}
+
+// Usage returns the usage from the metadata event and whether that event
+// arrived; the zero Usage and false before it does.
+func (s *Stream) Usage() (Usage, bool) {
+	return s.usage, s.hasMeta
+}
+
+// OutputBytes returns the number of bytes of text, tool names and tool
+// arguments produced so far, for estimating the usage of a broken stream.
+func (s *Stream) OutputBytes() int {
+	return s.outBytes
+}
+
+// TranslateStream feeds all events to a new Stream and calls End. It
+// returns the whole SSE transcript, and End's error with the bytes produced
+// before it. Tests and callers that buffer use it.
+func TranslateStream(meta Meta, includeUsage bool, events []types.ConverseStreamOutput) ([]byte, error) {
+	s := NewStream(meta, includeUsage)
+	var out []byte
+	for _, ev := range events {
+		out = s.AppendEvent(out, ev)
+	}
+	tail, err := s.End()
+	if err != nil {
+		return out, err
+	}
+	return append(out, tail...), nil
+}
+
+func blockIndex(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func deltaLen(d types.ContentBlockDelta) int {
+	switch d := d.(type) {
+	case *types.ContentBlockDeltaMemberText:
+		return len(d.Value)
+	case *types.ContentBlockDeltaMemberToolUse:
+		if d.Value.Input != nil {
+			return len(*d.Value.Input)
+		}
+	}
+	return 0
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Unlike encoding/json it does
+// not escape <, > and &, as OpenAI does not; invalid UTF-8 becomes U+FFFD
+// and U+2028/U+2029 are escaped, as encoding/json does.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
