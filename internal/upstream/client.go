@@ -2,11 +2,14 @@ package upstream
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
@@ -47,6 +50,10 @@ func NewClient(cfg aws.Config, endpoint string) *Client {
 		})
 	}
 	cfg.RetryMaxAttempts = 0 // the Retryer above decides
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = awshttp.NewBuildableClient()
+	}
+	cfg.HTTPClient = bodyWithoutWriterTo{cfg.HTTPClient}
 	var base *string
 	if endpoint != "" {
 		base = aws.String(endpoint)
@@ -109,4 +116,23 @@ func streamGuardrail(in *bedrockruntime.ConverseInput) *types.GuardrailStreamCon
 		GuardrailVersion:    g.GuardrailVersion,
 		Trace:               g.Trace,
 	}
+}
+
+// bodyWithoutWriterTo works around a race in smithy-go (v1.28): once Do
+// returns, smithy closes the request body, whose WriteTo then fails with
+// io.EOF; when net/http's writer has not yet made its last call on the body,
+// it takes that for a write error and closes the connection, cutting the
+// response being read (a stream ends early with "use of closed network
+// connection"). Real Bedrock answers too slowly to lose the race, a local
+// endpoint does not. Hiding WriteTo makes net/http read the body instead,
+// and a closed body reads as a clean end.
+type bodyWithoutWriterTo struct {
+	client aws.HTTPClient
+}
+
+func (c bodyWithoutWriterTo) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = struct{ io.ReadCloser }{r.Body}
+	}
+	return c.client.Do(r)
 }

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/tollgate-gw/tollgate/internal/api"
+	"github.com/tollgate-gw/tollgate/internal/bedrocksim"
+	"github.com/tollgate-gw/tollgate/internal/policy"
+	"github.com/tollgate-gw/tollgate/internal/upstream"
+)
+
+// DemoKey is accepted only in -sim mode, where no real Bedrock is reached. A
+// gateway talking to real Bedrock never accepts it.
+const DemoKey = "sk-tollgate-demo"
+
+const usage = `Usage: tollgate [serve] [flags]
+
+Commands:
+  serve     run the gateway (the default)
+  sim       run only the built-in Bedrock simulator, for other tools to call
+  version   print the version
+
+Run 'tollgate serve -h' for the flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// run is the whole program: main only turns signals into ctx. It returns
+// when ctx is cancelled and in-flight requests have finished.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stderr)
+	case "sim":
+		return simulate(ctx, args, getenv, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "tollgate", version)
+		return nil
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// serveConfig is what `tollgate serve` is told by flags and environment.
+type serveConfig struct {
+	addr            string
+	policies        string
+	sim             bool
+	shutdownTimeout time.Duration
+	catalogTTL      time.Duration
+	maxBodyBytes    int64
+	logLevel        slog.Level
+}
+
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
+	var c serveConfig
+	fs := flag.NewFlagSet("tollgate serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", defaultAddr(getenv), "listen address (env TOLLGATE_ADDR; PORT or AWS_LWA_PORT listen on all interfaces)")
+	fs.StringVar(&c.policies, "policies", envOr(getenv, "TOLLGATE_POLICIES", "./policies"), "policy directory (env TOLLGATE_POLICIES)")
+	fs.BoolVar(&c.sim, "sim", envBool(getenv, "TOLLGATE_SIM"), "start the built-in Bedrock simulator and use it (env TOLLGATE_SIM=1)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration(getenv, "TOLLGATE_SHUTDOWN_TIMEOUT", 25*time.Second), "how long in-flight requests may finish after SIGTERM (env TOLLGATE_SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.catalogTTL, "models-ttl", envDuration(getenv, "TOLLGATE_MODELS_TTL", 10*time.Minute), "how long the Bedrock model list is cached (env TOLLGATE_MODELS_TTL)")
+	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", envInt(getenv, "TOLLGATE_MAX_BODY_BYTES", api.DefaultMaxBodyBytes), "largest request body accepted (env TOLLGATE_MAX_BODY_BYTES)")
+	level := fs.String("log-level", envOr(getenv, "TOLLGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env TOLLGATE_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return c, fmt.Errorf("-log-level: %w", err)
+	}
+	return c, nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseServe(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+
+	pol, err := loadPolicy(cfg)
+	if err != nil {
+		return err
+	}
+
+	// The simulator outlives the HTTP server so that streams in flight at
+	// shutdown can finish.
+	simCtx, stopSim := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSim()
+	var endpoint string
+	if cfg.sim {
+		endpoint, err = bedrocksim.New(bedrocksim.Options{}).Start(simCtx, "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("start the Bedrock simulator: %w", err)
+		}
+	}
+	awsCfg, err := loadAWSConfig(ctx, cfg.sim)
+	if err != nil {
+		return err
+	}
+	bedrock := upstream.NewClient(awsCfg, endpoint)
+
+	handler := api.NewServer(api.Deps{
+		Logger:       log,
+		Policies:     policy.NewHolder(pol),
+		Bedrock:      bedrock,
+		Catalog:      upstream.NewCatalog(ctx, bedrock, cfg.catalogTTL, time.Now),
+		MaxBodyBytes: cfg.maxBodyBytes,
+	})
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	attrs := []any{"addr", ln.Addr().String(), "policy_version", pol.Version, "keys", len(pol.Keys), "region", awsCfg.Region, "version", version}
+	if cfg.sim {
+		attrs = append(attrs, "simulator", endpoint, "demo_key", DemoKey)
+	}
+	log.Info("listening", attrs...)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down", "timeout", cfg.shutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("in-flight requests cut at the shutdown timeout", "error", err.Error())
+		_ = srv.Close()
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// loadPolicy loads the policy directory. In -sim mode a missing directory is
+// an empty policy, and the published demo key is added.
+func loadPolicy(cfg serveConfig) (*policy.Policy, error) {
+	pol, err := policy.Load(cfg.policies)
+	if err != nil {
+		if _, statErr := os.Stat(cfg.policies); !cfg.sim || statErr == nil {
+			return nil, err
+		}
+		if pol, err = policy.Parse(nil); err != nil {
+			return nil, err
+		}
+	}
+	if !cfg.sim {
+		return pol, nil
+	}
+	return pol.WithKey(policy.Key{ID: "demo", SHA256: policy.HashSecret(DemoKey)})
+}
+
+// loadAWSConfig reads the standard AWS configuration chain. In -sim mode no
+// AWS account is needed: the region defaults to us-east-1 and the
+// credentials are fixed, so the chain never probes for real ones.
+func loadAWSConfig(ctx context.Context, sim bool) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if sim {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("SIMULATOR", "SIMULATOR", "")))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		if !sim {
+			return aws.Config{}, errors.New("no AWS region: set AWS_REGION (or a profile's region), or run with -sim")
+		}
+		cfg.Region = "us-east-1"
+	}
+	return cfg, nil
+}
+
+func defaultAddr(getenv func(string) string) string {
+	if a := getenv("TOLLGATE_ADDR"); a != "" {
+		return a
+	}
+	for _, v := range []string{"AWS_LWA_PORT", "PORT"} {
+		if p := getenv(v); p != "" {
+			return ":" + p
+		}
+	}
+	return "127.0.0.1:8080"
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func envBool(getenv func(string) string, name string) bool {
+	b, _ := strconv.ParseBool(getenv(name))
+	return b
+}
+
+func envDuration(getenv func(string) string, name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+func envInt(getenv func(string) string, name string, def int64) int64 {
+	if n, err := strconv.ParseInt(getenv(name), 10, 64); err == nil {
+		return n
+	}
+	return def
+}
+
+// simulate runs the Bedrock simulator alone, for tools that call Bedrock
+// directly (AWS_ENDPOINT_URL_BEDROCK_RUNTIME and AWS_ENDPOINT_URL_BEDROCK
+// pointing at it) and for benchmarks that keep it out of the gateway's
+// process.
+func simulate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tollgate sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", envOr(getenv, "TOLLGATE_SIM_ADDR", "127.0.0.1:8090"), "listen address (env TOLLGATE_SIM_ADDR)")
+	var opts bedrocksim.Options
+	fs.DurationVar(&opts.Latency, "latency", 0, "added before every answer")
+	fs.DurationVar(&opts.ChunkInterval, "chunk-interval", 0, "pause between streamed deltas")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	url, err := bedrocksim.New(opts).Start(ctx, *addr)
+	if err != nil {
+		return fmt.Errorf("start the Bedrock simulator: %w", err)
+	}
+	log.Info("simulator listening", "url", url, "addr", strings.TrimPrefix(url, "http://"))
+	<-ctx.Done()
+	return nil
+}
