@@ -39,8 +39,16 @@ tests/clients/node_modules/.package-lock.json: tests/clients/package-lock.json
 test-clients: build clients-deps
 	cd tests/clients && TOLLGATE_BIN=$(CURDIR)/$(BIN) node --test
 
+# bench: the in-process Go benchmarks (ns/op, cpu-µs/op, B/op, allocs/op).
+# bench-load: the gateway and the Bedrock simulator as separate processes
+# under load; prints markdown tables (docs/benchmarks.md reads them).
+# BENCH_LOAD_FLAGS passes flags, e.g. BENCH_LOAD_FLAGS='-runs 1 -cold-starts 5'.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+.PHONY: bench-load
+bench-load:
+	$(GO) run ./bench/load $(BENCH_LOAD_FLAGS)
 
 clean:
 	rm -rf bin

@@ -21,6 +21,9 @@ import (
 // 429 (they honour retry-after).
 const DefaultMaxAttempts = 2
 
+// MaxIdleConns is how many idle connections to Bedrock the gateway keeps.
+const MaxIdleConns = 256
+
 // Client calls Bedrock. It is safe for concurrent use.
 type Client struct {
 	runtime *bedrockruntime.Client
@@ -50,8 +53,17 @@ func NewClient(cfg aws.Config, endpoint string) *Client {
 		})
 	}
 	cfg.RetryMaxAttempts = 0 // the Retryer above decides
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = awshttp.NewBuildableClient()
+	// The SDK's transport keeps 10 idle connections per host: under more
+	// concurrent calls than that the gateway would close and reopen (with a
+	// TLS handshake each) a third of its Bedrock connections. A client the
+	// SDK built (the default, or one with a custom CA bundle) keeps its
+	// settings and gets more idle connections; a client of the user's own
+	// is left as it is.
+	switch hc := cfg.HTTPClient.(type) {
+	case nil:
+		cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(moreIdleConns)
+	case *awshttp.BuildableClient:
+		cfg.HTTPClient = hc.WithTransportOptions(moreIdleConns)
 	}
 	cfg.HTTPClient = bodyWithoutWriterTo{cfg.HTTPClient}
 	var base *string
@@ -135,4 +147,9 @@ func (c bodyWithoutWriterTo) Do(r *http.Request) (*http.Response, error) {
 		r.Body = struct{ io.ReadCloser }{r.Body}
 	}
 	return c.client.Do(r)
+}
+
+func moreIdleConns(t *http.Transport) {
+	t.MaxIdleConns = MaxIdleConns
+	t.MaxIdleConnsPerHost = MaxIdleConns
 }
