@@ -1,0 +1,136 @@
+package bolt_test
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tollgate-gw/tollgate/internal/usage"
+	"github.com/tollgate-gw/tollgate/internal/usage/bolt"
+	"github.com/tollgate-gw/tollgate/internal/usage/storetest"
+)
+
+func open(t testing.TB, path string, now func() time.Time) *bolt.Store {
+	t.Helper()
+	s, err := bolt.Open(path, bolt.WithClock(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) usage.Store {
+		s := open(t, filepath.Join(t.TempDir(), "usage.db"), now)
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestReopen checks durability: a reopened file has the same totals, its
+// live reservations settle normally, and settled IDs stay settled.
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	clk := storetest.NewClock()
+	path := filepath.Join(t.TempDir(), "usage.db")
+	key := usage.Scope{Kind: usage.KindKey, ID: "k"}
+	ch := []usage.Charge{{Scope: key, Limit: 10000}, {Scope: usage.Global, Limit: usage.Uncapped}}
+	res := func(id string, amount int64, lease time.Duration) *usage.Reservation {
+		return &usage.Reservation{ID: id, Period: "2026-11", Charges: ch, Amount: amount, Expires: clk.Now().Add(lease)}
+	}
+	live, done, short := res("live", 1000, time.Hour), res("done", 500, time.Hour), res("short", 300, time.Minute)
+
+	s := open(t, path, clk.Now)
+	for _, r := range []*usage.Reservation{live, done, short} {
+		if err := s.Reserve(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Settle(ctx, done, 400); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Totals(ctx, "2026-11", []usage.Scope{key}); !errors.Is(err, usage.ErrUnavailable) {
+		t.Errorf("Totals on a closed store: %v, want ErrUnavailable", err)
+	}
+	if err := s.Reserve(ctx, res("late", 1, time.Hour)); !errors.Is(err, usage.ErrUnavailable) {
+		t.Errorf("Reserve on a closed store: %v, want ErrUnavailable", err)
+	}
+
+	s = open(t, path, clk.Now)
+	defer s.Close()
+	want := map[usage.Scope]usage.Totals{key: {Spent: 400, Reserved: 1300}, usage.Global: {Spent: 400, Reserved: 1300}}
+	got, err := s.List(ctx, "2026-11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("totals after reopening (-want +got):\n%s", d)
+	}
+	if ok, err := s.Settle(ctx, done, 400); ok || err != nil {
+		t.Errorf("Settle(done) after reopening = %v, %v; want false, nil", ok, err)
+	}
+	// Reserve sweeps the expired lease inline.
+	clk.Advance(2 * time.Minute)
+	if err := s.Reserve(ctx, res("next", 100, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Settle(ctx, live, 900); !ok || err != nil {
+		t.Errorf("Settle(live) after reopening = %v, %v; want true, nil", ok, err)
+	}
+	want = map[usage.Scope]usage.Totals{key: {Spent: 1300, Reserved: 100}, usage.Global: {Spent: 1300, Reserved: 100}}
+	if got, err = s.List(ctx, "2026-11"); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("totals (-want +got):\n%s", d)
+	}
+}
+
+// TestForgetSettled checks that settled IDs are forgotten after the
+// retention (and not before).
+func TestForgetSettled(t *testing.T) {
+	ctx := t.Context()
+	clk := storetest.NewClock()
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "usage.db"), bolt.WithClock(clk.Now), bolt.WithRetention(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := &usage.Reservation{ID: "r", Period: "2026-11", Charges: []usage.Charge{{Scope: usage.Global, Limit: usage.Uncapped}}, Amount: 10, Expires: clk.Now().Add(time.Minute)}
+	if err := s.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Settle(ctx, r, 10); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(59 * time.Minute)
+	if _, err := s.Sweep(ctx, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reserve(ctx, r); !errors.Is(err, usage.ErrDuplicate) {
+		t.Fatalf("Reserve within retention: %v, want ErrDuplicate", err)
+	}
+	clk.Advance(2 * time.Minute)
+	if _, err := s.Sweep(ctx, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.Expires = clk.Now().Add(time.Minute)
+	if err := s.Reserve(ctx, r); err != nil {
+		t.Fatalf("Reserve after retention: %v", err)
+	}
+}
+
+func BenchmarkReserveSettle(b *testing.B) {
+	s, err := bolt.Open(filepath.Join(b.TempDir(), "usage.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.Bench(b, s)
+}

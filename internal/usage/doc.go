@@ -1,0 +1,26 @@
+// Package usage decides how much each API key, team and the whole gateway
+// have spent in a month, and whether a request may spend more.
+//
+// Before calling Bedrock the gateway reserves the request's worst-case cost
+// on every scope that caps it (the key, its team, the global budget) with
+// [Store.Reserve]; after the response it settles the actual cost with
+// [Store.Settle], which releases the rest of the hold. Reserving is atomic
+// across scopes and conditional on every capped scope's committed total
+// (spent + reserved + amount <= limit), so concurrency alone never pushes
+// settled spend past a cap: only a settlement larger than its reservation
+// (the caller's estimation error) can.
+//
+// A gateway that crashes never settles; its reservation carries a lease
+// ([Reservation.Expires]) and [Store.Sweep] releases it once the lease has
+// expired, so it cannot block a key forever. Settlement is idempotent by
+// reservation id: a retried Settle never charges twice, and a Settle that
+// arrives after its reservation was swept still charges exactly once.
+//
+// Amounts are integer micro-USD (1 USD = 1,000,000). A period is the
+// calendar month in UTC written "2026-11"; the caller computes it.
+//
+// The backends live in subpackages, one per dependency: memory (a single
+// process, tests), bolt (one file, one process) and dynamo (Amazon DynamoDB,
+// shared by every gateway process). storetest holds the conformance suite
+// they all pass.
+package usage

@@ -1,0 +1,640 @@
+// Package dynamo is a usage.Store in one Amazon DynamoDB table, shared by
+// every gateway process: caps hold across processes because each Reserve is
+// one conditional transaction. The table's items, keys and condition
+// expressions are described in docs/store.md.
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/tollgate-gw/tollgate/internal/usage"
+)
+
+var _ usage.Store = (*Store)(nil)
+
+// Key and attribute names, and key prefixes (docs/store.md).
+const (
+	attrPK        = "pk"
+	attrSK        = "sk"
+	attrCommitted = "committed" // counter: spent + reserved, micro-USD
+	attrSpent     = "spent"     // counter: settled, micro-USD
+	attrPeriod    = "period"    // reservation, marker
+	attrAmount    = "amount"    // reservation: micro-USD held
+	attrExpires   = "expires"   // reservation: end of the lease, unix s (rounded up)
+	attrScopes    = "scopes"    // reservation: sort keys of the charged counters
+	attrActual    = "actual"    // marker: micro-USD settled
+	attrSettled   = "settled"   // marker: when, unix s
+	attrTTL       = "ttl"       // reservation, marker: DynamoDB TTL, unix s
+
+	prefixTotals = "TOT#" // counter pk: TOT#<period>, sk <kind>#<id>
+	prefixRes    = "RES#" // reservation pk: RES#<shard>, sk <id>
+	prefixSet    = "SET#" // marker pk: SET#<id>, sk SET
+	skSet        = "SET"
+
+	// resShards spreads reservations over this many partitions; Sweep
+	// queries each.
+	resShards = 16
+)
+
+// Store is a usage.Store in a DynamoDB table. Several Stores (processes)
+// may share a table. In the normal path Reserve and Settle are one
+// TransactWriteItems each; nothing is read and then written back.
+type Store struct {
+	client    *dynamodb.Client
+	table     string
+	now       func() time.Time
+	retention time.Duration
+	attempts  int
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock makes the Store read the time from now (for the TTL of
+// settlement markers). The default is time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithRetention sets how long settlement markers and expired reservations
+// are kept before DynamoDB's TTL may delete them (default
+// usage.SettleRetention). A Settle retried later than that may charge
+// again.
+func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention = d } }
+
+// WithConflictAttempts sets how many times a transaction cancelled only by
+// conflicting transactions or throttling is tried (default 8) before the
+// call fails with usage.ErrUnavailable.
+func WithConflictAttempts(n int) Option { return func(s *Store) { s.attempts = max(1, n) } }
+
+// Open returns a Store on table through client. It does not contact
+// DynamoDB; CreateTable creates the table.
+func Open(client *dynamodb.Client, table string, opts ...Option) *Store {
+	s := &Store{client: client, table: table, now: time.Now, retention: usage.SettleRetention, attempts: 8}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// CreateTable creates the table (on-demand billing, keys pk and sk, both
+// strings), waits until it is active and enables TTL on attribute "ttl".
+// It is idempotent: on an existing table it only makes sure TTL is on.
+func (s *Store) CreateTable(ctx context.Context) error {
+	_, err := s.client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String(s.table),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
+		},
+	})
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return unavailable("create table", err)
+	}
+	w := dynamodb.NewTableExistsWaiter(s.client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay = 100 * time.Millisecond
+		o.MaxDelay = 5 * time.Second
+	})
+	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)}, 5*time.Minute); err != nil {
+		return unavailable("wait for table", err)
+	}
+	ttl, err := s.client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(s.table)})
+	if err != nil {
+		return unavailable("describe ttl", err)
+	}
+	if d := ttl.TimeToLiveDescription; d != nil &&
+		(d.TimeToLiveStatus == types.TimeToLiveStatusEnabled || d.TimeToLiveStatus == types.TimeToLiveStatusEnabling) {
+		return nil
+	}
+	_, err = s.client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName:               aws.String(s.table),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(attrTTL), Enabled: aws.Bool(true)},
+	})
+	if err != nil {
+		return unavailable("enable ttl", err)
+	}
+	return nil
+}
+
+// Close implements [usage.Store.Close]. It does nothing: the client is the
+// caller's.
+func (s *Store) Close() error { return nil }
+
+// Reserve implements [usage.Store.Reserve] with one TransactWriteItems: an
+// ADD to each charged counter, conditional for capped scopes on committed <=
+// limit - amount, the Put of the reservation item and a check that the ID
+// was not settled. A refusal costs a read only when the amount alone
+// exceeds a cap.
+func (s *Store) Reserve(ctx context.Context, r *usage.Reservation) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	for _, c := range r.Charges {
+		if c.Capped() && c.Limit < r.Amount {
+			// The condition would need a negative bound: refuse without
+			// writing, and read the totals for the error.
+			return s.exceeded(ctx, r, nil)
+		}
+	}
+	items := make([]types.TransactWriteItem, 0, len(r.Charges)+2)
+	for _, c := range r.Charges {
+		u := &types.Update{
+			TableName:                 aws.String(s.table),
+			Key:                       totKey(r.Period, c.Scope),
+			UpdateExpression:          aws.String("ADD #c :a"),
+			ExpressionAttributeNames:  map[string]string{"#c": attrCommitted},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":a": num(r.Amount)},
+		}
+		if c.Capped() {
+			u.ConditionExpression = aws.String("attribute_not_exists(#c) OR #c <= :m")
+			u.ExpressionAttributeValues[":m"] = num(c.Limit - r.Amount)
+			u.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+		}
+		items = append(items, types.TransactWriteItem{Update: u})
+	}
+	scopes := make([]types.AttributeValue, len(r.Charges))
+	for i, c := range r.Charges {
+		scopes[i] = &types.AttributeValueMemberS{Value: scopeSK(c.Scope)}
+	}
+	expires := expiresUnix(r.Expires)
+	item := resKey(r.ID)
+	item[attrPeriod] = &types.AttributeValueMemberS{Value: r.Period}
+	item[attrAmount] = num(r.Amount)
+	item[attrExpires] = num(expires)
+	item[attrScopes] = &types.AttributeValueMemberL{Value: scopes}
+	item[attrTTL] = num(expires + int64(s.retention/time.Second))
+	items = append(items,
+		types.TransactWriteItem{Put: &types.Put{
+			TableName:                aws.String(s.table),
+			Item:                     item,
+			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		}},
+		types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName:                aws.String(s.table),
+			Key:                      setKey(r.ID),
+			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		}},
+	)
+	failed, err := s.transact(ctx, "reserve", items)
+	if err != nil || failed == nil {
+		return err
+	}
+	n := len(r.Charges)
+	if failed[n].failed || failed[n+1].failed {
+		return fmt.Errorf("%w: %s", usage.ErrDuplicate, r.ID)
+	}
+	return s.exceeded(ctx, r, failed[:n])
+}
+
+// exceeded returns the *ExceededError of a refused reservation: from the
+// counters' old images that the failed conditions returned, or, where they
+// did not (or reasons is nil), from a read of the totals.
+func (s *Store) exceeded(ctx context.Context, r *usage.Reservation, reasons []reason) error {
+	var charges []usage.Charge
+	var totals []usage.Totals
+	complete := reasons != nil
+	for i, rs := range reasons {
+		if !rs.failed {
+			continue
+		}
+		if rs.item == nil {
+			complete = false
+			break
+		}
+		charges = append(charges, r.Charges[i])
+		totals = append(totals, counterTotals(rs.item))
+	}
+	if !complete {
+		scopes := make([]usage.Scope, len(r.Charges))
+		for i, c := range r.Charges {
+			scopes[i] = c.Scope
+		}
+		m, err := s.Totals(ctx, r.Period, scopes)
+		if err != nil {
+			return err
+		}
+		charges, totals = r.Charges, make([]usage.Totals, len(r.Charges))
+		for i, c := range r.Charges {
+			totals[i] = m[c.Scope]
+		}
+	}
+	if e := usage.Exceeded(charges, totals, r.Amount); e != nil {
+		return e
+	}
+	// The totals read after the refusal have room again (a concurrent
+	// settle or sweep): still refused, name the first capped scope.
+	for i, c := range charges {
+		if c.Capped() {
+			return &usage.ExceededError{Scope: c.Scope, Limit: c.Limit, Spent: totals[i].Spent, Reserved: totals[i].Reserved}
+		}
+	}
+	return fmt.Errorf("usage/dynamo: reserve %s: %w: refused without a failed cap", r.ID, usage.ErrUnavailable)
+}
+
+// Settle implements [usage.Store.Settle] with one TransactWriteItems: the
+// Delete of the reservation item (conditional on its existence and amount),
+// the Put of a settlement marker (conditional on its absence) and an ADD to
+// each counter. If the reservation was swept, a second transaction puts the
+// marker and charges actual. A Reservation with a zero Expires is taken as
+// never reserved (a spend with no capped scope): only the second
+// transaction runs.
+func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) (bool, error) {
+	if err := usage.CheckSettle(r, actual); err != nil {
+		return false, err
+	}
+	marker := s.marker(r, actual)
+	if r.Expires.IsZero() {
+		return s.settleUnreserved(ctx, r, marker, actual)
+	}
+	items := make([]types.TransactWriteItem, 0, len(r.Charges)+2)
+	items = append(items,
+		types.TransactWriteItem{Delete: &types.Delete{
+			TableName:                           aws.String(s.table),
+			Key:                                 resKey(r.ID),
+			ConditionExpression:                 aws.String("attribute_exists(#pk) AND #a = :a AND #p = :p"),
+			ExpressionAttributeNames:            map[string]string{"#pk": attrPK, "#a": attrAmount, "#p": attrPeriod},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":a": num(r.Amount), ":p": &types.AttributeValueMemberS{Value: r.Period}},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}},
+		marker,
+	)
+	items = s.appendCounters(items, r, actual-r.Amount, actual)
+	failed, err := s.transact(ctx, "settle", items)
+	if err != nil {
+		return false, err
+	}
+	if failed == nil {
+		return true, nil
+	}
+	if failed[1].failed {
+		return false, nil // the marker exists: settled already
+	}
+	if failed[0].item != nil {
+		return false, fmt.Errorf("%w: settle %s: amount %d or period %s differs from the reservation's (%s)",
+			usage.ErrInvalid, r.ID, r.Amount, r.Period, describe(failed[0].item))
+	}
+	// The reservation item is gone and no marker was seen: swept (or never
+	// reserved).
+	return s.settleUnreserved(ctx, r, marker, actual)
+}
+
+// settleUnreserved charges actual to r's scopes, once: the marker's
+// condition decides.
+func (s *Store) settleUnreserved(ctx context.Context, r *usage.Reservation, marker types.TransactWriteItem, actual int64) (bool, error) {
+	items := s.appendCounters([]types.TransactWriteItem{marker}, r, actual, actual)
+	failed, err := s.transact(ctx, "settle unreserved", items)
+	if err != nil {
+		return false, err
+	}
+	return failed == nil, nil
+}
+
+// marker returns the Put of r's settlement marker.
+func (s *Store) marker(r *usage.Reservation, actual int64) types.TransactWriteItem {
+	now := s.now().Unix()
+	item := setKey(r.ID)
+	item[attrPeriod] = &types.AttributeValueMemberS{Value: r.Period}
+	item[attrActual] = num(actual)
+	item[attrSettled] = num(now)
+	item[attrTTL] = num(max(now, expiresUnix(r.Expires)) + int64(s.retention/time.Second))
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName:                aws.String(s.table),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	}}
+}
+
+// appendCounters appends to items an unconditional ADD of committed and
+// spent to each of r's counters.
+func (s *Store) appendCounters(items []types.TransactWriteItem, r *usage.Reservation, committed, spent int64) []types.TransactWriteItem {
+	for _, c := range r.Charges {
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName:                 aws.String(s.table),
+			Key:                       totKey(r.Period, c.Scope),
+			UpdateExpression:          aws.String("ADD #c :c, #s :s"),
+			ExpressionAttributeNames:  map[string]string{"#c": attrCommitted, "#s": attrSpent},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":c": num(committed), ":s": num(spent)},
+		}})
+	}
+	return items
+}
+
+// Totals implements [usage.Store.Totals] with strongly consistent
+// BatchGetItem reads.
+func (s *Store) Totals(ctx context.Context, period string, scopes []usage.Scope) (map[usage.Scope]usage.Totals, error) {
+	out := make(map[usage.Scope]usage.Totals, len(scopes))
+	var keys []map[string]types.AttributeValue
+	for _, sc := range scopes {
+		if _, ok := out[sc]; ok {
+			continue
+		}
+		out[sc] = usage.Totals{}
+		keys = append(keys, totKey(period, sc))
+	}
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), 100)]
+		keys = keys[len(chunk):]
+		req := map[string]types.KeysAndAttributes{s.table: {Keys: chunk, ConsistentRead: aws.Bool(true)}}
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt > 0 {
+				if err := s.backoff(ctx, "totals", attempt, errors.New("unprocessed keys")); err != nil {
+					return nil, err
+				}
+			}
+			resp, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, unavailable("totals", err)
+			}
+			for _, item := range resp.Responses[s.table] {
+				sc, ok := parseScope(str(item[attrSK]))
+				if ok {
+					out[sc] = counterTotals(item)
+				}
+			}
+			req = resp.UnprocessedKeys
+		}
+	}
+	return out, nil
+}
+
+// List implements [usage.Store.List] with a strongly consistent Query of
+// the period's counters.
+func (s *Store) List(ctx context.Context, period string) (map[usage.Scope]usage.Totals, error) {
+	out := make(map[usage.Scope]usage.Totals)
+	p := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: prefixTotals + period}},
+		ConsistentRead:            aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, unavailable("list", err)
+		}
+		for _, item := range page.Items {
+			if sc, ok := parseScope(str(item[attrSK])); ok {
+				out[sc] = counterTotals(item)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Sweep implements [usage.Store.Sweep]: it queries every reservation shard
+// for leases that expired before now (at one-second resolution: expires <
+// now) and releases each with a transaction of its own, conditional on the
+// item still being there with the same expiry, so that concurrent sweeps
+// and settles release a lease once.
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+	nowSec := float64(now.UnixMilli()) / 1000
+	released := 0
+	for shard := range resShards {
+		p := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
+			TableName:                aws.String(s.table),
+			KeyConditionExpression:   aws.String("#pk = :pk"),
+			FilterExpression:         aws.String("#e < :now"),
+			ConsistentRead:           aws.Bool(true), // see the leases reserved just now
+			ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#e": attrExpires},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk":  &types.AttributeValueMemberS{Value: resPK(shard)},
+				":now": &types.AttributeValueMemberN{Value: strconv.FormatFloat(nowSec, 'f', 3, 64)},
+			},
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return released, unavailable("sweep", err)
+			}
+			for _, item := range page.Items {
+				ok, err := s.release(ctx, item)
+				if err != nil {
+					return released, err
+				}
+				if ok {
+					released++
+				}
+			}
+		}
+	}
+	return released, nil
+}
+
+// release releases one expired reservation item, unless it was settled or
+// released meanwhile.
+func (s *Store) release(ctx context.Context, item map[string]types.AttributeValue) (bool, error) {
+	amount, err1 := strconv.ParseInt(numStr(item[attrAmount]), 10, 64)
+	_, err2 := strconv.ParseInt(numStr(item[attrExpires]), 10, 64)
+	scopes, ok := item[attrScopes].(*types.AttributeValueMemberL)
+	if err1 != nil || err2 != nil || !ok {
+		return false, fmt.Errorf("usage/dynamo: sweep: malformed reservation %s", describe(item))
+	}
+	period := str(item[attrPeriod])
+	items := []types.TransactWriteItem{{Delete: &types.Delete{
+		TableName:                 aws.String(s.table),
+		Key:                       map[string]types.AttributeValue{attrPK: item[attrPK], attrSK: item[attrSK]},
+		ConditionExpression:       aws.String("attribute_exists(#pk) AND #e = :e"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#e": attrExpires},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":e": item[attrExpires]},
+	}}}
+	for _, v := range scopes.Value {
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table),
+			Key: map[string]types.AttributeValue{
+				attrPK: &types.AttributeValueMemberS{Value: prefixTotals + period},
+				attrSK: v,
+			},
+			UpdateExpression:          aws.String("ADD #c :c"),
+			ExpressionAttributeNames:  map[string]string{"#c": attrCommitted},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":c": num(-amount)},
+		}})
+	}
+	failed, err := s.transact(ctx, "sweep", items)
+	return err == nil && failed == nil, err
+}
+
+// reason is one transaction item's outcome in a cancelled transaction.
+type reason struct {
+	failed bool                            // its condition failed
+	item   map[string]types.AttributeValue // its old image, if asked for and it existed
+}
+
+// transact runs items as one transaction. It returns (nil, nil) when the
+// transaction committed, the per-item reasons when conditions failed, and an
+// error wrapping usage.ErrUnavailable otherwise. Transactions cancelled only
+// by conflicts with concurrent transactions or by throttling are tried
+// again with jittered exponential backoff: nothing of them was applied.
+func (s *Store) transact(ctx context.Context, op string, items []types.TransactWriteItem) ([]reason, error) {
+	for attempt := 0; ; attempt++ {
+		_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil {
+			return nil, nil
+		}
+		var tce *types.TransactionCanceledException
+		if !errors.As(err, &tce) {
+			return nil, unavailable(op, err)
+		}
+		reasons := make([]reason, len(items))
+		anyFailed := false
+		for i, cr := range tce.CancellationReasons {
+			if i < len(reasons) && aws.ToString(cr.Code) == "ConditionalCheckFailed" {
+				reasons[i] = reason{failed: true, item: cr.Item}
+				anyFailed = true
+			}
+		}
+		if anyFailed {
+			return reasons, nil
+		}
+		if attempt+1 >= s.attempts {
+			return nil, unavailable(op, err)
+		}
+		if err := s.backoff(ctx, op, attempt+1, err); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// backoff sleeps before attempt (1, 2, ...): a random time up to 10 ms ×
+// 2^attempt, at most 1 s.
+func (s *Store) backoff(ctx context.Context, op string, attempt int, cause error) error {
+	if attempt >= s.attempts {
+		return unavailable(op, cause)
+	}
+	d := min(10*time.Millisecond<<min(attempt, 7), time.Second)
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(d))) + time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return unavailable(op, ctx.Err())
+	case <-t.C:
+		return nil
+	}
+}
+
+// unavailable wraps an error of a DynamoDB call: whatever went wrong
+// (network, throttling, a missing table, a cancelled context), the store
+// could not be used.
+func unavailable(op string, err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("usage/dynamo: %s: %w: %s: %w", op, usage.ErrUnavailable, ae.ErrorCode(), err)
+	}
+	return fmt.Errorf("usage/dynamo: %s: %w: %w", op, usage.ErrUnavailable, err)
+}
+
+func totKey(period string, sc usage.Scope) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		attrPK: &types.AttributeValueMemberS{Value: prefixTotals + period},
+		attrSK: &types.AttributeValueMemberS{Value: scopeSK(sc)},
+	}
+}
+
+// resPK is the partition key of reservation shard n.
+func resPK(n int) string { return prefixRes + strconv.FormatInt(int64(n), 16) }
+
+func resKey(id string) map[string]types.AttributeValue {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return map[string]types.AttributeValue{
+		attrPK: &types.AttributeValueMemberS{Value: resPK(int(h.Sum32() % resShards))},
+		attrSK: &types.AttributeValueMemberS{Value: id},
+	}
+}
+
+func setKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		attrPK: &types.AttributeValueMemberS{Value: prefixSet + id},
+		attrSK: &types.AttributeValueMemberS{Value: skSet},
+	}
+}
+
+// scopeSK is a counter's sort key: "<kind>#<id>" ("global#").
+func scopeSK(sc usage.Scope) string { return string(sc.Kind) + "#" + sc.ID }
+
+func parseScope(sk string) (usage.Scope, bool) {
+	kind, id, ok := strings.Cut(sk, "#")
+	return usage.Scope{Kind: usage.Kind(kind), ID: id}, ok
+}
+
+// expiresUnix is t in unix seconds, rounded up: a lease never ends early.
+func expiresUnix(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func str(v types.AttributeValue) string {
+	if s, ok := v.(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+func numStr(v types.AttributeValue) string {
+	if n, ok := v.(*types.AttributeValueMemberN); ok {
+		return n.Value
+	}
+	return ""
+}
+
+// counterTotals reads a counter item; missing attributes are zero.
+func counterTotals(item map[string]types.AttributeValue) usage.Totals {
+	committed := intAttr(item[attrCommitted])
+	spent := intAttr(item[attrSpent])
+	return usage.Totals{Spent: spent, Reserved: committed - spent}
+}
+
+func intAttr(v types.AttributeValue) int64 {
+	s := numStr(v)
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		// Larger than int64 or fractional: only hand-edited items.
+		f, _ := strconv.ParseFloat(s, 64)
+		return int64(math.Max(math.Min(f, math.MaxInt64), math.MinInt64))
+	}
+	return n
+}
+
+// describe renders an item's key and numbers for error messages.
+func describe(item map[string]types.AttributeValue) string {
+	var b strings.Builder
+	for _, k := range []string{attrPK, attrSK, attrPeriod, attrAmount, attrExpires} {
+		switch v := item[k].(type) {
+		case *types.AttributeValueMemberS:
+			fmt.Fprintf(&b, "%s=%s ", k, v.Value)
+		case *types.AttributeValueMemberN:
+			fmt.Fprintf(&b, "%s=%s ", k, v.Value)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}

@@ -1,0 +1,106 @@
+package dynamo_test
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/tollgate-gw/tollgate/internal/testsvc"
+	"github.com/tollgate-gw/tollgate/internal/usage"
+	"github.com/tollgate-gw/tollgate/internal/usage/dynamo"
+	"github.com/tollgate-gw/tollgate/internal/usage/storetest"
+)
+
+var tables atomic.Int64
+
+// newTable creates a fresh table on DynamoDB Local and returns its name.
+func newTable(t testing.TB, c *dynamodb.Client) string {
+	t.Helper()
+	name := fmt.Sprintf("usage-%d", tables.Add(1))
+	if err := dynamo.Open(c, name).CreateTable(t.Context()); err != nil {
+		t.Fatalf("CreateTable: %v", err)
+	}
+	return name
+}
+
+func TestStore(t *testing.T) {
+	c := testsvc.DynamoDBClient(t)
+	storetest.Run(t, func(t *testing.T, now func() time.Time) usage.Store {
+		return dynamo.Open(c, newTable(t, c), dynamo.WithClock(now))
+	})
+}
+
+// TestShared runs two Stores on one table: two gateway processes.
+func TestShared(t *testing.T) {
+	c := testsvc.DynamoDBClient(t)
+	storetest.RunShared(t, func(t *testing.T, now func() time.Time) []usage.Store {
+		table := newTable(t, c)
+		return []usage.Store{dynamo.Open(c, table, dynamo.WithClock(now)), dynamo.Open(c, table, dynamo.WithClock(now))}
+	})
+}
+
+func TestCreateTable(t *testing.T) {
+	c := testsvc.DynamoDBClient(t)
+	name := newTable(t, c)
+	// Idempotent: a second call on the existing table succeeds.
+	if err := dynamo.Open(c, name).CreateTable(t.Context()); err != nil {
+		t.Fatalf("CreateTable again: %v", err)
+	}
+	d, err := c.DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := d.Table.BillingModeSummary; m == nil || m.BillingMode != types.BillingModePayPerRequest {
+		t.Errorf("billing mode %+v, want PAY_PER_REQUEST", m)
+	}
+	ttl, err := c.DescribeTimeToLive(t.Context(), &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ttl.TimeToLiveDescription; got == nil || aws.ToString(got.AttributeName) != "ttl" || got.TimeToLiveStatus != types.TimeToLiveStatusEnabled {
+		t.Errorf("TTL %+v, want enabled on ttl", got)
+	}
+}
+
+// TestUnavailable: a missing table or an unreachable endpoint is
+// ErrUnavailable, on which the gateway fails closed.
+func TestUnavailable(t *testing.T) {
+	c := testsvc.DynamoDBClient(t)
+	unreachable := dynamodb.New(dynamodb.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String("http://127.0.0.1:1"),
+		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
+		RetryMaxAttempts: 1,
+	})
+	r := &usage.Reservation{ID: "r", Period: "2026-11", Amount: 1, Expires: time.Now().Add(time.Minute),
+		Charges: []usage.Charge{{Scope: usage.Global, Limit: 100}}}
+	for name, s := range map[string]*dynamo.Store{
+		"missing table": dynamo.Open(c, "no-such-table"),
+		"unreachable":   dynamo.Open(unreachable, "usage"),
+	} {
+		if err := s.Reserve(t.Context(), r); !errors.Is(err, usage.ErrUnavailable) {
+			t.Errorf("%s: Reserve: %v, want ErrUnavailable", name, err)
+		}
+		if _, err := s.Settle(t.Context(), r, 1); !errors.Is(err, usage.ErrUnavailable) {
+			t.Errorf("%s: Settle: %v, want ErrUnavailable", name, err)
+		}
+		if _, err := s.Totals(t.Context(), "2026-11", []usage.Scope{usage.Global}); !errors.Is(err, usage.ErrUnavailable) {
+			t.Errorf("%s: Totals: %v, want ErrUnavailable", name, err)
+		}
+		if _, err := s.Sweep(t.Context(), time.Now()); !errors.Is(err, usage.ErrUnavailable) {
+			t.Errorf("%s: Sweep: %v, want ErrUnavailable", name, err)
+		}
+	}
+}
+
+func BenchmarkReserveSettle(b *testing.B) {
+	c := testsvc.DynamoDBClient(b)
+	storetest.Bench(b, dynamo.Open(c, newTable(b, c)))
+}

@@ -1,0 +1,88 @@
+package memory_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tollgate-gw/tollgate/internal/usage"
+	"github.com/tollgate-gw/tollgate/internal/usage/memory"
+	"github.com/tollgate-gw/tollgate/internal/usage/storetest"
+)
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) usage.Store {
+		s := memory.New(memory.WithClock(now))
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func BenchmarkReserveSettle(b *testing.B) {
+	s := memory.New()
+	defer s.Close()
+	storetest.Bench(b, s)
+}
+
+// BenchmarkReserveSettleSerial is the CPU cost of a pair without contention.
+func BenchmarkReserveSettleSerial(b *testing.B) {
+	s := memory.New()
+	defer s.Close()
+	b.SetParallelism(1)
+	storetest.Bench(b, s)
+}
+
+// TestReserveSweepsInline: Reserve releases expired leases without a Sweep.
+func TestReserveSweepsInline(t *testing.T) {
+	clk := storetest.NewClock()
+	s := memory.New(memory.WithClock(clk.Now))
+	ch := []usage.Charge{{Scope: usage.Scope{Kind: usage.KindKey, ID: "k"}, Limit: 1000}}
+	r := func(id string) *usage.Reservation {
+		return &usage.Reservation{ID: id, Period: "2026-11", Charges: ch, Amount: 1000, Expires: clk.Now().Add(time.Minute)}
+	}
+	if err := s.Reserve(t.Context(), r("crashed")); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute + time.Second)
+	if err := s.Reserve(t.Context(), r("next")); err != nil {
+		t.Fatalf("Reserve after the lease expired: %v", err)
+	}
+	if n, err := s.Sweep(t.Context(), clk.Now()); n != 0 || err != nil {
+		t.Errorf("Sweep = %d, %v; want 0 (already released)", n, err)
+	}
+}
+
+// TestForgetSettled: settled IDs are forgotten after the retention, not
+// before, across blocks of the forget queue.
+func TestForgetSettled(t *testing.T) {
+	ctx := t.Context()
+	clk := storetest.NewClock()
+	s := memory.New(memory.WithClock(clk.Now), memory.WithRetention(time.Hour))
+	ch := []usage.Charge{{Scope: usage.Global, Limit: usage.Uncapped}}
+	const n = 10000 // more than one block
+	rs := make([]*usage.Reservation, n)
+	for i := range rs {
+		rs[i] = &usage.Reservation{ID: fmt.Sprint(i), Period: "2026-11", Charges: ch, Amount: 1, Expires: clk.Now().Add(time.Minute)}
+		if err := s.Reserve(ctx, rs[i]); err != nil {
+			t.Fatal(err)
+		}
+		if i == n/2 {
+			clk.Advance(time.Minute) // from n/2 on, settled a minute later
+		}
+		if _, err := s.Settle(ctx, rs[i], 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(59*time.Minute + time.Second)
+	if _, err := s.Sweep(ctx, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, n/2 - 1, n / 2, n - 1} {
+		rs[i].Expires = clk.Now().Add(time.Minute)
+		err := s.Reserve(ctx, rs[i])
+		if want := i >= n/2; errors.Is(err, usage.ErrDuplicate) != want {
+			t.Errorf("Reserve(%s) after an hour: %v, want duplicate %v", rs[i].ID, err, want)
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package usage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kind is the kind of a budget scope.
+type Kind string
+
+// The kinds of scope a budget can cap.
+const (
+	KindKey    Kind = "key"
+	KindTeam   Kind = "team"
+	KindGlobal Kind = "global"
+)
+
+// Scope is what a budget caps. The global scope has ID "".
+type Scope struct {
+	Kind Kind
+	ID   string
+}
+
+// Global is the one global scope.
+var Global = Scope{Kind: KindGlobal}
+
+// String returns "kind:id" ("global" for the global scope), for messages.
+func (s Scope) String() string {
+	if s.Kind == KindGlobal && s.ID == "" {
+		return string(KindGlobal)
+	}
+	return string(s.Kind) + ":" + s.ID
+}
+
+// Uncapped is the Limit of a scope with no cap. Any negative Limit means the
+// same.
+const Uncapped int64 = -1
+
+// Charge is one scope a reservation counts against, with its cap (micro-USD)
+// in force when reserving. Limit < 0 (Uncapped) means no cap.
+type Charge struct {
+	Scope Scope
+	Limit int64
+}
+
+// Capped reports whether c has a cap.
+func (c Charge) Capped() bool { return c.Limit >= 0 }
+
+// Reservation is a hold of Amount micro-USD on every Charge's scope for
+// Period, until Expires.
+//
+// ID identifies the reservation across processes and retries (a random UUID
+// is fine); Settle is idempotent by ID. Period is the calendar month in UTC,
+// "2026-11". Expires is the end of the lease: past it, Sweep may release the
+// hold.
+type Reservation struct {
+	ID      string
+	Period  string
+	Charges []Charge
+	Amount  int64
+	Expires time.Time
+}
+
+// MaxCharges is the most charges one reservation may have (DynamoDB allows
+// 100 items per transaction; a request is charged on about three scopes).
+const MaxCharges = 32
+
+// Validate reports whether r is well formed: a non-empty ID and Period, an
+// Amount >= 0, one to MaxCharges charges on distinct scopes of a known kind
+// (the global scope with ID ""), and a non-zero Expires after 1970. Every
+// Store calls it first; its errors wrap ErrInvalid.
+func (r *Reservation) Validate() error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	if r.Expires.IsZero() || r.Expires.UnixNano() <= 0 {
+		return fmt.Errorf("%w: reservation %s: bad expiry %v", ErrInvalid, r.ID, r.Expires)
+	}
+	return nil
+}
+
+// validate checks all but the expiry.
+func (r *Reservation) validate() error {
+	if r == nil {
+		return fmt.Errorf("%w: nil reservation", ErrInvalid)
+	}
+	switch {
+	case r.ID == "":
+		return fmt.Errorf("%w: empty reservation id", ErrInvalid)
+	case r.Period == "" || strings.ContainsAny(r.Period, "\x00#"):
+		return fmt.Errorf("%w: reservation %s: bad period %q", ErrInvalid, r.ID, r.Period)
+	case r.Amount < 0:
+		return fmt.Errorf("%w: reservation %s: negative amount %d", ErrInvalid, r.ID, r.Amount)
+	case len(r.Charges) == 0 || len(r.Charges) > MaxCharges:
+		return fmt.Errorf("%w: reservation %s: %d charges, want 1 to %d", ErrInvalid, r.ID, len(r.Charges), MaxCharges)
+	}
+	for i, c := range r.Charges {
+		if err := c.Scope.validate(); err != nil {
+			return fmt.Errorf("%w: reservation %s: %v", ErrInvalid, r.ID, err)
+		}
+		for _, d := range r.Charges[:i] {
+			if d.Scope == c.Scope {
+				return fmt.Errorf("%w: reservation %s: scope %s charged twice", ErrInvalid, r.ID, c.Scope)
+			}
+		}
+	}
+	return nil
+}
+
+func (s Scope) validate() error {
+	switch s.Kind {
+	case KindGlobal:
+		if s.ID != "" {
+			return fmt.Errorf("global scope with id %q", s.ID)
+		}
+		return nil
+	case KindKey, KindTeam:
+		if s.ID == "" {
+			return fmt.Errorf("%s scope without id", s.Kind)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown scope kind %q", s.Kind)
+}
+
+// Totals are a scope's settled and reserved micro-USD in a period (expired,
+// unswept leases may still count as reserved).
+type Totals struct {
+	Spent, Reserved int64
+}
+
+// Committed is Spent + Reserved, what a cap is checked against.
+func (t Totals) Committed() int64 { return t.Spent + t.Reserved }
+
+// ExceededError reports that a capped scope cannot take the amount. It names
+// the tightest failing scope (the one with the least room left, Limit -
+// Spent - Reserved) with its totals when the reservation was refused.
+type ExceededError struct {
+	Scope                  Scope
+	Limit, Spent, Reserved int64
+}
+
+// Error implements error.
+func (e *ExceededError) Error() string {
+	return fmt.Sprintf("usage: budget of %s exceeded: limit %d, spent %d, reserved %d micro-USD",
+		e.Scope, e.Limit, e.Spent, e.Reserved)
+}
+
+// ErrUnavailable wraps errors where the store could not be reached/used
+// (network, disk, throttling, a closed store) — the caller fails closed on
+// it.
+var ErrUnavailable = errors.New("usage store unavailable")
+
+// ErrDuplicate is returned by Reserve for an ID that is live or was settled
+// within the store's settlement retention.
+var ErrDuplicate = errors.New("usage: duplicate reservation id")
+
+// ErrInvalid wraps errors about malformed arguments (see
+// [Reservation.Validate]); they are the caller's bug.
+var ErrInvalid = errors.New("usage: invalid argument")
+
+// Store keeps budgets' totals and reservations. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// Reserve atomically adds r.Amount to every charged scope's reserved
+	// total, provided every capped scope keeps Spent+Reserved+Amount <=
+	// Limit; otherwise it changes nothing and returns *ExceededError.
+	// Reserving an ID that exists already returns an error (ErrDuplicate).
+	Reserve(ctx context.Context, r *Reservation) error
+	// Settle ends reservation r: every scope's reserved total drops by
+	// r.Amount and its spent total grows by actual (actual may exceed
+	// r.Amount: that overshoot is allowed, it is the caller's estimation
+	// error). Idempotent: a second Settle of the same ID changes nothing and
+	// returns settled=false. If the lease already expired and the
+	// reservation was swept, Settle still adds actual to spent exactly once
+	// (settled=true).
+	Settle(ctx context.Context, r *Reservation, actual int64) (settled bool, err error)
+	// Totals returns the totals of the given scopes in period (zero Totals
+	// for scopes never charged).
+	Totals(ctx context.Context, period string, scopes []Scope) (map[Scope]Totals, error)
+	// List returns every scope charged in period with its totals (for
+	// `tollgate usage`).
+	List(ctx context.Context, period string) (map[Scope]Totals, error)
+	// Sweep releases every reservation whose lease expired before now
+	// (reserved drops, nothing is spent) and returns how many.
+	Sweep(ctx context.Context, now time.Time) (int, error)
+	Close() error
+}
+
+// SettleRetention is how long stores remember a settled reservation ID by
+// default: a Settle retried later than this after the first may charge
+// again, and the ID may be reserved again.
+const SettleRetention = 7 * 24 * time.Hour
+
+// CheckSettle validates Settle's arguments: r as Validate does, but for
+// Expires, which Settle does not need (a spend that was never reserved,
+// e.g. of an uncapped key, is recorded by a Settle alone, with any Expires);
+// its errors wrap ErrInvalid.
+func CheckSettle(r *Reservation, actual int64) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	if actual < 0 {
+		return fmt.Errorf("%w: reservation %s: negative actual %d", ErrInvalid, r.ID, actual)
+	}
+	return nil
+}
+
+// Exceeded checks amount against every capped charge, given each charge's
+// current totals (totals[i] belongs to charges[i]), and returns the
+// *ExceededError of the tightest failing scope, or nil if all can take it.
+// Backends that hold their totals in memory use it; it is exported so that
+// every backend names the same scope.
+func Exceeded(charges []Charge, totals []Totals, amount int64) *ExceededError {
+	var worst *ExceededError
+	var worstRoom int64
+	for i, c := range charges {
+		if !c.Capped() {
+			continue
+		}
+		t := totals[i]
+		room := c.Limit - t.Committed()
+		if room >= amount {
+			continue
+		}
+		if worst == nil || room < worstRoom {
+			worst = &ExceededError{Scope: c.Scope, Limit: c.Limit, Spent: t.Spent, Reserved: t.Reserved}
+			worstRoom = room
+		}
+	}
+	return worst
+}
