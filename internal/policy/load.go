@@ -8,27 +8,52 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
-// file is the schema of one policy file. Fields are a contract: see
-// docs/policy.md.
-type file struct {
-	Keys []*Key `yaml:"keys"`
+// sections are the top-level names a policy file may use, in the order
+// messages list them.
+var sections = []string{"keys", "teams", "budget", "aliases", "pricing"}
+
+// budgetSection is the schema of the global `budget` section.
+type budgetSection struct {
+	MonthlyBudgetUSD *float64 `yaml:"monthly_budget_usd"`
+	AlertAt          *float64 `yaml:"alert_at"`
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// usdPrice is the schema of one `pricing` entry: USD per 1M tokens.
+type usdPrice struct {
+	Input      *float64 `yaml:"input"`
+	Output     *float64 `yaml:"output"`
+	CacheRead  *float64 `yaml:"cache_read"`
+	CacheWrite *float64 `yaml:"cache_write"`
+}
 
-// Load reads and merges every *.yaml and *.yml file in dir (not recursive),
-// in name order. A directory with no policy files yields an empty Policy.
-// Errors name the file and, where the YAML parser knows it, the line.
+// Load reads and merges every *.yaml and *.yml file in dir (not recursive,
+// dot files skipped, symbolic links followed), in name order. A directory with
+// no policy files yields an empty Policy. A policy that does not validate is
+// a *ValidationError whose problems name the file (as dir/name), line and
+// field.
 func Load(dir string) (*Policy, error) {
+	files, err := readDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(files)
+}
+
+// readDir returns the policy files of dir by path.
+func readDir(dir string) (map[string][]byte, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -38,111 +63,299 @@ func Load(dir string) (*Policy, error) {
 	}
 	files := map[string][]byte{}
 	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || strings.HasPrefix(name, ".") ||
-			(!strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml")) {
+		if !IsPolicyFile(e.Name()) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		name := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(name)
 		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || isDir(name) {
+				continue // removed since ReadDir, a dangling link, or a directory named *.yaml
+			}
 			return nil, fmt.Errorf("read policy file: %w", err)
 		}
 		files[name] = b
 	}
-	return Parse(files)
+	return files, nil
 }
 
-// Parse validates and merges policy files given by name. The Policy's
-// Version is a hash of the names and contents.
+func isDir(name string) bool {
+	fi, err := os.Stat(name)
+	return err == nil && fi.IsDir()
+}
+
+// IsPolicyFile reports whether a file or object name (its last path element)
+// is one a policy is read from: *.yaml or *.yml, not a dot file.
+func IsPolicyFile(name string) bool {
+	base := path.Base(filepath.ToSlash(name))
+	return !strings.HasPrefix(base, ".") && (strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"))
+}
+
+// Parse validates and merges policy files given by name (a path or URL; the
+// name is what messages show). The Policy's Version is a hash of the files'
+// base names and contents, so the same files give the same version wherever
+// they are read from. Errors are a *ValidationError.
 func Parse(files map[string][]byte) (*Policy, error) {
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
+	var d draft
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		d.addFile(name, files[name])
 	}
-	sort.Strings(names)
-
-	h := sha256.New()
-	var keys []*Key
-	seen := map[string]string{} // key id -> file
-	for _, name := range names {
-		content := files[name]
-		fmt.Fprintf(h, "%s\x00%d\x00", name, len(content))
-		h.Write(content)
-
-		var f file
-		var root yaml.Node
-		if err := decodeStrict(content, &f, &root); err != nil {
-			return nil, fmt.Errorf("%s:%s", name, err)
-		}
-		for i, k := range f.Keys {
-			where := fmt.Sprintf("%s:%d: keys[%d]", name, lineOf(&root, "keys", i), i)
-			if k == nil {
-				return nil, fmt.Errorf("%s: empty entry", where)
-			}
-			if !idPattern.MatchString(k.ID) {
-				return nil, fmt.Errorf("%s.id: %q must be 1-64 letters, digits, '.', '_' or '-'", where, k.ID)
-			}
-			if prev, dup := seen[k.ID]; dup {
-				return nil, fmt.Errorf("%s.id: duplicate key id %q (also in %s)", where, k.ID, prev)
-			}
-			seen[k.ID] = name
-			k.SHA256 = strings.ToLower(strings.TrimSpace(k.SHA256))
-			if raw, err := hex.DecodeString(k.SHA256); err != nil || len(raw) != sha256.Size {
-				return nil, fmt.Errorf("%s.sha256: key %q needs the 64 hex digits of the secret's SHA-256", where, k.ID)
-			}
-			for j, m := range k.Models {
-				if strings.TrimSpace(m) == "" {
-					return nil, fmt.Errorf("%s.models[%d]: empty model pattern", where, j)
-				}
-			}
-			keys = append(keys, k)
-		}
+	if len(d.probs) > 0 {
+		return nil, &ValidationError{Problems: d.probs}
 	}
-	p, err := build(keys, hex.EncodeToString(h.Sum(nil))[:12])
-	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+	p, probs := d.build()
+	if len(probs) > 0 {
+		return nil, &ValidationError{Problems: probs}
 	}
+	p.Version = Version(files)
 	return p, nil
 }
 
-// decodeStrict decodes content into f, refusing unknown fields, and into
-// root for line numbers. Errors read "LINE: what is wrong".
-func decodeStrict(content []byte, f *file, root *yaml.Node) error {
-	dec := yaml.NewDecoder(bytes.NewReader(content))
-	dec.KnownFields(true)
-	err := dec.Decode(f)
-	if errors.Is(err, io.EOF) {
-		return nil // a file of only comments
+// Version returns the version a Policy parsed from files gets: the first 12
+// hex digits of a SHA-256 over the files' base names and contents.
+func Version(files map[string][]byte) string {
+	byBase := make(map[string][]byte, len(files))
+	for name, b := range files {
+		byBase[path.Base(filepath.ToSlash(name))] = b
 	}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs := make([]string, len(te.Errors))
-		for i, m := range te.Errors {
-			m = strings.TrimPrefix(m, "line ")
-			m = strings.Replace(m, "field ", "unknown field ", 1)
-			m = strings.Replace(m, " not found in type policy.Key", "", 1)
-			m = strings.Replace(m, " not found in type policy.file", "", 1)
-			msgs[i] = m
-		}
-		return errors.New(strings.Join(msgs, "; "))
+	h := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(byBase)) {
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(byBase[name]))
+		h.Write(byBase[name])
 	}
-	if err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	return yaml.Unmarshal(content, root)
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// lineOf returns the line of the i-th item of the top-level list named
-// field, or 0 when it cannot be found.
-func lineOf(root *yaml.Node, field string, i int) int {
-	if len(root.Content) == 0 {
-		return 0
+// draft collects the entries of every file before they are checked against
+// each other.
+type draft struct {
+	keys    []*Key
+	teams   []*Team
+	budget  *budgetEntry
+	aliases []aliasEntry
+	prices  []priceEntry
+	probs   []Problem
+}
+
+type budgetEntry struct {
+	budgetSection
+	src source
+}
+
+type aliasEntry struct {
+	name, target string
+	src          source
+}
+
+type priceEntry struct {
+	model string
+	usd   usdPrice
+	src   source
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// addFile decodes one file into d. Problems found here (syntax, unknown
+// fields, wrong types) stop the load before cross-file checks, which would
+// only repeat them.
+func (d *draft) addFile(name string, content []byte) {
+	dec := yaml.NewDecoder(bytes.NewReader(content))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return // empty, or only comments
+		}
+		pr := Problem{File: name, Message: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			pr.Line, _ = strconv.Atoi(m[1])
+			pr.Message = m[2]
+		}
+		d.probs = append(d.probs, pr)
+		return
 	}
-	m := root.Content[0]
-	for j := 0; j+1 < len(m.Content); j += 2 {
-		if m.Content[j].Value == field && i < len(m.Content[j+1].Content) {
-			return m.Content[j+1].Content[i].Line
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		d.probs = append(d.probs, Problem{File: name, Line: extra.Line,
+			Message: "a policy file holds one YAML document: split the documents into files"})
+		return
+	}
+	doc := resolve(root.Content[0])
+	if doc.Kind == yaml.ScalarNode && doc.Tag == "!!null" {
+		return
+	}
+	if doc.Kind != yaml.MappingNode {
+		d.probs = append(d.probs, Problem{File: name, Line: doc.Line,
+			Message: "the top level must be a mapping of sections: " + strings.Join(sections, ", ")})
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		kn, vn := doc.Content[i], resolve(doc.Content[i+1])
+		top := source{file: name, path: kn.Value, line: kn.Line}
+		if prev, dup := seen[kn.Value]; dup {
+			d.probs = append(d.probs, top.problem("", "section appears twice in this file (first at line %d)", prev))
+			continue
+		}
+		seen[kn.Value] = kn.Line
+		if vn.Kind == yaml.ScalarNode && vn.Tag == "!!null" {
+			continue // an empty section
+		}
+		switch kn.Value {
+		case "keys":
+			d.eachItem(top, vn, func(src source, item *yaml.Node) {
+				k := &Key{src: src}
+				if d.decodeFields(&k.src, item, k) {
+					d.keys = append(d.keys, k)
+				}
+			})
+		case "teams":
+			d.eachItem(top, vn, func(src source, item *yaml.Node) {
+				t := &Team{src: src}
+				if d.decodeFields(&t.src, item, t) {
+					d.teams = append(d.teams, t)
+				}
+			})
+		case "budget":
+			b := &budgetEntry{src: top}
+			if !d.decodeFields(&b.src, vn, &b.budgetSection) {
+				continue
+			}
+			if d.budget != nil {
+				d.probs = append(d.probs, top.problem("", "the global budget is already defined %s: define it once", d.budget.src.where()))
+				continue
+			}
+			d.budget = b
+		case "aliases":
+			d.eachEntry(top, vn, func(name string, src source, v *yaml.Node) {
+				if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+					d.probs = append(d.probs, src.problem("", "must be a Bedrock model id (a string)"))
+					return
+				}
+				d.aliases = append(d.aliases, aliasEntry{name: name, target: v.Value, src: src})
+			})
+		case "pricing":
+			d.eachEntry(top, vn, func(name string, src source, v *yaml.Node) {
+				e := priceEntry{model: name, src: src}
+				if d.decodeFields(&e.src, v, &e.usd) {
+					d.prices = append(d.prices, e)
+				}
+			})
+		default:
+			d.probs = append(d.probs, top.problem("", "unknown section: a policy file has %s", strings.Join(sections, ", ")))
 		}
 	}
-	return 0
+}
+
+// eachItem calls f for each item of the list n, named section[i].
+func (d *draft) eachItem(section source, n *yaml.Node, f func(source, *yaml.Node)) {
+	if n.Kind != yaml.SequenceNode {
+		d.probs = append(d.probs, section.problem("", "must be a list (items start with '- ')"))
+		return
+	}
+	for i, item := range n.Content {
+		f(source{file: section.file, path: fmt.Sprintf("%s[%d]", section.path, i), line: item.Line}, resolve(item))
+	}
+}
+
+// eachEntry calls f for each entry of the mapping n, named section[name]
+// (model ids hold dots, so a dotted path would be ambiguous).
+func (d *draft) eachEntry(section source, n *yaml.Node, f func(string, source, *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		d.probs = append(d.probs, section.problem("", "must be a mapping (name: value entries)"))
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn := n.Content[i]
+		src := source{file: section.file, path: fmt.Sprintf("%s[%s]", section.path, kn.Value), line: kn.Line}
+		if prev, dup := seen[kn.Value]; dup {
+			d.probs = append(d.probs, src.problem("", "defined twice in this file (first at line %d)", prev))
+			continue
+		}
+		seen[kn.Value] = kn.Line
+		f(kn.Value, src, resolve(n.Content[i+1]))
+	}
+}
+
+// decodeFields decodes the mapping n into the struct v field by field, by
+// yaml tag, recording each field's line in src. It reports whether n had no
+// problem.
+func (d *draft) decodeFields(src *source, n *yaml.Node, v any) bool {
+	if n.Kind != yaml.MappingNode {
+		d.probs = append(d.probs, src.problem("", "must be a mapping of fields (name: value)"))
+		return false
+	}
+	fields, names := fieldsOf(v)
+	src.lines = map[string]int{}
+	ok := true
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], resolve(n.Content[i+1])
+		name := kn.Value
+		target, known := fields[name]
+		if !known {
+			d.probs = append(d.probs, Problem{File: src.file, Line: kn.Line, Field: src.path + "." + name,
+				Message: "unknown field: the fields are " + strings.Join(names, ", ")})
+			ok = false
+			continue
+		}
+		if _, dup := src.lines[name]; dup {
+			d.probs = append(d.probs, src.problem(name, "defined twice in this entry"))
+			ok = false
+			continue
+		}
+		src.lines[name] = kn.Line
+		if vn.Kind == yaml.SequenceNode {
+			for j, item := range vn.Content {
+				src.lines[fmt.Sprintf("%s[%d]", name, j)] = item.Line
+			}
+		}
+		if err := vn.Decode(target); err != nil {
+			var te *yaml.TypeError
+			msg := err.Error()
+			if errors.As(err, &te) {
+				msg = want(target)
+			}
+			d.probs = append(d.probs, src.problem(name, "%s", msg))
+			ok = false
+		}
+	}
+	return ok
+}
+
+// fieldsOf maps the yaml names of the struct *v's fields to pointers to them.
+func fieldsOf(v any) (map[string]any, []string) {
+	rv := reflect.ValueOf(v).Elem()
+	fields := map[string]any{}
+	var names []string
+	for i := 0; i < rv.NumField(); i++ {
+		tag, _, _ := strings.Cut(rv.Type().Field(i).Tag.Get("yaml"), ",")
+		if tag == "" || tag == "-" || !rv.Type().Field(i).IsExported() {
+			continue
+		}
+		fields[tag] = rv.Field(i).Addr().Interface()
+		names = append(names, tag)
+	}
+	return fields, names
+}
+
+// want says what a field of target's type must hold.
+func want(target any) string {
+	switch target.(type) {
+	case **float64:
+		return "must be a number"
+	case **bool:
+		return "must be true or false"
+	case *[]string:
+		return `must be a list of strings, e.g. ["a", "b"]`
+	default:
+		return "must be a string"
+	}
+}
+
+// resolve follows a YAML alias (*name) to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }

@@ -1,34 +1,69 @@
-// Package policy decides who may call the gateway and what they may use.
-//
-// A Policy is loaded from every *.yaml and *.yml file of a directory, merged.
-// It is immutable once loaded: a reload builds a new Policy and swaps it in
-// (see [Holder]), so a request keeps the Policy it started with.
 package policy
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tollgate-gw/tollgate"
 )
 
-// Key is one API key: its policy id (the only name logs and metrics use) and
-// the hash of its secret. The secret itself is never stored.
+// Uncapped marks a scope (key, team, global) with no budget.
+const Uncapped int64 = -1
+
+// Key is one API key: its policy id (the only name logs and metrics use), the
+// hash of its secret, what it may call and what it may spend. The secret
+// itself is never stored. Field names are the policy file's contract
+// (docs/policy.md); a nil pointer means the field was left out.
 type Key struct {
-	ID     string   `yaml:"id"`
-	SHA256 string   `yaml:"sha256"`
-	Models []string `yaml:"models,omitempty"` // globs; empty means every model
+	ID               string   `yaml:"id"`
+	SHA256           string   `yaml:"sha256"`
+	Team             string   `yaml:"team,omitempty"`
+	Models           []string `yaml:"models,omitempty"` // globs, alias names; empty means every model
+	Deny             []string `yaml:"deny,omitempty"`   // globs; a match wins over Models
+	MonthlyBudgetUSD *float64 `yaml:"monthly_budget_usd,omitempty"`
+	AlertAt          *float64 `yaml:"alert_at,omitempty"` // fraction of MonthlyBudgetUSD
+	Enabled          *bool    `yaml:"enabled,omitempty"`  // nil means enabled
+	Expires          *Date    `yaml:"expires,omitempty"`  // the key stops working at 00:00 UTC of this day
 
 	hash [sha256.Size]byte
+	src  source
 }
 
-// Allows reports whether the key may use model. A key without a model list
-// may use every model.
+// BudgetMicros returns the key's own monthly cap in micro-USD, or Uncapped.
+func (k *Key) BudgetMicros() int64 {
+	if k.MonthlyBudgetUSD == nil {
+		return Uncapped
+	}
+	return usdToMicros(*k.MonthlyBudgetUSD)
+}
+
+// Allows reports whether the key's own patterns let it use model: no
+// allowlist or a matching allowlist pattern, and no matching deny pattern. It
+// knows nothing of aliases or prices; [Policy.Route] and [Policy.Visible]
+// make the full decision.
 func (k *Key) Allows(model string) bool {
+	return k.allows(model, model)
+}
+
+// allows applies the allowlist and denylist to the name a client asked for
+// and the model id it resolves to.
+func (k *Key) allows(requested, modelID string) bool {
+	for _, pattern := range k.Deny {
+		if Match(pattern, requested) || Match(pattern, modelID) {
+			return false
+		}
+	}
 	if len(k.Models) == 0 {
 		return true
 	}
 	for _, pattern := range k.Models {
-		if Match(pattern, model) {
+		if Match(pattern, requested) || Match(pattern, modelID) {
 			return true
 		}
 	}
@@ -38,24 +73,98 @@ func (k *Key) Allows(model string) bool {
 // Restricted reports whether the key has a model allowlist.
 func (k *Key) Restricted() bool { return len(k.Models) > 0 }
 
-// Policy is a loaded, validated set of keys. It is safe for concurrent use
-// because it never changes after it is built.
+// Team groups keys under one shared monthly cap.
+type Team struct {
+	ID               string   `yaml:"id"`
+	MonthlyBudgetUSD *float64 `yaml:"monthly_budget_usd,omitempty"`
+	AlertAt          *float64 `yaml:"alert_at,omitempty"`
+
+	src source
+}
+
+// BudgetMicros returns the team's monthly cap in micro-USD, or Uncapped.
+func (t *Team) BudgetMicros() int64 {
+	if t.MonthlyBudgetUSD == nil {
+		return Uncapped
+	}
+	return usdToMicros(*t.MonthlyBudgetUSD)
+}
+
+// Date is a calendar day, written 2027-01-01 in policy files.
+type Date struct {
+	Year  int
+	Month time.Month
+	Day   int
+}
+
+// Start returns 00:00 UTC of the day.
+func (d Date) Start() time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC) }
+
+// String returns the day as YYYY-MM-DD.
+func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day) }
+
+// UnmarshalYAML implements [yaml.Unmarshaler]: only YYYY-MM-DD is accepted.
+func (d *Date) UnmarshalYAML(n *yaml.Node) error {
+	t, err := time.Parse(time.DateOnly, n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return fmt.Errorf("%q is not a date: write it as YYYY-MM-DD, e.g. 2027-01-01", n.Value)
+	}
+	d.Year, d.Month, d.Day = t.Date()
+	return nil
+}
+
+// MarshalYAML implements [yaml.Marshaler].
+func (d Date) MarshalYAML() (any, error) { return d.String(), nil }
+
+// Policy is a loaded, validated set of keys, teams, budgets, aliases and
+// prices. It is safe for concurrent use because it never changes after it is
+// built.
 type Policy struct {
 	Keys    []*Key
 	Version string // content hash of the files it was loaded from
 
-	byHash map[[sha256.Size]byte]*Key
+	byHash      map[[sha256.Size]byte]*Key
+	teams       []*Team
+	teamByID    map[string]*Team
+	global      int64   // micro-USD or Uncapped
+	globalAlert float64 // 0 when unset
+	aliases     map[string]string
+	prices      map[string]Price // the shipped table with the policy's entries over it
+	overrides   int              // how many prices the policy itself sets
 }
 
-// Authenticate returns the key whose hash matches secret. Only hashes are
-// compared: the secret is hashed first, so lookup time does not depend on how
-// much of a stored secret a guess gets right.
-func (p *Policy) Authenticate(secret string) (*Key, bool) {
-	if secret == "" {
-		return nil, false
-	}
+// errUnknownKey builds a fresh error each time: callers may set its Cause.
+func errUnknownKey() *tollgate.Error {
+	return tollgate.Errorf(tollgate.Unauthenticated, "invalid_api_key", "",
+		"Incorrect API key provided. Check the key, or ask your Tollgate administrator for one.")
+}
+
+// Authenticate returns the key whose hash matches secret, if it is enabled
+// and not expired at now. Errors are *tollgate.Error of kind Unauthenticated
+// and code invalid_api_key, and never hold the secret; for a disabled or
+// expired key the Cause names the key id, for logs.
+//
+// Only hashes are compared: the secret is hashed first and the hash looked up
+// in a map, so timing does not depend on how much of a stored secret a guess
+// gets right.
+func (p *Policy) Authenticate(secret string, now time.Time) (*Key, error) {
 	k, ok := p.byHash[sha256.Sum256([]byte(secret))]
-	return k, ok
+	if !ok || secret == "" {
+		return nil, errUnknownKey()
+	}
+	if k.Enabled != nil && !*k.Enabled {
+		e := tollgate.Errorf(tollgate.Unauthenticated, "invalid_api_key", "",
+			"This API key has been disabled. Ask your Tollgate administrator to enable it or to issue a new one.")
+		e.Cause = fmt.Errorf("key %q is disabled", k.ID)
+		return nil, e
+	}
+	if k.Expires != nil && !now.Before(k.Expires.Start()) {
+		e := tollgate.Errorf(tollgate.Unauthenticated, "invalid_api_key", "",
+			"This API key expired on %s (00:00 UTC). Ask your Tollgate administrator for a new one.", k.Expires)
+		e.Cause = fmt.Errorf("key %q expired on %s", k.ID, k.Expires)
+		return nil, e
+	}
+	return k, nil
 }
 
 // KeyByID returns the key with the given policy id.
@@ -68,36 +177,77 @@ func (p *Policy) KeyByID(id string) (*Key, bool) {
 	return nil, false
 }
 
+// Teams returns the policy's teams, in the order their files (by name) and
+// entries define them. The caller must not modify them.
+func (p *Policy) Teams() []*Team { return slices.Clone(p.teams) }
+
+// Team returns the team with the given id.
+func (p *Policy) Team(id string) (*Team, bool) {
+	t, ok := p.teamByID[id]
+	return t, ok
+}
+
+// GlobalBudgetMicros returns the gateway-wide monthly cap in micro-USD, or
+// Uncapped.
+func (p *Policy) GlobalBudgetMicros() int64 { return p.global }
+
+// GlobalAlertAt returns the global cap's alert threshold, a fraction of it,
+// or 0 when unset.
+func (p *Policy) GlobalAlertAt() float64 { return p.globalAlert }
+
+// Aliases returns a copy of the alias table: alias name → Bedrock model id.
+func (p *Policy) Aliases() map[string]string { return maps.Clone(p.aliases) }
+
+// PricedModels returns the model ids with a price (the shipped table and the
+// policy's pricing section), sorted, and how many of them the policy set.
+func (p *Policy) PricedModels() (ids []string, fromPolicy int) {
+	return slices.Sorted(maps.Keys(p.prices)), p.overrides
+}
+
 // HashSecret returns the hex SHA-256 of a secret, as policy files store it.
 func HashSecret(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
 }
 
-// WithKey returns a copy of p that also accepts k. It fails if k's id or hash
-// is already taken.
+// WithKey returns a copy of p that also accepts k, checked as a key in a
+// policy file would be. It fails if k's id or hash is already taken. p is not
+// changed.
 func (p *Policy) WithKey(k Key) (*Policy, error) {
-	keys := append(append([]*Key(nil), p.Keys...), &k)
-	return build(keys, p.Version)
+	k.src = source{path: fmt.Sprintf("key %q", k.ID)}
+	q := *p
+	q.Keys = append(slices.Clone(p.Keys), &k)
+	probs := q.checkKey(&k)
+	if len(probs) == 0 {
+		probs = q.index()
+	}
+	if len(probs) > 0 {
+		return nil, &ValidationError{Problems: probs}
+	}
+	return &q, nil
 }
 
-func build(keys []*Key, version string) (*Policy, error) {
-	p := &Policy{Keys: keys, Version: version, byHash: make(map[[sha256.Size]byte]*Key, len(keys))}
-	ids := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if ids[k.ID] {
-			return nil, fmt.Errorf("duplicate key id %q", k.ID)
+// index fills byHash from keys already checked (checkKey), reporting
+// duplicate ids and hashes. It only reads the keys, which a live Policy may
+// share with the one being built.
+func (p *Policy) index() []Problem {
+	var probs []Problem
+	p.byHash = make(map[[sha256.Size]byte]*Key, len(p.Keys))
+	ids := make(map[string]*Key, len(p.Keys))
+	for _, k := range p.Keys {
+		if prev, dup := ids[k.ID]; dup {
+			probs = append(probs, k.src.problem("id", "duplicate key id %q (also %s)", k.ID, prev.src.where()))
+		} else {
+			ids[k.ID] = k
 		}
-		ids[k.ID] = true
-		raw, err := hex.DecodeString(k.SHA256)
-		if err != nil || len(raw) != sha256.Size {
-			return nil, fmt.Errorf("key %q: sha256 must be 64 hex digits", k.ID)
+		if k.hash == ([sha256.Size]byte{}) {
+			continue // its sha256 was reported
 		}
-		copy(k.hash[:], raw)
-		if other, dup := p.byHash[k.hash]; dup {
-			return nil, fmt.Errorf("keys %q and %q have the same sha256", other.ID, k.ID)
+		if prev, dup := p.byHash[k.hash]; dup {
+			probs = append(probs, k.src.problem("sha256", "keys %q and %q have the same sha256 (also %s): each key needs its own secret", prev.ID, k.ID, prev.src.where()))
+			continue
 		}
 		p.byHash[k.hash] = k
 	}
-	return p, nil
+	return probs
 }

@@ -1,15 +1,47 @@
 package policy_test
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/tollgate-gw/tollgate"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 )
 
-func TestMatch(t *testing.T) {
+var (
+	aliceHash = policy.HashSecret("alice-secret")
+	bobHash   = policy.HashSecret("bob-secret")
+)
+
+// parse parses files given as name, content pairs, failing the test on error.
+func parse(t *testing.T, nameContent ...string) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse(files(nameContent...))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return p
+}
+
+func files(nameContent ...string) map[string][]byte {
+	m := map[string][]byte{}
+	for i := 0; i+1 < len(nameContent); i += 2 {
+		m[nameContent[i]] = []byte(nameContent[i+1])
+	}
+	return m
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestPolicyMatch(t *testing.T) {
 	tests := []struct {
 		pattern, name string
 		want          bool
@@ -24,6 +56,7 @@ func TestMatch(t *testing.T) {
 		{"amazon.nova-?ite-v1:0", "amazon.nova-lite-v1:0", true},
 		{"amazon.nova-lite-v1:0", "amazon.nova-lite-v1:0", true},
 		{"amazon.nova-lite-v1:0", "amazon.nova-lite-v1:01", false},
+		{"Amazon.nova-lite-v1:0", "amazon.nova-lite-v1:0", false},
 		{"a*b*c", "aXXbYYc", true},
 		{"a*b*c", "aXXbYY", false},
 		{"", "", true},
@@ -37,13 +70,224 @@ func TestMatch(t *testing.T) {
 	}
 }
 
-func TestParseAndAuthenticate(t *testing.T) {
-	aliceHash := policy.HashSecret("alice-secret")
-	p, err := policy.Parse(map[string][]byte{
-		"a.yaml": []byte("keys:\n  - id: alice\n    sha256: \"" + strings.ToUpper(aliceHash) + "\"\n    models: [\"anthropic.*\"]\n"),
-		"b.yml":  []byte("# only a comment\n"),
-		"c.yml":  []byte("keys:\n  - id: bob\n    sha256: " + policy.HashSecret("bob-secret") + "\n"),
-	})
+// everyField sets every field of the policy file format, split across files
+// the way an admin might.
+var everyField = files(
+	"keys.yaml", `
+keys:
+  - id: alice
+    sha256: "`+strings.ToUpper(aliceHash)+`"
+    team: research
+    models: ["anthropic.claude-3-haiku-*", "us.anthropic.*", "gpt-4o-mini"]
+    deny: ["*opus*"]
+    monthly_budget_usd: 20
+    alert_at: 0.8
+    enabled: true
+    expires: 2027-01-01
+  - id: bob
+    sha256: `+bobHash+`
+    enabled: false
+`,
+	"org.yml", `
+teams:
+  - id: research
+    monthly_budget_usd: 100
+    alert_at: 0.9
+  - id: ops
+budget:
+  monthly_budget_usd: 1000.5
+  alert_at: 0.95
+aliases:
+  gpt-4o-mini: anthropic.claude-3-haiku-20240307-v1:0
+  fast: amazon.nova-micro-v1:0
+pricing:
+  anthropic.claude-3-haiku-20240307-v1:0: {input: 0.3, output: 1.5, cache_read: 0.04, cache_write: 0.35}
+  my.custom-model-v1:0: {input: 1, output: 2}
+`,
+	"README.yaml", "# only a comment\n",
+)
+
+func TestPolicyParseEveryField(t *testing.T) {
+	p, err := policy.Parse(everyField)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantKeys := []*policy.Key{
+		{
+			ID: "alice", SHA256: aliceHash, Team: "research",
+			Models:           []string{"anthropic.claude-3-haiku-*", "us.anthropic.*", "gpt-4o-mini"},
+			Deny:             []string{"*opus*"},
+			MonthlyBudgetUSD: ptr(20.0), AlertAt: ptr(0.8), Enabled: ptr(true),
+			Expires: &policy.Date{Year: 2027, Month: time.January, Day: 1},
+		},
+		{ID: "bob", SHA256: bobHash, Enabled: ptr(false)},
+	}
+	opts := cmpopts.IgnoreUnexported(policy.Key{}, policy.Team{})
+	if diff := cmp.Diff(wantKeys, p.Keys, opts); diff != "" {
+		t.Errorf("keys (-want +got):\n%s", diff)
+	}
+	wantTeams := []*policy.Team{{ID: "research", MonthlyBudgetUSD: ptr(100.0), AlertAt: ptr(0.9)}, {ID: "ops"}}
+	if diff := cmp.Diff(wantTeams, p.Teams(), opts); diff != "" {
+		t.Errorf("teams (-want +got):\n%s", diff)
+	}
+	alice, _ := p.KeyByID("alice")
+	bob, _ := p.KeyByID("bob")
+	got := map[string]any{
+		"global":       p.GlobalBudgetMicros(),
+		"alice budget": alice.BudgetMicros(),
+		"bob budget":   bob.BudgetMicros(),
+		"alice caps":   p.Caps(alice),
+		"bob caps":     p.Caps(bob),
+		"alice alerts": p.Alerts(alice),
+		"bob alerts":   p.Alerts(bob),
+		"aliases":      p.Aliases(),
+		"expires":      alice.Expires.String(),
+	}
+	for _, id := range []string{"anthropic.claude-3-haiku-20240307-v1:0", "my.custom-model-v1:0"} {
+		got["price "+id], _ = p.Price(id)
+	}
+	want := map[string]any{
+		"global":       int64(1_000_500_000),
+		"alice budget": int64(20_000_000),
+		"bob budget":   policy.Uncapped,
+		"alice caps":   policy.Caps{Key: 20_000_000, Team: 100_000_000, Global: 1_000_500_000, TeamID: "research"},
+		"bob caps":     policy.Caps{Key: policy.Uncapped, Team: policy.Uncapped, Global: 1_000_500_000},
+		"alice alerts": policy.Alerts{Key: 0.8, Team: 0.9, Global: 0.95},
+		"bob alerts":   policy.Alerts{Global: 0.95},
+		"aliases":      map[string]string{"gpt-4o-mini": "anthropic.claude-3-haiku-20240307-v1:0", "fast": "amazon.nova-micro-v1:0"},
+		"expires":      "2027-01-01",
+		"price anthropic.claude-3-haiku-20240307-v1:0": policy.Price{Input: 300, Output: 1500, CacheRead: 40, CacheWrite: 350},
+		"price my.custom-model-v1:0":                   policy.Price{Input: 1000, Output: 2000, CacheRead: 100, CacheWrite: 1250},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("derived values (-want +got):\n%s", diff)
+	}
+	if _, n := p.PricedModels(); n != 2 {
+		t.Errorf("PricedModels: %d from the policy, want 2", n)
+	}
+	if len(p.Version) != 12 {
+		t.Errorf("Version = %q, want 12 hex digits", p.Version)
+	}
+}
+
+func TestPolicyVersion(t *testing.T) {
+	a := parse(t, "/etc/tollgate/p.yaml", "keys: []\n")
+	b := parse(t, "s3://bucket/prefix/p.yaml", "keys: []\n")
+	c := parse(t, "p.yaml", "keys: []\n# changed\n")
+	if a.Version != b.Version {
+		t.Errorf("the same file from two places has versions %s and %s", a.Version, b.Version)
+	}
+	if a.Version == c.Version {
+		t.Error("a changed file kept its version")
+	}
+}
+
+func TestPolicyAuthenticate(t *testing.T) {
+	p, err := policy.Parse(everyField)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = p.WithKey(policy.Key{ID: "carol", SHA256: policy.HashSecret("carol-secret"), Expires: &policy.Date{Year: 2026, Month: time.March, Day: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := func(s string) time.Time {
+		tm, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	unknown := "Incorrect API key provided. Check the key, or ask your Tollgate administrator for one."
+	tests := []struct {
+		name, secret string
+		now          time.Time
+		wantID       string
+		wantMessage  string
+	}{
+		{"alice", "alice-secret", day("2026-06-01T00:00:00Z"), "alice", ""},
+		{"last second before expiry", "alice-secret", day("2026-12-31T23:59:59Z"), "alice", ""},
+		{"expires at 00:00 UTC", "alice-secret", day("2027-01-01T00:00:00Z"), "", "This API key expired on 2027-01-01 (00:00 UTC). Ask your Tollgate administrator for a new one."},
+		{"expiry is UTC whatever the clock's zone", "alice-secret", day("2026-12-31T20:00:00-05:00"), "", "This API key expired on 2027-01-01 (00:00 UTC). Ask your Tollgate administrator for a new one."},
+		{"disabled", "bob-secret", day("2026-06-01T00:00:00Z"), "", "This API key has been disabled. Ask your Tollgate administrator to enable it or to issue a new one."},
+		{"added key expired", "carol-secret", day("2026-06-01T00:00:00Z"), "", "This API key expired on 2026-03-01 (00:00 UTC). Ask your Tollgate administrator for a new one."},
+		{"trailing space", "alice-secret ", day("2026-06-01T00:00:00Z"), "", unknown},
+		{"empty", "", day("2026-06-01T00:00:00Z"), "", unknown},
+		{"the hash is not the secret", aliceHash, day("2026-06-01T00:00:00Z"), "", unknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k, err := p.Authenticate(tt.secret, tt.now)
+			gotID, gotMessage := "", ""
+			if k != nil {
+				gotID = k.ID
+			}
+			if err != nil {
+				var te *tollgate.Error
+				if !errors.As(err, &te) || te.Kind != tollgate.Unauthenticated || te.Code != "invalid_api_key" {
+					t.Fatalf("error %#v is not Unauthenticated/invalid_api_key", err)
+				}
+				gotMessage = te.Message
+				if tt.secret != "" && strings.Contains(te.Error(), tt.secret) {
+					t.Errorf("the error echoes the secret: %s", te.Error())
+				}
+			}
+			if diff := cmp.Diff([2]string{tt.wantID, tt.wantMessage}, [2]string{gotID, gotMessage}); diff != "" {
+				t.Errorf("Authenticate (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPolicyWithKey(t *testing.T) {
+	p := parse(t, "p.yaml", "teams:\n  - id: t\n")
+	p2, err := p.WithKey(policy.Key{ID: "demo", SHA256: policy.HashSecret("demo-secret"), Team: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := p2.Authenticate("demo-secret", now); err != nil {
+		t.Errorf("added key not accepted: %v", err)
+	}
+	if _, err := p.Authenticate("demo-secret", now); err == nil {
+		t.Error("WithKey changed the original policy")
+	}
+	tests := []struct {
+		name    string
+		key     policy.Key
+		wantErr string
+	}{
+		{"duplicate id", policy.Key{ID: "demo", SHA256: policy.HashSecret("other")}, `key "demo".id: duplicate key id "demo" (also added by the gateway)`},
+		{"duplicate hash", policy.Key{ID: "other", SHA256: policy.HashSecret("demo-secret")}, `key "other".sha256: keys "demo" and "other" have the same sha256`},
+		{"undefined team", policy.Key{ID: "x", SHA256: policy.HashSecret("x"), Team: "nope"}, `key "x".team: team "nope" is not defined`},
+		{"bad hash", policy.Key{ID: "x", SHA256: "abc"}, `key "x".sha256: key "x" needs the 64 hex digits`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := p2.WithKey(tt.key)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+				t.Errorf("WithKey error = %v, want it to start with %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestPolicyLoadDir(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.yaml", "keys:\n  - id: a\n    sha256: "+aliceHash+"\n")
+	write("b.yml", "keys:\n  - id: b\n    sha256: "+bobHash+"\n")
+	write(".hidden.yaml", "not: [valid\n")
+	write("notes.txt", "not: [valid\n")
+	if err := os.Mkdir(filepath.Join(dir, "sub.yaml"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,86 +295,70 @@ func TestParseAndAuthenticate(t *testing.T) {
 	for _, k := range p.Keys {
 		ids = append(ids, k.ID)
 	}
-	if diff := cmp.Diff([]string{"alice", "bob"}, ids); diff != "" {
+	if diff := cmp.Diff([]string{"a", "b"}, ids); diff != "" {
 		t.Errorf("keys (-want +got):\n%s", diff)
 	}
-	tests := []struct {
-		secret string
-		wantID string
-	}{
-		{"alice-secret", "alice"},
-		{"bob-secret", "bob"},
-		{"alice-secret ", ""},
-		{"", ""},
-		{aliceHash, ""}, // the hash itself is not a secret that works
+
+	write("c.yaml", "keys:\n  - id: c\n    sha256: nope\n")
+	_, err = policy.Load(dir)
+	if want := filepath.Join(dir, "c.yaml") + ":3: keys[0].sha256: "; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Load error = %v, want it to start with %q", err, want)
 	}
-	for _, tt := range tests {
-		k, ok := p.Authenticate(tt.secret)
-		got := ""
-		if ok {
-			got = k.ID
-		}
-		if got != tt.wantID {
-			t.Errorf("Authenticate(%q) = %q, want %q", tt.secret, got, tt.wantID)
-		}
-	}
-	alice, _ := p.KeyByID("alice")
-	if !alice.Allows("anthropic.claude-3-haiku-20240307-v1:0") || alice.Allows("amazon.nova-lite-v1:0") {
-		t.Error("alice's allowlist is not applied")
-	}
-	bob, _ := p.KeyByID("bob")
-	if !bob.Allows("anything") || bob.Restricted() {
-		t.Error("a key without models must allow every model")
-	}
-	if p.Version == "" {
-		t.Error("no policy version")
+	if _, err := policy.Load(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("Load of a missing directory: %v", err)
 	}
 }
 
-func TestParseErrors(t *testing.T) {
-	h := policy.HashSecret("x")
-	tests := []struct {
-		name    string
-		files   map[string][]byte
-		wantErr string
-	}{
-		{"unknown field", map[string][]byte{"p.yaml": []byte("keys:\n  - id: a\n    sha256: " + h + "\n    modles: [x]\n")}, "p.yaml:4: unknown field modles"},
-		{"bad hash", map[string][]byte{"p.yaml": []byte("keys:\n  - id: a\n    sha256: abc\n")}, "p.yaml:2: keys[0].sha256"},
-		{"bad id", map[string][]byte{"p.yaml": []byte("keys:\n  - id: \"a b\"\n    sha256: " + h + "\n")}, "p.yaml:2: keys[0].id"},
-		{"duplicate id across files", map[string][]byte{
-			"a.yaml": []byte("keys:\n  - id: a\n    sha256: " + h + "\n"),
-			"b.yaml": []byte("keys:\n  - id: a\n    sha256: " + policy.HashSecret("y") + "\n"),
-		}, "b.yaml:2: keys[0].id: duplicate key id \"a\" (also in a.yaml)"},
-		{"duplicate hash", map[string][]byte{"p.yaml": []byte("keys:\n  - id: a\n    sha256: " + h + "\n  - id: b\n    sha256: " + h + "\n")}, "same sha256"},
-		{"empty model pattern", map[string][]byte{"p.yaml": []byte("keys:\n  - id: a\n    sha256: " + h + "\n    models: [\"\"]\n")}, "keys[0].models[0]"},
-		{"not yaml", map[string][]byte{"p.yaml": []byte("keys: [\n")}, "p.yaml:"},
+// TestPolicyShippedExamples loads the repository's policies directory (no
+// keys: it ships), and the commented-out example in it and the complete
+// example of docs/policy.md once uncommented, so the documentation stays
+// valid.
+func TestPolicyShippedExamples(t *testing.T) {
+	p, err := policy.Load("../../policies")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := policy.Parse(tt.files)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("Parse error = %v, want it to contain %q", err, tt.wantErr)
+	if len(p.Keys) != 0 {
+		t.Errorf("policies/ ships %d keys, want none", len(p.Keys))
+	}
+
+	example, err := os.ReadFile("../../policies/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uncommented []string
+	in := false
+	for _, line := range strings.Split(string(example), "\n") {
+		switch {
+		case line == "# ---- BEGIN EXAMPLE ----":
+			in = true
+		case line == "# ---- END EXAMPLE ----":
+			in = false
+		case in && line == "#":
+			uncommented = append(uncommented, "")
+		case in:
+			rest, ok := strings.CutPrefix(line, "# ")
+			if !ok {
+				t.Fatalf("example.yaml: %q in the example is not commented out", line)
 			}
-		})
+			uncommented = append(uncommented, rest)
+		}
 	}
-}
+	p = parse(t, "example.yaml", strings.Join(uncommented, "\n"))
+	if len(p.Keys) == 0 || len(p.Teams()) == 0 || len(p.Aliases()) == 0 || p.GlobalBudgetMicros() == policy.Uncapped {
+		t.Errorf("the uncommented example.yaml does not set every section:\n%s", strings.Join(uncommented, "\n"))
+	}
 
-func TestWithKey(t *testing.T) {
-	p, err := policy.Parse(nil)
+	doc, err := os.ReadFile("../../docs/policy.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := p.WithKey(policy.Key{ID: "demo", SHA256: policy.HashSecret("demo-secret")})
-	if err != nil {
-		t.Fatal(err)
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	if len(blocks) == 0 {
+		t.Fatal("docs/policy.md has no yaml example")
 	}
-	if _, ok := p2.Authenticate("demo-secret"); !ok {
-		t.Error("added key not accepted")
-	}
-	if _, ok := p.Authenticate("demo-secret"); ok {
-		t.Error("WithKey changed the original policy")
-	}
-	if _, err := p2.WithKey(policy.Key{ID: "demo", SHA256: policy.HashSecret("other")}); err == nil {
-		t.Error("duplicate id accepted")
+	p = parse(t, "policy.md", blocks[0][1])
+	if len(p.Keys) == 0 || len(p.Teams()) == 0 || len(p.Aliases()) == 0 || p.GlobalBudgetMicros() == policy.Uncapped {
+		t.Error("the first example of docs/policy.md does not set every section")
 	}
 }

@@ -1,0 +1,104 @@
+package policy
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/tollgate-gw/tollgate"
+)
+
+// Route is what a request for a model turns into.
+type Route struct {
+	Requested string // the name the client sent: a model id or an alias
+	ModelID   string // the Bedrock model id, inference profile id or ARN to call
+	Price     Price  // valid when Priced
+	Priced    bool
+}
+
+// Route resolves the model a key asked for (an alias becomes its Bedrock
+// model id) and decides whether the key may use it: its allowlist must be
+// empty or have a pattern matching the requested name or the model id, and
+// no deny pattern may match either. A key under any cap (its own, its
+// team's, the global one) may only use priced models, so that every request
+// it makes can be charged.
+//
+// Errors are *tollgate.Error of kind PermissionDenied with param "model" and
+// code model_not_allowed or model_not_priced.
+func (p *Policy) Route(k *Key, model string) (Route, error) {
+	r := Route{Requested: model, ModelID: model}
+	if target, ok := p.aliases[model]; ok {
+		r.ModelID = target
+	}
+	return r, p.decide(k, &r)
+}
+
+// decide fills r's price and says whether k may use it.
+func (p *Policy) decide(k *Key, r *Route) error {
+	if r.Requested == "" || !k.allows(r.Requested, r.ModelID) {
+		return tollgate.Errorf(tollgate.PermissionDenied, "model_not_allowed", "model",
+			"Your API key is not allowed to use the model %q. Use one that GET /v1/models lists, or ask your Tollgate administrator to add it to the key's models.", r.Requested)
+	}
+	r.Price, r.Priced = p.Price(r.ModelID)
+	if !r.Priced && p.Caps(k).Capped() {
+		return tollgate.Errorf(tollgate.PermissionDenied, "model_not_priced", "model",
+			"The model %q has no price, and your API key has a spending limit, so it cannot be charged. Use another model, or ask your Tollgate administrator to add a price for %q to the policy's pricing section.", r.Requested, r.ModelID)
+	}
+	return nil
+}
+
+// Visible reports whether GET /v1/models lists the Bedrock model id for k:
+// whether [Policy.Route] would accept a request for it by that id (allowed,
+// not denied, and priced if the key is under a cap).
+func (p *Policy) Visible(k *Key, modelID string) bool {
+	return p.decide(k, &Route{Requested: modelID, ModelID: modelID}) == nil
+}
+
+// AliasesFor returns the alias names k may use, sorted: those
+// [Policy.Route] accepts. GET /v1/models lists them too.
+func (p *Policy) AliasesFor(k *Key) []string {
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(p.aliases)) {
+		if p.decide(k, &Route{Requested: name, ModelID: p.aliases[name]}) == nil {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// Caps are the monthly spend caps a key is under, in micro-USD; Uncapped
+// where a scope has none.
+type Caps struct {
+	Key, Team, Global int64
+	TeamID            string // "" when the key has no team
+}
+
+// Capped reports whether any cap applies.
+func (c Caps) Capped() bool { return c.Key != Uncapped || c.Team != Uncapped || c.Global != Uncapped }
+
+// Caps returns the caps k is under.
+func (p *Policy) Caps(k *Key) Caps {
+	c := Caps{Key: k.BudgetMicros(), Team: Uncapped, Global: p.global, TeamID: k.Team}
+	if t, ok := p.teamByID[k.Team]; ok {
+		c.Team = t.BudgetMicros()
+	}
+	return c
+}
+
+// Alerts are the soft thresholds of each cap k is under, as fractions of the
+// cap; 0 where none is set.
+type Alerts struct {
+	Key, Team, Global float64
+}
+
+// Alerts returns the alert thresholds of the caps k is under.
+func (p *Policy) Alerts(k *Key) Alerts {
+	var a Alerts
+	if k.AlertAt != nil {
+		a.Key = *k.AlertAt
+	}
+	if t, ok := p.teamByID[k.Team]; ok && t.AlertAt != nil {
+		a.Team = *t.AlertAt
+	}
+	a.Global = p.globalAlert
+	return a
+}
