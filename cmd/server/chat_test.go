@@ -20,7 +20,8 @@ import (
 const haiku = "anthropic.claude-3-haiku-20240307-v1:0"
 
 func simGateway(t *testing.T, args ...string) *gateway {
-	return startGateway(t, nil, append([]string{"-sim", "-policies", t.TempDir()}, args...)...)
+	dir := t.TempDir()
+	return startGateway(t, nil, append([]string{"-sim", "-policies", dir, "-store", "bolt://" + dir + "/usage.db"}, args...)...)
 }
 
 func TestChatPlain(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,20 +21,27 @@ import (
 
 	"github.com/tollgate-gw/tollgate/internal/api"
 	"github.com/tollgate-gw/tollgate/internal/bedrocksim"
+	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/policy"
+	"github.com/tollgate-gw/tollgate/internal/policy/s3source"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
+	"github.com/tollgate-gw/tollgate/internal/usage"
 )
 
 // DemoKey is accepted only in -sim mode, where no real Bedrock is reached. A
 // gateway talking to real Bedrock never accepts it.
 const DemoKey = "sk-tollgate-demo"
 
-const usage = `Usage: tollgate [serve] [flags]
+const usageText = `Usage: tollgate [serve] [flags]
 
 Commands:
-  serve     run the gateway (the default)
-  sim       run only the built-in Bedrock simulator, for other tools to call
-  version   print the version
+  serve         run the gateway (the default)
+  policy check  validate the policy and print a summary
+  key new       make a new API key secret and its policy entry
+  usage         print this month's spend per key, team and in total
+  store init    create the DynamoDB usage table
+  sim           run only the built-in Bedrock simulator, for other tools to call
+  version       print the version
 
 Run 'tollgate serve -h' for the flags.
 `
@@ -51,16 +59,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		return serve(ctx, args, getenv, stderr)
+	case "policy":
+		return policyCommand(ctx, args, getenv, stdout, stderr)
+	case "key":
+		return keyCommand(ctx, args, getenv, stdout, stderr)
+	case "usage":
+		return usageCommand(ctx, args, getenv, stdout, stderr)
+	case "store":
+		return storeCommand(ctx, args, getenv, stdout, stderr)
 	case "sim":
 		return simulate(ctx, args, getenv, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "tollgate", version)
 		return nil
 	case "help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText)
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 }
@@ -70,20 +86,31 @@ type serveConfig struct {
 	addr            string
 	policies        string
 	sim             bool
+	store           string
+	failOpen        bool
+	allowLocalStore bool
 	shutdownTimeout time.Duration
+	upstreamTimeout time.Duration
+	drainTimeout    time.Duration
 	catalogTTL      time.Duration
 	maxBodyBytes    int64
 	logLevel        slog.Level
+	lambda          bool // running on AWS Lambda
 }
 
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
-	var c serveConfig
+	c := serveConfig{lambda: getenv("AWS_LAMBDA_FUNCTION_NAME") != ""}
 	fs := flag.NewFlagSet("tollgate serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", defaultAddr(getenv), "listen address (env TOLLGATE_ADDR; PORT or AWS_LWA_PORT listen on all interfaces)")
-	fs.StringVar(&c.policies, "policies", envOr(getenv, "TOLLGATE_POLICIES", "./policies"), "policy directory (env TOLLGATE_POLICIES)")
+	fs.StringVar(&c.policies, "policies", envOr(getenv, "TOLLGATE_POLICIES", "./policies"), "policy directory, or s3://bucket/prefix/ (env TOLLGATE_POLICIES)")
 	fs.BoolVar(&c.sim, "sim", envBool(getenv, "TOLLGATE_SIM"), "start the built-in Bedrock simulator and use it (env TOLLGATE_SIM=1)")
+	fs.StringVar(&c.store, "store", envOr(getenv, "TOLLGATE_STORE", defaultStore), "usage store: bolt://FILE, dynamodb://TABLE or memory:// (env TOLLGATE_STORE)")
+	fs.BoolVar(&c.failOpen, "budget-fail-open", envBool(getenv, "TOLLGATE_BUDGET_FAIL_OPEN"), "admit budgeted requests when the usage store is unreachable (env TOLLGATE_BUDGET_FAIL_OPEN=1); the default refuses them")
+	fs.BoolVar(&c.allowLocalStore, "allow-local-store", envBool(getenv, "TOLLGATE_ALLOW_LOCAL_STORE"), "on Lambda, accept a per-instance store anyway (env TOLLGATE_ALLOW_LOCAL_STORE=1)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration(getenv, "TOLLGATE_SHUTDOWN_TIMEOUT", 25*time.Second), "how long in-flight requests may finish after SIGTERM (env TOLLGATE_SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", envDuration(getenv, "TOLLGATE_UPSTREAM_TIMEOUT", api.DefaultUpstreamTimeout), "longest Bedrock call, streams included (env TOLLGATE_UPSTREAM_TIMEOUT)")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDuration(getenv, "TOLLGATE_DRAIN_TIMEOUT", api.DefaultDrainTimeout), "how long a stream whose client left is still read for its usage (env TOLLGATE_DRAIN_TIMEOUT)")
 	fs.DurationVar(&c.catalogTTL, "models-ttl", envDuration(getenv, "TOLLGATE_MODELS_TTL", 10*time.Minute), "how long the Bedrock model list is cached (env TOLLGATE_MODELS_TTL)")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", envInt(getenv, "TOLLGATE_MAX_BODY_BYTES", api.DefaultMaxBodyBytes), "largest request body accepted (env TOLLGATE_MAX_BODY_BYTES)")
 	level := fs.String("log-level", envOr(getenv, "TOLLGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env TOLLGATE_LOG_LEVEL)")
@@ -96,6 +123,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("-log-level: %w", err)
 	}
+	if c.upstreamTimeout >= budget.DefaultLease {
+		return c, fmt.Errorf("-upstream-timeout %s must be shorter than the %s budget lease", c.upstreamTimeout, budget.DefaultLease)
+	}
 	return c, nil
 }
 
@@ -106,17 +136,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 
-	pol, err := loadPolicy(cfg)
-	if err != nil {
-		return err
-	}
+	// Background work (policy reloads, lease sweeps) stops only after the
+	// HTTP server has drained, and the simulator after that, so that
+	// requests in flight at shutdown finish under working parts.
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var bg group
+	defer func() { stopBackground(); bg.wait() }()
 
-	// The simulator outlives the HTTP server so that streams in flight at
-	// shutdown can finish.
-	simCtx, stopSim := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSim()
 	var endpoint string
 	if cfg.sim {
+		simCtx, stopSim := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopSim()
 		endpoint, err = bedrocksim.New(bedrocksim.Options{}).Start(simCtx, "127.0.0.1:0")
 		if err != nil {
 			return fmt.Errorf("start the Bedrock simulator: %w", err)
@@ -126,14 +156,36 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	bedrock := upstream.NewClient(awsCfg, endpoint)
 
+	policies, err := startPolicies(ctx, bgCtx, &bg, cfg, getenv, log)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg, awsCfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	bg.run(func() {
+		_ = usage.SweepEvery(bgCtx, store, sweepInterval, time.Now, func(n int, err error) {
+			if err != nil {
+				log.Warn("sweeping expired budget reservations failed", "error", err.Error())
+				return
+			}
+			log.Info("released expired budget reservations", "count", n)
+		})
+	})
+
+	bedrock := upstream.NewClient(awsCfg, endpoint)
 	handler := api.NewServer(api.Deps{
-		Logger:       log,
-		Policies:     policy.NewHolder(pol),
-		Bedrock:      bedrock,
-		Catalog:      upstream.NewCatalog(ctx, bedrock, cfg.catalogTTL, time.Now),
-		MaxBodyBytes: cfg.maxBodyBytes,
+		Logger:          log,
+		Policies:        policies,
+		Bedrock:         bedrock,
+		Catalog:         upstream.NewCatalog(bgCtx, bedrock, cfg.catalogTTL, time.Now),
+		Budget:          budget.New(store, budget.Options{FailOpen: cfg.failOpen}),
+		MaxBodyBytes:    cfg.maxBodyBytes,
+		UpstreamTimeout: cfg.upstreamTimeout,
+		DrainTimeout:    cfg.drainTimeout,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -145,7 +197,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	attrs := []any{"addr", ln.Addr().String(), "policy_version", pol.Version, "keys", len(pol.Keys), "region", awsCfg.Region, "version", version}
+	pol := policies.Load()
+	attrs := []any{"addr", ln.Addr().String(), "policy_version", pol.Version, "keys", len(pol.Keys),
+		"store", storeKind(cfg.store), "region", awsCfg.Region, "version", version}
 	if cfg.sim {
 		attrs = append(attrs, "simulator", endpoint, "demo_key", DemoKey)
 	}
@@ -173,9 +227,50 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	return nil
 }
 
-// loadPolicy loads the policy directory. In -sim mode a missing directory is
-// an empty policy, and the published demo key is added.
-func loadPolicy(cfg serveConfig) (*policy.Policy, error) {
+// sweepInterval is how often expired budget reservations are released.
+const sweepInterval = 30 * time.Second
+
+// group runs background goroutines and waits for them.
+type group struct{ wg sync.WaitGroup }
+
+func (g *group) run(f func()) {
+	g.wg.Add(1)
+	go func() { defer g.wg.Done(); f() }()
+}
+
+func (g *group) wait() { g.wg.Wait() }
+
+// startPolicies loads the policy and keeps it current: a directory is
+// watched, an s3:// location polled. In -sim mode a missing directory is
+// an empty policy, and the published demo key is added to every version.
+func startPolicies(ctx, bgCtx context.Context, bg *group, cfg serveConfig, getenv func(string) string, log *slog.Logger) (*policy.Holder, error) {
+	prepare := func(p *policy.Policy) (*policy.Policy, error) {
+		if !cfg.sim {
+			return p, nil
+		}
+		return p.WithKey(policy.Key{ID: "demo", SHA256: policy.HashSecret(DemoKey)})
+	}
+	opts := policy.WatchOptions{Logger: log, Prepare: prepare}
+
+	if bucket, prefix, ok := s3source.ParseURL(cfg.policies); ok {
+		client, err := newS3Client(ctx, getenv)
+		if err != nil {
+			return nil, err
+		}
+		pol, state, err := s3source.Load(ctx, client, bucket, prefix)
+		if err != nil {
+			return nil, err
+		}
+		if pol, err = prepare(pol); err != nil {
+			return nil, err
+		}
+		h := policy.NewHolder(pol)
+		bg.run(func() {
+			_ = s3source.Poll(bgCtx, client, bucket, prefix, s3source.DefaultInterval, h, opts, state)
+		})
+		return h, nil
+	}
+
 	pol, err := policy.Load(cfg.policies)
 	if err != nil {
 		if _, statErr := os.Stat(cfg.policies); !cfg.sim || statErr == nil {
@@ -184,11 +279,19 @@ func loadPolicy(cfg serveConfig) (*policy.Policy, error) {
 		if pol, err = policy.Parse(nil); err != nil {
 			return nil, err
 		}
+		pol, err = prepare(pol)
+		return policy.NewHolder(pol), err // nothing to watch
 	}
-	if !cfg.sim {
-		return pol, nil
+	if pol, err = prepare(pol); err != nil {
+		return nil, err
 	}
-	return pol.WithKey(policy.Key{ID: "demo", SHA256: policy.HashSecret(DemoKey)})
+	h := policy.NewHolder(pol)
+	bg.run(func() {
+		if err := policy.Watch(bgCtx, cfg.policies, h, opts); err != nil && bgCtx.Err() == nil {
+			log.Error("policy reloads stopped", "error", err.Error())
+		}
+	})
+	return h, nil
 }
 
 // loadAWSConfig reads the standard AWS configuration chain. In -sim mode no

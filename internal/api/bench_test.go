@@ -37,8 +37,10 @@ import (
 
 	"github.com/tollgate-gw/tollgate/internal/api"
 	"github.com/tollgate-gw/tollgate/internal/bedrocksim"
+	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
+	"github.com/tollgate-gw/tollgate/internal/usage/memory"
 )
 
 const (
@@ -94,6 +96,7 @@ func (e benchEnv) gateway(b *testing.B) http.Handler {
 		Policies: policy.NewHolder(p),
 		Bedrock:  client,
 		Catalog:  upstream.NewCatalog(ctx, client, time.Minute, time.Now),
+		Budget:   budget.New(memory.New(), budget.Options{}),
 	})
 }
 

@@ -1,13 +1,13 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/converse"
-	"github.com/tollgate-gw/tollgate/internal/policy"
 )
 
 // handleChatCompletions serves POST /v1/chat/completions, plain and streamed.
@@ -25,26 +25,50 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 		}
 		c.Set(ctxModel, req.Model)
 		c.Set(ctxStream, req.Stream)
-		if err := allowModel(keyOf(c), req.Model); err != nil {
-			writeError(c, err)
-			return
-		}
-		in, err := converse.ToConverse(req, req.Model)
+		pol, key := policyOf(c), keyOf(c)
+		route, err := pol.Route(key, req.Model)
 		if err != nil {
 			writeError(c, err)
 			return
 		}
+		in, err := converse.ToConverse(req, route.ModelID)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		size := converse.MeasureInput(req, len(body))
+		ticket, err := d.Budget.Admit(c.Request.Context(), budget.Request{
+			ID: c.GetString(ctxRequestID), Policy: pol, Key: key, Route: route,
+			InputBytes: size.TextBytes, Images: size.Images,
+			Texts:     func() []string { return converse.InputTexts(req) },
+			MaxOutput: req.MaxOutputTokens(),
+		})
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		if ticket.MaxOutput > 0 && ticket.MaxOutput != req.MaxOutputTokens() {
+			converse.SetMaxTokens(in, ticket.MaxOutput)
+		}
+		x := &exchange{c: c, d: d, ticket: ticket, req: req, images: size.Images}
+		// Bedrock bills a generation whether or not the client waits for it,
+		// so the call runs on its own bounded context: it completes and is
+		// settled even when the client goes away.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), d.UpstreamTimeout)
+		defer cancel()
 		meta := converse.Meta{ID: converse.NewID(), Created: d.Now().Unix(), Model: req.Model}
 		if req.Stream {
-			streamChat(c, d, in, meta, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+			streamChat(ctx, x, in, meta, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
 			return
 		}
-		out, err := d.Bedrock.Converse(c.Request.Context(), in)
+		out, err := d.Bedrock.Converse(ctx, in)
 		if err != nil {
+			x.settle(budget.Usage{}) // Bedrock bills no failed call
 			writeError(c, err)
 			return
 		}
-		resp, _, err := converse.FromConverse(out, meta)
+		resp, u, err := converse.FromConverse(out, meta)
+		x.settle(usageOf(u))
 		if err != nil {
 			writeError(c, err)
 			return
@@ -53,10 +77,30 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 	}
 }
 
-func allowModel(k *policy.Key, model string) error {
-	if k.Allows(model) {
-		return nil
+// exchange is one admitted model call on its way to settlement.
+type exchange struct {
+	c      *gin.Context
+	d      Deps
+	ticket *budget.Ticket
+	req    *converse.ChatRequest
+	images int
+}
+
+// settle records what the call cost, once, and notes it for the request log.
+func (x *exchange) settle(u budget.Usage) {
+	s, err := x.ticket.Settle(x.c.Request.Context(), u)
+	x.c.Set(ctxSettlement, s)
+	if err != nil {
+		x.d.Logger.Error("settlement failed: the reservation will expire at the end of its lease",
+			"request_id", x.c.GetString(ctxRequestID), "key_id", x.ticket.KeyID, "cost_micros", s.CostMicros, "error", err.Error())
 	}
-	return tollgate.Errorf(tollgate.PermissionDenied, "model_not_allowed", "model",
-		"Your API key is not allowed to use the model %q. Ask your Tollgate administrator to add it to the key's models, or use one that GET /v1/models lists.", model)
+}
+
+// estimate is the usage of a stream that ended before Bedrock reported it.
+func (x *exchange) estimate(outputBytes int) budget.Usage {
+	return x.d.Budget.Estimate(converse.InputTexts(x.req), x.images, outputBytes)
+}
+
+func usageOf(u converse.Usage) budget.Usage {
+	return budget.Usage{Input: int64(u.Input), Output: int64(u.Output), CacheRead: int64(u.CacheRead), CacheWrite: int64(u.CacheWrite)}
 }

@@ -10,19 +10,21 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 )
 
 // Keys of values the handlers leave in the gin context for the request log.
 const (
-	ctxRequestID = "tollgate.request_id"
-	ctxKey       = "tollgate.key"
-	ctxPolicy    = "tollgate.policy"
-	ctxModel     = "tollgate.model"
-	ctxStream    = "tollgate.stream"
-	ctxErrCode   = "tollgate.err_code"
-	ctxErrCause  = "tollgate.err_cause"
-	ctxUpstream  = "tollgate.upstream_request_id"
+	ctxRequestID  = "tollgate.request_id"
+	ctxKey        = "tollgate.key"
+	ctxPolicy     = "tollgate.policy"
+	ctxModel      = "tollgate.model"
+	ctxStream     = "tollgate.stream"
+	ctxErrCode    = "tollgate.err_code"
+	ctxErrCause   = "tollgate.err_cause"
+	ctxUpstream   = "tollgate.upstream_request_id"
+	ctxSettlement = "tollgate.settlement"
 )
 
 func newRequestID() string {
@@ -67,6 +69,15 @@ func requestLog(d Deps) gin.HandlerFunc {
 				attrs = append(attrs, slog.String(f.name, v))
 			}
 		}
+		if v, ok := c.Get(ctxSettlement); ok {
+			st := v.(budget.Settlement)
+			attrs = append(attrs,
+				slog.Int64("input_tokens", st.Usage.Input), slog.Int64("output_tokens", st.Usage.Output),
+				slog.Int64("cost_micros", st.CostMicros))
+			if st.Usage.Estimated {
+				attrs = append(attrs, slog.Bool("usage_estimated", true))
+			}
+		}
 		if c.GetBool(ctxStream) {
 			attrs = append(attrs, slog.Bool("stream", true))
 		}
@@ -89,10 +100,9 @@ func authenticate(d Deps) gin.HandlerFunc {
 			return
 		}
 		p := d.Policies.Load()
-		k, ok := p.Authenticate(secret)
-		if !ok {
-			writeError(c, tollgate.Errorf(tollgate.Unauthenticated, "invalid_api_key", "",
-				"Incorrect API key provided. Check the key, or ask your Tollgate administrator for one."))
+		k, err := p.Authenticate(secret, d.Now())
+		if err != nil {
+			writeError(c, err)
 			return
 		}
 		c.Set(ctxPolicy, p)
@@ -110,3 +120,6 @@ func bearer(h string) string {
 }
 
 func keyOf(c *gin.Context) *policy.Key { return c.MustGet(ctxKey).(*policy.Key) }
+
+// policyOf returns the policy the request was authenticated under.
+func policyOf(c *gin.Context) *policy.Policy { return c.MustGet(ctxPolicy).(*policy.Policy) }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -36,12 +37,16 @@ func handleListModels(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		k := keyOf(c)
-		list := modelList{Object: "list", Data: make([]model, 0, len(models))}
+		pol, k := policyOf(c), keyOf(c)
+		aliases := pol.AliasesFor(k)
+		list := modelList{Object: "list", Data: make([]model, 0, len(models)+len(aliases))}
 		for _, m := range models {
-			if k.Allows(m.ID) {
+			if pol.Visible(k, m.ID) {
 				list.Data = append(list.Data, toModel(m))
 			}
+		}
+		for _, a := range aliases {
+			list.Data = append(list.Data, aliasModel(a))
 		}
 		c.JSON(http.StatusOK, list)
 	}
@@ -57,16 +62,27 @@ func handleGetModel(d Deps) gin.HandlerFunc {
 			return
 		}
 		c.Set(ctxModel, id)
+		pol, k := policyOf(c), keyOf(c)
+		if slices.Contains(pol.AliasesFor(k), id) {
+			c.JSON(http.StatusOK, aliasModel(id))
+			return
+		}
 		m, ok, err := d.Catalog.Lookup(c.Request.Context(), id)
 		if err != nil {
 			writeError(c, err)
 			return
 		}
-		if !ok || !keyOf(c).Allows(id) {
+		if !ok || !pol.Visible(k, id) {
 			writeError(c, tollgate.Errorf(tollgate.NotFound, "model_not_found", "model",
 				"The model %q does not exist or your API key cannot use it. GET /v1/models lists the models you can use.", id))
 			return
 		}
 		c.JSON(http.StatusOK, toModel(m))
 	}
+}
+
+// aliasModel is the Model object of a policy alias: the alias's name, owned
+// by the gateway (its target is the policy's business, not the client's).
+func aliasModel(alias string) model {
+	return model{ID: alias, Object: "model", OwnedBy: "tollgate"}
 }

@@ -16,5 +16,6 @@ func addRoutes(r *gin.Engine, d Deps) {
 		v1.POST("/chat/completions", handleChatCompletions(d))
 		v1.GET("/models", handleListModels(d))
 		v1.GET("/models/*id", handleGetModel(d)) // ids hold ':' and, for ARNs, '/'
+		v1.GET("/usage", handleUsage(d))
 	}
 }

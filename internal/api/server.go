@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/gin-gonic/gin"
 
+	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
@@ -34,15 +35,28 @@ type Catalog interface {
 	Lookup(ctx context.Context, id string) (upstream.Model, bool, error)
 }
 
-// Deps are the server's collaborators. Every field but MaxBodyBytes and Now
-// is required.
+// Timeouts of a model call, defaults for Deps.
+const (
+	// DefaultUpstreamTimeout bounds one Bedrock call, streams included:
+	// long generations of the largest models take minutes.
+	DefaultUpstreamTimeout = 10 * time.Minute
+	// DefaultDrainTimeout bounds how long a stream whose client left is
+	// still read for its usage.
+	DefaultDrainTimeout = 2 * time.Minute
+)
+
+// Deps are the server's collaborators. Logger, Policies, Bedrock, Catalog
+// and Budget are required; zero values of the others take defaults.
 type Deps struct {
-	Logger       *slog.Logger
-	Policies     *policy.Holder
-	Bedrock      Bedrock
-	Catalog      Catalog
-	Now          func() time.Time // nil means time.Now
-	MaxBodyBytes int64            // 0 means DefaultMaxBodyBytes
+	Logger          *slog.Logger
+	Policies        *policy.Holder
+	Bedrock         Bedrock
+	Catalog         Catalog
+	Budget          *budget.Guard
+	Now             func() time.Time // nil means time.Now
+	MaxBodyBytes    int64            // 0 means DefaultMaxBodyBytes
+	UpstreamTimeout time.Duration
+	DrainTimeout    time.Duration
 }
 
 // NewServer returns the gateway's public HTTP handler.
@@ -52,6 +66,12 @@ func NewServer(d Deps) http.Handler {
 	}
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if d.UpstreamTimeout <= 0 {
+		d.UpstreamTimeout = DefaultUpstreamTimeout
+	}
+	if d.DrainTimeout <= 0 {
+		d.DrainTimeout = DefaultDrainTimeout
 	}
 	gin.SetMode(gin.ReleaseMode) // gin keeps its mode globally; release mode only silences its debug output
 	r := gin.New()

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/gin-gonic/gin"
 
+	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/converse"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
@@ -13,10 +15,15 @@ import (
 // streamChat relays a ConverseStream as OpenAI server-sent events, flushing
 // each chunk as it is produced. A failure before the first byte is an
 // ordinary error response; after it, an error event ends the stream.
-func streamChat(c *gin.Context, d Deps, in *bedrockruntime.ConverseInput, meta converse.Meta, includeUsage bool) {
-	ctx := c.Request.Context()
+//
+// When the client goes away, the Bedrock stream is still read, for at most
+// DrainTimeout, until its metadata event reports the usage, so the bill is
+// exact; only when it never comes is the usage estimated.
+func streamChat(ctx context.Context, x *exchange, in *bedrockruntime.ConverseInput, meta converse.Meta, includeUsage bool) {
+	c, d := x.c, x.d
 	stream, err := d.Bedrock.ConverseStream(ctx, in)
 	if err != nil {
+		x.settle(budget.Usage{}) // Bedrock bills no call that failed to start
 		writeError(c, err)
 		return
 	}
@@ -31,20 +38,62 @@ func streamChat(c *gin.Context, d Deps, in *bedrockruntime.ConverseInput, meta c
 
 	w := c.Writer
 	t := converse.NewStream(meta, includeUsage)
-	for ev := range stream.Events() {
-		if b := t.Event(ev); len(b) > 0 {
-			if _, err := w.Write(b); err != nil {
-				return // the client went away
+	events := stream.Events()
+	clientDone := c.Request.Context().Done()
+	var drain <-chan time.Time
+	gone := false
+	leave := func() {
+		gone, clientDone = true, nil
+		drain = time.After(d.DrainTimeout)
+	}
+	buf := make([]byte, 0, 1024)
+loop:
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				break loop
+			}
+			buf = t.AppendEvent(buf[:0], ev)
+			if gone || len(buf) == 0 {
+				continue
+			}
+			if _, err := w.Write(buf); err != nil {
+				leave()
+				continue
 			}
 			w.Flush()
+		case <-clientDone:
+			leave()
+		case <-drain:
+			drain = nil
+			stream.Close() // metadata never came: stop reading, estimate below
 		}
 	}
+
+	u, reported := t.Usage()
 	var tail []byte
-	if err := stream.Err(); err != nil {
+	switch err := stream.Err(); {
+	case reported:
+		x.settle(usageOf(u))
+		if err == nil {
+			tail, err = t.End()
+		}
+		if err != nil {
+			tail = streamErrorEvent(c, upstream.MapError(err))
+		}
+	case t.OutputBytes() == 0 && err != nil:
+		x.settle(budget.Usage{}) // failed before any output: nothing to bill
 		tail = streamErrorEvent(c, upstream.MapError(err))
-	} else if tail, err = t.End(); err != nil {
-		tail = streamErrorEvent(c, err)
+	default:
+		x.settle(x.estimate(t.OutputBytes()))
+		if err == nil {
+			_, err = t.End() // the stream is incomplete: End says how
+		}
+		tail = streamErrorEvent(c, upstream.MapError(err))
 	}
-	_, _ = w.Write(tail)
-	w.Flush()
+	if !gone {
+		_, _ = w.Write(tail)
+		w.Flush()
+	}
 }

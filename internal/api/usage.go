@@ -1,0 +1,78 @@
+package api
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tollgate-gw/tollgate"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tollgate-gw/tollgate/internal/budget"
+	"github.com/tollgate-gw/tollgate/internal/usage"
+)
+
+// usageScope is one budget in the GET /v1/usage body. Amounts are USD;
+// limit and remaining are null when the scope has no cap.
+type usageScope struct {
+	ID           string   `json:"id,omitempty"`
+	LimitUSD     *float64 `json:"limit_usd"`
+	SpentUSD     float64  `json:"spent_usd"`
+	ReservedUSD  float64  `json:"reserved_usd"`
+	RemainingUSD *float64 `json:"remaining_usd"`
+}
+
+type usageBody struct {
+	KeyID  string      `json:"key_id"`
+	Period string      `json:"period"`
+	Key    usageScope  `json:"key"`
+	Team   *usageScope `json:"team"`
+	Global *usageScope `json:"global"`
+	Models []string    `json:"models"`
+}
+
+func toUSD(micros int64) float64 { return float64(micros) / 1e6 }
+
+func scopeBody(s budget.ScopeStatus) usageScope {
+	b := usageScope{ID: s.ID, SpentUSD: toUSD(s.Spent), ReservedUSD: toUSD(s.Reserved)}
+	if s.Limit != usage.Uncapped {
+		limit, remaining := toUSD(s.Limit), toUSD(s.Remaining())
+		b.LimitUSD, b.RemainingUSD = &limit, &remaining
+	}
+	return b
+}
+
+// handleUsage serves GET /v1/usage: the calling key's budgets this month.
+func handleUsage(d Deps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		pol, key := policyOf(c), keyOf(c)
+		st, err := d.Budget.Status(c.Request.Context(), pol, key)
+		if err != nil {
+			writeError(c, storeError(err))
+			return
+		}
+		body := usageBody{KeyID: key.ID, Period: st.Period, Key: scopeBody(st.Key), Models: key.Models}
+		if body.Models == nil {
+			body.Models = []string{}
+		}
+		if st.Team != nil {
+			t := scopeBody(*st.Team)
+			body.Team = &t
+		}
+		if st.Global != nil {
+			g := scopeBody(*st.Global)
+			body.Global = &g
+		}
+		c.JSON(http.StatusOK, body)
+	}
+}
+
+// storeError explains a failure to read the usage store.
+func storeError(err error) error {
+	if errors.Is(err, usage.ErrUnavailable) {
+		return &tollgate.Error{Kind: tollgate.Unavailable, Code: "budget_store_unavailable", RetryAfter: 5 * time.Second,
+			Message: "The gateway cannot read the usage store right now. Try again shortly.", Cause: err}
+	}
+	return err
+}
