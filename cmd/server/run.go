@@ -176,7 +176,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		})
 	})
 
-	bedrock := upstream.NewClient(awsCfg, endpoint)
+	bedrockCfg := awsCfg
+	if cfg.sim {
+		bedrockCfg = simulatorConfig(awsCfg)
+	}
+	bedrock := upstream.NewClient(bedrockCfg, endpoint)
 	handler := api.NewServer(api.Deps{
 		Logger:          log,
 		Policies:        policies,
@@ -295,14 +299,9 @@ func startPolicies(ctx, bgCtx context.Context, bg *group, cfg serveConfig, geten
 }
 
 // loadAWSConfig reads the standard AWS configuration chain. In -sim mode no
-// AWS account is needed: the region defaults to us-east-1 and the
-// credentials are fixed, so the chain never probes for real ones.
+// AWS account is needed: the region defaults to us-east-1.
 func loadAWSConfig(ctx context.Context, sim bool) (aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
-	if sim {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("SIMULATOR", "SIMULATOR", "")))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
@@ -313,6 +312,14 @@ func loadAWSConfig(ctx context.Context, sim bool) (aws.Config, error) {
 		cfg.Region = "us-east-1"
 	}
 	return cfg, nil
+}
+
+// simulatorConfig is cfg for the clients of the built-in simulator, which
+// needs no credentials: fixed ones keep the chain from probing for real ones.
+// Other AWS clients (DynamoDB, S3) keep the chain's.
+func simulatorConfig(cfg aws.Config) aws.Config {
+	cfg.Credentials = credentials.NewStaticCredentialsProvider("SIMULATOR", "SIMULATOR", "")
+	return cfg
 }
 
 func defaultAddr(getenv func(string) string) string {
