@@ -124,6 +124,7 @@ type Policy struct {
 	Version string // content hash of the files it was loaded from
 
 	byHash      map[[sha256.Size]byte]*Key
+	byID        map[string]*Key
 	teams       []*Team
 	teamByID    map[string]*Team
 	global      int64   // micro-USD or Uncapped
@@ -169,12 +170,8 @@ func (p *Policy) Authenticate(secret string, now time.Time) (*Key, error) {
 
 // KeyByID returns the key with the given policy id.
 func (p *Policy) KeyByID(id string) (*Key, bool) {
-	for _, k := range p.Keys {
-		if k.ID == id {
-			return k, true
-		}
-	}
-	return nil, false
+	k, ok := p.byID[id]
+	return k, ok
 }
 
 // Teams returns the policy's teams, in the order their files (by name) and
@@ -234,6 +231,7 @@ func (p *Policy) index() []Problem {
 	var probs []Problem
 	p.byHash = make(map[[sha256.Size]byte]*Key, len(p.Keys))
 	ids := make(map[string]*Key, len(p.Keys))
+	p.byID = ids
 	for _, k := range p.Keys {
 		if prev, dup := ids[k.ID]; dup {
 			probs = append(probs, k.src.problem("id", "duplicate key id %q (also %s)", k.ID, prev.src.where()))

@@ -194,3 +194,13 @@ func profileModel(p types.InferenceProfileSummary, text map[string]string, creat
 	}
 	return Model{}, false
 }
+
+// Known reports whether id is in the catalog fetched so far. It never
+// blocks nor fetches: before the first fetch nothing is known.
+func (c *Catalog) Known(id string) bool {
+	c.mu.Lock()
+	models := c.models
+	c.mu.Unlock()
+	_, ok := slices.BinarySearchFunc(models, id, func(m Model, id string) int { return strings.Compare(m.ID, id) })
+	return ok
+}
