@@ -209,7 +209,7 @@ func (r *rig) start(ctx context.Context) error {
 			return err
 		}
 	}
-	gw, err := startChild(r.bin, []string{"serve", "-addr", addr, "-policies", r.polDir, "-log-level", o.logLevel},
+	gw, err := startChild(r.bin, []string{"serve", "-addr", addr, "-admin-addr", "off", "-policies", r.polDir, "-store", "bolt://" + filepath.Join(r.dir, "usage.db"), "-log-level", o.logLevel},
 		r.gwEnv, filepath.Join(r.dir, "gateway.log"))
 	if err != nil {
 		return err
@@ -333,8 +333,8 @@ func (r *rig) coldStarts(ctx context.Context) ([]coldStartSeries, error) {
 		args []string
 		env  []string
 	}{
-		{"`serve` (separate simulator)", []string{"serve", "-addr", "127.0.0.1:0", "-policies", r.polDir}, r.gwEnv},
-		{"`serve -sim`", []string{"serve", "-sim", "-addr", "127.0.0.1:0", "-policies", none}, baseEnv(r.dir)},
+		{"`serve` (separate simulator)", []string{"serve", "-addr", "127.0.0.1:0", "-admin-addr", "off", "-policies", r.polDir, "-store", "bolt://" + filepath.Join(r.dir, "cold.db")}, r.gwEnv},
+		{"`serve -sim`", []string{"serve", "-sim", "-addr", "127.0.0.1:0", "-admin-addr", "off", "-policies", none, "-store", "bolt://" + filepath.Join(r.dir, "cold-sim.db")}, baseEnv(r.dir)},
 	}
 	var all []coldStartSeries
 	for _, m := range modes {

@@ -20,9 +20,11 @@ import (
 
 // gateway is a Tollgate started through run, as a user would start it.
 type gateway struct {
-	baseURL string // http://127.0.0.1:PORT
-	logs    *logBuffer
-	stop    func() error
+	baseURL  string // http://127.0.0.1:PORT
+	adminURL string // the admin listener, serving /metrics
+	logs     *logBuffer
+	stdout   *logBuffer // EMF lines, when on
+	stop     func() error
 }
 
 // logBuffer collects the JSON log lines run writes to stderr.
@@ -59,21 +61,26 @@ func (l *logBuffer) String() string {
 func startGateway(t *testing.T, env map[string]string, args ...string) *gateway {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := newLogBuffer()
+	logs, stdout := newLogBuffer(), newLogBuffer()
 	done := make(chan error, 1)
 	getenv := func(k string) string { return env[k] }
 	go func() {
-		done <- run(ctx, append([]string{"serve", "-addr", "127.0.0.1:0"}, args...), getenv, io.Discard, logs)
+		done <- run(ctx, append([]string{"serve", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0"}, args...), getenv, stdout, logs)
 	}()
 
-	var addr string
+	var addr, admin string
 	deadline := time.After(10 * time.Second)
 	for addr == "" {
 		select {
 		case line := <-logs.lines:
 			var rec struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-				addr = rec.Addr
+			if json.Unmarshal([]byte(line), &rec) == nil {
+				switch rec.Msg {
+				case "listening":
+					addr = rec.Addr
+				case "admin listening":
+					admin = rec.Addr
+				}
 			}
 		case err := <-done:
 			cancel()
@@ -83,7 +90,10 @@ func startGateway(t *testing.T, env map[string]string, args ...string) *gateway 
 			t.Fatalf("gateway did not start in time; logs:\n%s", logs)
 		}
 	}
-	g := &gateway{baseURL: "http://" + addr, logs: logs}
+	g := &gateway{baseURL: "http://" + addr, logs: logs, stdout: stdout}
+	if admin != "" {
+		g.adminURL = "http://" + admin
+	}
 	var once sync.Once
 	var stopErr error
 	g.stop = func() error {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,6 +23,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/api"
 	"github.com/tollgate-gw/tollgate/internal/bedrocksim"
 	"github.com/tollgate-gw/tollgate/internal/budget"
+	"github.com/tollgate-gw/tollgate/internal/metering"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/policy/s3source"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
@@ -58,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, args, getenv, stderr)
+		return serve(ctx, args, getenv, stdout, stderr)
 	case "policy":
 		return policyCommand(ctx, args, getenv, stdout, stderr)
 	case "key":
@@ -95,6 +97,10 @@ type serveConfig struct {
 	catalogTTL      time.Duration
 	maxBodyBytes    int64
 	logLevel        slog.Level
+	adminAddr       string
+	emf             bool
+	cloudWatch      bool
+	namespace       string
 	lambda          bool // running on AWS Lambda
 }
 
@@ -113,6 +119,10 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDuration(getenv, "TOLLGATE_DRAIN_TIMEOUT", api.DefaultDrainTimeout), "how long a stream whose client left is still read for its usage (env TOLLGATE_DRAIN_TIMEOUT)")
 	fs.DurationVar(&c.catalogTTL, "models-ttl", envDuration(getenv, "TOLLGATE_MODELS_TTL", 10*time.Minute), "how long the Bedrock model list is cached (env TOLLGATE_MODELS_TTL)")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", envInt(getenv, "TOLLGATE_MAX_BODY_BYTES", api.DefaultMaxBodyBytes), "largest request body accepted (env TOLLGATE_MAX_BODY_BYTES)")
+	fs.StringVar(&c.adminAddr, "admin-addr", envOrOff(getenv, "TOLLGATE_ADMIN_ADDR", "127.0.0.1:9090"), "admin listener serving /metrics, never public; \"\" = off (env TOLLGATE_ADMIN_ADDR, \"off\" = off)")
+	fs.BoolVar(&c.emf, "emf", envBoolOr(getenv, "TOLLGATE_EMF", c.lambda), "write a CloudWatch EMF line per request on stdout (env TOLLGATE_EMF; on by default on Lambda)")
+	fs.BoolVar(&c.cloudWatch, "cloudwatch", envBool(getenv, "TOLLGATE_CLOUDWATCH"), "send per-minute metrics with CloudWatch PutMetricData (env TOLLGATE_CLOUDWATCH=1)")
+	fs.StringVar(&c.namespace, "metrics-namespace", envOr(getenv, "TOLLGATE_METRICS_NAMESPACE", metering.DefaultNamespace), "CloudWatch namespace (env TOLLGATE_METRICS_NAMESPACE)")
 	level := fs.String("log-level", envOr(getenv, "TOLLGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env TOLLGATE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -123,13 +133,16 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("-log-level: %w", err)
 	}
+	if c.adminAddr == "off" {
+		c.adminAddr = ""
+	}
 	if c.upstreamTimeout >= budget.DefaultLease {
 		return c, fmt.Errorf("-upstream-timeout %s must be shorter than the %s budget lease", c.upstreamTimeout, budget.DefaultLease)
 	}
 	return c, nil
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseServe(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -142,6 +155,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var bg group
 	defer func() { stopBackground(); bg.wait() }()
+	// The policy watcher starts before the meter exists and reports its
+	// reloads to it once it does.
+	var meterRef atomic.Pointer[metering.Meter]
 
 	var endpoint string
 	if cfg.sim {
@@ -157,7 +173,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 
-	policies, err := startPolicies(ctx, bgCtx, &bg, cfg, getenv, log)
+	policies, err := startPolicies(ctx, bgCtx, &bg, cfg, getenv, log, &meterRef)
 	if err != nil {
 		return err
 	}
@@ -181,12 +197,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		bedrockCfg = simulatorConfig(awsCfg)
 	}
 	bedrock := upstream.NewClient(bedrockCfg, endpoint)
+	catalog := upstream.NewCatalog(bgCtx, bedrock, cfg.catalogTTL, time.Now)
+	guard := budget.New(store, budget.Options{FailOpen: cfg.failOpen})
+
+	reg := metering.NewRegistry()
+	meter, err := startMetering(bgCtx, &bg, cfg, reg, awsCfg, stdout, log, policies, catalog, guard)
+	if err != nil {
+		return err
+	}
+	meterRef.Store(meter)
+	meter.PolicyReloaded(true, policies.Load().Version)
+	if cfg.adminAddr != "" {
+		stopAdmin, err := startAdmin(cfg.adminAddr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopAdmin()
+	}
+
 	handler := api.NewServer(api.Deps{
 		Logger:          log,
 		Policies:        policies,
 		Bedrock:         bedrock,
-		Catalog:         upstream.NewCatalog(bgCtx, bedrock, cfg.catalogTTL, time.Now),
-		Budget:          budget.New(store, budget.Options{FailOpen: cfg.failOpen}),
+		Catalog:         catalog,
+		Budget:          guard,
+		Meter:           meter,
 		MaxBodyBytes:    cfg.maxBodyBytes,
 		UpstreamTimeout: cfg.upstreamTimeout,
 		DrainTimeout:    cfg.drainTimeout,
@@ -247,14 +282,19 @@ func (g *group) wait() { g.wg.Wait() }
 // startPolicies loads the policy and keeps it current: a directory is
 // watched, an s3:// location polled. In -sim mode a missing directory is
 // an empty policy, and the published demo key is added to every version.
-func startPolicies(ctx, bgCtx context.Context, bg *group, cfg serveConfig, getenv func(string) string, log *slog.Logger) (*policy.Holder, error) {
+func startPolicies(ctx, bgCtx context.Context, bg *group, cfg serveConfig, getenv func(string) string, log *slog.Logger, meter *atomic.Pointer[metering.Meter]) (*policy.Holder, error) {
 	prepare := func(p *policy.Policy) (*policy.Policy, error) {
 		if !cfg.sim {
 			return p, nil
 		}
 		return p.WithKey(policy.Key{ID: "demo", SHA256: policy.HashSecret(DemoKey)})
 	}
-	opts := policy.WatchOptions{Logger: log, Prepare: prepare}
+	opts := policy.WatchOptions{
+		Logger:   log,
+		Prepare:  prepare,
+		OnReload: func(p *policy.Policy) { meter.Load().PolicyReloaded(true, p.Version) },
+		OnError:  func(error) { meter.Load().PolicyReloaded(false, "") },
+	}
 
 	if bucket, prefix, ok := s3source.ParseURL(cfg.policies); ok {
 		client, err := newS3Client(ctx, getenv)
@@ -337,6 +377,27 @@ func defaultAddr(getenv func(string) string) string {
 func envOr(getenv func(string) string, name, def string) string {
 	if v := getenv(name); v != "" {
 		return v
+	}
+	return def
+}
+
+// envOrOff is envOr for a setting that can be switched off. getenv cannot
+// tell a variable set to "" from one not set, so the value "off" means off
+// (the flag takes "" as well).
+func envOrOff(getenv func(string) string, name, def string) string {
+	switch v := getenv(name); v {
+	case "off":
+		return ""
+	case "":
+		return def
+	default:
+		return v
+	}
+}
+
+func envBoolOr(getenv func(string) string, name string, def bool) bool {
+	if b, err := strconv.ParseBool(getenv(name)); err == nil {
+		return b
 	}
 	return def
 }

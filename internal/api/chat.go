@@ -31,6 +31,7 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		c.Set(ctxResolved, route.ModelID)
 		in, err := converse.ToConverse(req, route.ModelID)
 		if err != nil {
 			writeError(c, err)

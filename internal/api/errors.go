@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
 
 // errorBody is OpenAI's error envelope. param and code are null when unset.
@@ -63,6 +64,10 @@ func streamErrorEvent(c *gin.Context, err error) []byte {
 
 func noteError(c *gin.Context, e *tollgate.Error) {
 	c.Set(ctxErrCode, e.Code)
+	if code := upstream.ErrorCode(e); code != "" {
+		c.Set(ctxUpstreamCode, code)
+		c.Set(ctxUpstream, upstream.RequestID(e))
+	}
 	if status, _ := e.Kind.Status(); status >= 500 && e.Cause != nil {
 		c.Set(ctxErrCause, e.Cause.Error())
 	}

@@ -16,6 +16,7 @@ import (
 
 // Keys of values the handlers leave in the gin context for the request log.
 const (
+	ctxStart      = "tollgate.start"
 	ctxRequestID  = "tollgate.request_id"
 	ctxKey        = "tollgate.key"
 	ctxPolicy     = "tollgate.policy"
@@ -39,6 +40,7 @@ func requestLog(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		id := newRequestID()
+		c.Set(ctxStart, start)
 		c.Set(ctxRequestID, id)
 		c.Header("X-Request-Id", id)
 		c.Next()

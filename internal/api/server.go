@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate/internal/budget"
+	"github.com/tollgate-gw/tollgate/internal/metering"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
@@ -53,6 +54,7 @@ type Deps struct {
 	Bedrock         Bedrock
 	Catalog         Catalog
 	Budget          *budget.Guard
+	Meter           *metering.Meter  // nil: no metering
 	Now             func() time.Time // nil means time.Now
 	MaxBodyBytes    int64            // 0 means DefaultMaxBodyBytes
 	UpstreamTimeout time.Duration

@@ -47,6 +47,7 @@ func streamChat(ctx context.Context, x *exchange, in *bedrockruntime.ConverseInp
 		drain = time.After(d.DrainTimeout)
 	}
 	buf := make([]byte, 0, 1024)
+	first := true
 loop:
 	for {
 		select {
@@ -63,6 +64,10 @@ loop:
 				continue
 			}
 			w.Flush()
+			if first && t.OutputBytes() > 0 {
+				first = false
+				c.Set(ctxTTFT, time.Since(c.GetTime(ctxStart)))
+			}
 		case <-clientDone:
 			leave()
 		case <-drain:

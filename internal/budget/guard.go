@@ -131,7 +131,7 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 		}
 	}
 	// Lower the output cap to what the tightest budget has left.
-	left := exceeded.Limit - exceeded.Spent - exceeded.Reserved - t.Price.Cost(input, 0, 0, 0)
+	left := exceeded.Limit - exceeded.Spent - exceeded.Reserved - t.inputCost(input)
 	if out := t.Price.Output; out > 0 && left > 0 {
 		fit := left * 1000 / out // micro-USD over nano-USD per token
 		if fit >= int64(min(g.opts.MinOutput, t.MaxOutput)) && fit < int64(t.MaxOutput) {
@@ -148,10 +148,17 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 // Input is priced at the dearer of plain and cache-write input, since a
 // prompt-caching request may write its whole prompt to the cache.
 func (g *Guard) reserve(ctx context.Context, t *Ticket, input int64) error {
-	inPrice := max(t.Price.Input, t.Price.CacheWrite)
-	t.res.Amount = policy.Price{Input: inPrice, Output: t.Price.Output}.Cost(input, int64(t.MaxOutput), 0, 0)
+	t.res.Amount = t.worstPrice().Cost(input, int64(t.MaxOutput), 0, 0)
 	return g.store.Reserve(ctx, t.res)
 }
+
+// worstPrice prices input at the dearer of plain and cache-write input.
+func (t *Ticket) worstPrice() policy.Price {
+	return policy.Price{Input: max(t.Price.Input, t.Price.CacheWrite), Output: t.Price.Output}
+}
+
+// inputCost is what the reservation holds for input tokens alone.
+func (t *Ticket) inputCost(input int64) int64 { return t.worstPrice().Cost(input, 0, 0, 0) }
 
 func (t *Ticket) admitted(err error) (*Ticket, error) {
 	switch {

@@ -1,168 +1,19 @@
 package metering
 
 import (
-	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	"github.com/aws/smithy-go/encoding/cbor"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tollgate-gw/tollgate/internal/metering/cwtest"
 )
-
-// datum is a MetricDatum as the fake CloudWatch decoded it from the wire.
-type datum struct {
-	Name                 string
-	Dims                 string // "KeyId=k1,Model=claude"
-	Time                 time.Time
-	Unit                 string
-	Count, Sum, Min, Max float64
-}
-
-type putCall struct {
-	OK        bool
-	Gzip      bool // the body was gzip-compressed
-	Bytes     int  // the body's size, uncompressed
-	Namespace string
-	Data      []datum
-}
-
-// fakeCloudWatch is CloudWatch's PutMetricData as the SDK talks to it: the
-// Smithy RPC v2 CBOR protocol (POST /service/GraniteServiceVersion20100801/
-// operation/PutMetricData, Content-Type application/cbor, gzip above the
-// SDK's compression threshold).
-type fakeCloudWatch struct {
-	t    *testing.T
-	srv  *httptest.Server
-	fail func(call int) bool // nil: every call succeeds
-	hold chan struct{}       // if not nil, each call waits for it to be closed
-
-	mu    sync.Mutex
-	calls []putCall
-}
-
-func newFakeCloudWatch(t *testing.T, fail func(int) bool) *fakeCloudWatch {
-	f := &fakeCloudWatch{t: t, fail: fail}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeCloudWatch) serve(w http.ResponseWriter, r *http.Request) {
-	if f.hold != nil {
-		<-f.hold
-	}
-	call, err := decodePut(r)
-	if err != nil {
-		f.t.Errorf("fake CloudWatch: %v", err)
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	f.mu.Lock()
-	n := len(f.calls)
-	call.OK = f.fail == nil || !f.fail(n)
-	f.calls = append(f.calls, call)
-	f.mu.Unlock()
-
-	w.Header().Set("Content-Type", "application/cbor")
-	w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
-	if !call.OK {
-		w.WriteHeader(http.StatusInternalServerError)
-		w.Write(cbor.Encode(cbor.Map{"__type": cbor.String("InternalServiceFault"), "Message": cbor.String("injected")}))
-		return
-	}
-	w.Write(cbor.Encode(cbor.Map{}))
-}
-
-func decodePut(r *http.Request) (putCall, error) {
-	if r.Method != http.MethodPost || r.URL.Path != "/service/GraniteServiceVersion20100801/operation/PutMetricData" {
-		return putCall{}, fmt.Errorf("unexpected %s %s", r.Method, r.URL.Path)
-	}
-	if ct, p := r.Header.Get("Content-Type"), r.Header.Get("Smithy-Protocol"); ct != "application/cbor" || p != "rpc-v2-cbor" {
-		return putCall{}, fmt.Errorf("Content-Type %q, Smithy-Protocol %q: not RPC v2 CBOR", ct, p)
-	}
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
-		return putCall{}, fmt.Errorf("request not signed with SigV4")
-	}
-	var body io.Reader = r.Body
-	gzipped := r.Header.Get("Content-Encoding") == "gzip"
-	if gzipped {
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return putCall{}, err
-		}
-		body = zr
-	}
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		return putCall{}, err
-	}
-	v, err := cbor.Decode(raw)
-	if err != nil {
-		return putCall{}, err
-	}
-	in, ok := v.(cbor.Map)
-	if !ok {
-		return putCall{}, fmt.Errorf("body is %T, want a map", v)
-	}
-	call := putCall{Gzip: gzipped, Bytes: len(raw), Namespace: string(in["Namespace"].(cbor.String))}
-	for _, d := range in["MetricData"].(cbor.List) {
-		d := d.(cbor.Map)
-		var dims []string
-		for _, dim := range d["Dimensions"].(cbor.List) {
-			dim := dim.(cbor.Map)
-			dims = append(dims, string(dim["Name"].(cbor.String))+"="+string(dim["Value"].(cbor.String)))
-		}
-		ts, err := cbor.AsTime(d["Timestamp"])
-		if err != nil {
-			return putCall{}, err
-		}
-		sv := d["StatisticValues"].(cbor.Map)
-		f := func(k string) float64 {
-			x, err := cbor.AsFloat64(sv[k])
-			if err != nil {
-				panic(err)
-			}
-			return x
-		}
-		call.Data = append(call.Data, datum{
-			Name: string(d["MetricName"].(cbor.String)), Dims: strings.Join(dims, ","), Time: ts.UTC(),
-			Unit: string(d["Unit"].(cbor.String)), Count: f("SampleCount"), Sum: f("Sum"), Min: f("Minimum"), Max: f("Maximum"),
-		})
-	}
-	return call, nil
-}
-
-func (f *fakeCloudWatch) Calls() []putCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
-
-// client returns an SDK client pointed at the fake, with the SDK's own retries
-// off so that the counts below are the meter's, and the compression threshold
-// that config.LoadDefaultConfig sets.
-func (f *fakeCloudWatch) client() *cloudwatch.Client {
-	return cloudwatch.New(cloudwatch.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(f.srv.URL),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret"}, nil
-		}),
-		RetryMaxAttempts:            1,
-		RequestMinCompressSizeBytes: 10240,
-	})
-}
 
 // startRun runs cw.Run until the returned stop is called; stop returns Run's
 // error.
@@ -206,8 +57,8 @@ func cwEvents() []Event {
 }
 
 func TestCloudWatchAggregatesAndBatches(t *testing.T) {
-	fake := newFakeCloudWatch(t, nil)
-	cw := NewCloudWatch(fake.client(), CloudWatchOptions{FlushInterval: time.Hour, BatchSize: 10})
+	fake := cwtest.New(t, nil)
+	cw := NewCloudWatch(fake.Client(), CloudWatchOptions{FlushInterval: time.Hour, BatchSize: 10})
 	m, reg := newTestMeter(t, Options{CloudWatch: cw, Namespace: "TollgateTest"})
 	stop := startRun(t, cw)
 	for _, ev := range cwEvents() {
@@ -219,7 +70,7 @@ func TestCloudWatchAggregatesAndBatches(t *testing.T) {
 	}
 
 	calls := fake.Calls()
-	var all []datum
+	var all []cwtest.Datum
 	for _, c := range calls {
 		if c.Namespace != "TollgateTest" || !c.OK {
 			t.Errorf("call to namespace %q ok=%v", c.Namespace, c.OK)
@@ -234,16 +85,16 @@ func TestCloudWatchAggregatesAndBatches(t *testing.T) {
 		t.Fatalf("%d data points in %d calls, want 45 in 5", len(all), len(calls))
 	}
 	m1, m2 := time.Date(2026, 3, 14, 15, 9, 0, 0, time.UTC), time.Date(2026, 3, 14, 15, 10, 0, 0, time.UTC)
-	find := func(name, dims string, ts time.Time) datum {
+	find := func(name, dims string, ts time.Time) cwtest.Datum {
 		for _, d := range all {
 			if d.Name == name && d.Dims == dims && d.Time.Equal(ts) {
 				return d
 			}
 		}
 		t.Errorf("no %s{%s} at %s", name, dims, ts)
-		return datum{}
+		return cwtest.Datum{}
 	}
-	got := []datum{
+	got := []cwtest.Datum{
 		find("Requests", "Team=ml", m1),
 		find("Latency", "KeyId=k1,Model=claude", m1),
 		find("TimeToFirstToken", "Model=claude", m1),
@@ -251,7 +102,7 @@ func TestCloudWatchAggregatesAndBatches(t *testing.T) {
 		find("CostUSD", "Model=claude", m1),
 		find("InputTokens", "Team=none", m2),
 	}
-	want := []datum{
+	want := []cwtest.Datum{
 		{Name: "Requests", Dims: "Team=ml", Time: m1, Unit: "Count", Count: 2, Sum: 2, Min: 1, Max: 1},
 		{Name: "Latency", Dims: "KeyId=k1,Model=claude", Time: m1, Unit: "Milliseconds", Count: 2, Sum: 1000, Min: 300, Max: 700},
 		{Name: "TimeToFirstToken", Dims: "Model=claude", Time: m1, Unit: "Milliseconds", Count: 1, Sum: 200, Min: 200, Max: 200},
@@ -279,8 +130,8 @@ tollgate_cloudwatch_flushes_total{result="success"} 5
 }
 
 func TestCloudWatchFullBatches(t *testing.T) {
-	fake := newFakeCloudWatch(t, nil)
-	cw := NewCloudWatch(fake.client(), CloudWatchOptions{FlushInterval: time.Hour, BatchSize: MaxBatchSize})
+	fake := cwtest.New(t, nil)
+	cw := NewCloudWatch(fake.Client(), CloudWatchOptions{FlushInterval: time.Hour, BatchSize: MaxBatchSize})
 	m, _ := newTestMeter(t, Options{CloudWatch: cw, KnownKey: func(string) bool { return true }})
 	stop := startRun(t, cw)
 	for i := range 200 {
@@ -307,13 +158,13 @@ func TestCloudWatchFullBatches(t *testing.T) {
 }
 
 func TestCloudWatchRetriesThenSucceeds(t *testing.T) {
-	fake := newFakeCloudWatch(t, func(call int) bool { return call < 2 })
-	cw := NewCloudWatch(fake.client(), CloudWatchOptions{FlushInterval: 20 * time.Millisecond, Backoff: 5 * time.Millisecond})
+	fake := cwtest.New(t, func(call int) bool { return call < 2 })
+	cw := NewCloudWatch(fake.Client(), CloudWatchOptions{FlushInterval: 20 * time.Millisecond, Backoff: 5 * time.Millisecond})
 	m, reg := newTestMeter(t, Options{CloudWatch: cw})
 	stop := startRun(t, cw)
 	m.Record(cwEvents()[0])
 	eventually(t, "a successful call", func() bool {
-		return slices.ContainsFunc(fake.Calls(), func(c putCall) bool { return c.OK })
+		return slices.ContainsFunc(fake.Calls(), func(c cwtest.Call) bool { return c.OK })
 	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -336,7 +187,7 @@ tollgate_cloudwatch_flushes_total{result="success"} 1
 `, "tollgate_cloudwatch_dropped_total", "tollgate_cloudwatch_flushes_total")
 }
 
-func okOf(calls []putCall) []bool {
+func okOf(calls []cwtest.Call) []bool {
 	var ok []bool
 	for _, c := range calls {
 		ok = append(ok, c.OK)
@@ -345,8 +196,8 @@ func okOf(calls []putCall) []bool {
 }
 
 func TestCloudWatchPersistentFailureDrops(t *testing.T) {
-	fake := newFakeCloudWatch(t, func(int) bool { return true })
-	cw := NewCloudWatch(fake.client(), CloudWatchOptions{
+	fake := cwtest.New(t, func(int) bool { return true })
+	cw := NewCloudWatch(fake.Client(), CloudWatchOptions{
 		FlushInterval: 20 * time.Millisecond, Backoff: 5 * time.Millisecond, MaxAttempts: 3,
 	})
 	m, reg := newTestMeter(t, Options{CloudWatch: cw})
@@ -365,8 +216,8 @@ func TestCloudWatchPersistentFailureDrops(t *testing.T) {
 }
 
 func TestCloudWatchShutdownFlushIsBounded(t *testing.T) {
-	fake := newFakeCloudWatch(t, func(int) bool { return true })
-	cw := NewCloudWatch(fake.client(), CloudWatchOptions{
+	fake := cwtest.New(t, func(int) bool { return true })
+	cw := NewCloudWatch(fake.Client(), CloudWatchOptions{
 		FlushInterval: time.Hour, Backoff: 5 * time.Millisecond, MaxAttempts: 1000, ShutdownTimeout: 100 * time.Millisecond,
 	})
 	m, _ := newTestMeter(t, Options{CloudWatch: cw})
@@ -402,9 +253,9 @@ func TestCloudWatchBoundedBuffer(t *testing.T) {
 }
 
 func TestRecordDoesNotWaitForCloudWatch(t *testing.T) {
-	fake := newFakeCloudWatch(t, nil)
-	fake.hold = make(chan struct{})
-	cw := NewCloudWatch(fake.client(), CloudWatchOptions{FlushInterval: 10 * time.Millisecond})
+	fake := cwtest.New(t, nil)
+	fake.Hold = make(chan struct{})
+	cw := NewCloudWatch(fake.Client(), CloudWatchOptions{FlushInterval: 10 * time.Millisecond})
 	m, _ := newTestMeter(t, Options{CloudWatch: cw})
 	stop := startRun(t, cw)
 	m.Record(cwEvents()[0])
@@ -421,7 +272,7 @@ func TestRecordDoesNotWaitForCloudWatch(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("Record blocked behind a PutMetricData call")
 	}
-	close(fake.hold)
+	close(fake.Hold)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -102,3 +102,14 @@ func (p *Policy) Alerts(k *Key) Alerts {
 	a.Global = p.globalAlert
 	return a
 }
+
+// Knows reports whether model is a name the policy defines: an alias, or a
+// model (or a profile of one) with a price. Metrics use it to keep their
+// label values bounded.
+func (p *Policy) Knows(model string) bool {
+	if _, ok := p.aliases[model]; ok {
+		return true
+	}
+	_, ok := p.Price(model)
+	return ok
+}

@@ -36,7 +36,9 @@ export async function startGateway({ bin = GATEWAY_BIN, timeoutMs = 15_000 } = {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
     !k.startsWith('TOLLGATE_') && !k.startsWith('AWS_') && k !== 'PORT'));
 
-  const child = spawn(bin, ['serve', '-sim', '-addr', '127.0.0.1:0', '-policies', policies], {
+  // Its own usage file, and no admin listener: test files run side by side.
+  const store = `bolt://${path.join(policies, 'usage.db')}`;
+  const child = spawn(bin, ['serve', '-sim', '-addr', '127.0.0.1:0', '-admin-addr', 'off', '-policies', policies, '-store', store], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
