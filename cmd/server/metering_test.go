@@ -94,9 +94,9 @@ func TestMeteringEndToEnd(t *testing.T) {
 		"tollgate_requests_total{endpoint=chat.completions,key=free,model=amazon.nova-lite-v1:0,status=403,team=none}": 1,
 		"tollgate_requests_total{endpoint=chat.completions,key=capped," + model + ",status=429,team=none}":             1,
 		"tollgate_tokens_total{key=free,kind=output," + model + ",team=none}":                                          90,
-		"tollgate_upstream_errors_total{code=ThrottlingException," + model + "}":                                   1,
-		"tollgate_budget_rejections_total{key=capped,reason=budget_exceeded}":                                      1,
-		"tollgate_budget_rejections_total{key=free,reason=model_not_allowed}":                                      1,
+		"tollgate_upstream_errors_total{code=ThrottlingException," + model + "}":                                       1,
+		"tollgate_budget_rejections_total{key=capped,reason=budget_exceeded}":                                          1,
+		"tollgate_budget_rejections_total{key=free,reason=model_not_allowed}":                                          1,
 		"tollgate_requests_in_flight{}":                  0,
 		"tollgate_budget_limit_usd{id=capped,scope=key}": 0.000001,
 	} {
