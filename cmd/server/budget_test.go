@@ -333,3 +333,35 @@ func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestBrokenStreamsAreBilled: a stream cut before Bedrock reported its usage
+// is billed an estimate, marked as such; a call Bedrock refused before any
+// output is billed nothing.
+func TestBrokenStreamsAreBilled(t *testing.T) {
+	dir := t.TempDir()
+	writeBudgetPolicy(t, dir, "20")
+	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", "memory://")
+
+	for _, prompt := range []string{"hi [sim:error=ThrottlingException]", "hi [sim:error=ValidationException]"} {
+		for _, stream := range []bool{false, true} {
+			g.do(t, "POST", "/v1/chat/completions", freeSecret, "application/json", chatBody(prompt, 100, stream))
+		}
+	}
+	if spent := g.usage(t, freeSecret).Key.SpentUSD; spent != 0 {
+		t.Errorf("failed calls billed %v USD", spent)
+	}
+
+	status, _, b := g.do(t, "POST", "/v1/chat/completions", freeSecret, "application/json", chatBody("A long story. [sim:tokens=200] [sim:cut]", 400, true))
+	if status != 200 || !strings.Contains(string(b), "upstream_stream_incomplete") {
+		t.Fatalf("cut stream: %d %s", status, b)
+	}
+	if spent := g.usage(t, freeSecret).Key.SpentUSD; spent <= 0 {
+		t.Errorf("a cut stream billed %v USD: its output was generated", spent)
+	}
+	if m := g.scrape(t); m["tollgate_usage_estimated_total{key=free,model="+haiku+"}"] != 1 {
+		t.Errorf("estimated usage not counted: %v", m["tollgate_usage_estimated_total{key=free,model="+haiku+"}"])
+	}
+	if !strings.Contains(g.logs.String(), `"usage_estimated":true`) {
+		t.Error("the request log does not say the usage was estimated")
+	}
+}
