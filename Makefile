@@ -52,3 +52,45 @@ bench-load:
 
 clean:
 	rm -rf bin
+
+# lambda: the Lambda zips, deploy/build/tollgate-lambda-{arm64,x86_64}.zip,
+# each holding the static, stripped binary as `bootstrap` (mode 0755), for
+# the provided.al2023 runtime; the sizes are printed. deploy/template.yaml
+# builds the same binary through `sam build`; docs/deploy.md.
+LAMBDA_OUT := deploy/build
+
+.PHONY: lambda lambda-arm64 lambda-x86_64 docker policies-sync bench-lambda
+lambda: lambda-arm64 lambda-x86_64
+
+lambda-arm64:
+	$(call lambda_zip,arm64,arm64)
+
+lambda-x86_64:
+	$(call lambda_zip,amd64,x86_64)
+
+# lambda_zip builds GOARCH $(1) into $(LAMBDA_OUT)/$(2)/bootstrap and zips it.
+define lambda_zip
+	@mkdir -p $(LAMBDA_OUT)/$(2)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(1) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(LAMBDA_OUT)/$(2)/bootstrap ./cmd/server
+	$(GO) run ./deploy/zipbootstrap -o $(LAMBDA_OUT)/tollgate-lambda-$(2).zip $(LAMBDA_OUT)/$(2)/bootstrap
+endef
+
+# docker: the container image (needs a Docker engine).
+IMAGE ?= tollgate:$(VERSION)
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+# policies-sync: copy policies/ to the S3 location the gateway polls (the
+# stack's PolicyLocation output), after validating it; deletions are
+# mirrored. The gateways pick the change up within 30 s, no redeploy.
+#   make policies-sync POLICY_S3=s3://BUCKET/policies/
+policies-sync:
+	@test -n "$(POLICY_S3)" || { echo 'set POLICY_S3=s3://BUCKET/PREFIX/ (the stack output PolicyLocation)'; exit 1; }
+	$(GO) run ./cmd/server policy check policies
+	aws s3 sync policies/ $(POLICY_S3) --delete --exclude '*' --include '*.yaml' --include '*.yml'
+
+# bench-lambda: exec-to-ready time, RSS at ready and after 1,000 requests of
+# the Lambda binary run with Lambda's environment (markdown tables).
+# BENCH_LAMBDA_FLAGS passes flags, e.g. BENCH_LAMBDA_FLAGS='-runs 50'.
+bench-lambda:
+	$(GO) run ./bench/lambda $(BENCH_LAMBDA_FLAGS)

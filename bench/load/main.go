@@ -60,6 +60,7 @@ type options struct {
 	perf           string
 	sdkIdle        int
 	gatewayEnv     string
+	store          string
 	model          string
 	prompt         string
 	maxTokens      int
@@ -87,6 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "the gateway's -log-level (info logs one line per request, as users run it)")
 	fs.StringVar(&o.perf, "perf", "", "if set, perf record -g the gateway during the first run's non-streamed phase into this file, and its streamed phase into this file + .stream")
 	fs.IntVar(&o.sdkIdle, "sdk-max-idle-per-host", 0, "MaxIdleConnsPerHost of the bare-SDK baseline's transport (0: the SDK's default, 10, as the gateway uses)")
+	fs.StringVar(&o.store, "store", "", "the gateway's -store (default: a fresh bbolt file in the temp dir, bolt://DIR/usage.db, as users run it); memory:// isolates the store's cost")
 	fs.StringVar(&o.gatewayEnv, "gateway-env", "", "extra environment of the gateway process, space-separated, e.g. \"GOGC=200 GOMEMLIMIT=30MiB\"")
 	fs.StringVar(&o.model, "model", "anthropic.claude-3-haiku-20240307-v1:0", "model id")
 	fs.StringVar(&o.prompt, "prompt", "Hello, Bedrock! Summarise the plot of Hamlet in two sentences.", "user message of the non-streamed requests")
@@ -134,7 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rep.runs = append(rep.runs, rr)
 	}
-	rep.finalRSS, rep.finalHWM, _ = memKiB(r.gw.pid())
+	rep.final, _ = memOf(r.gw.pid())
 	rep.served = r.served
 	r.gw.stop() // cold starts run alone but for the simulator
 	if rep.cold, err = r.coldStarts(ctx); err != nil {
@@ -209,7 +211,7 @@ func (r *rig) start(ctx context.Context) error {
 			return err
 		}
 	}
-	gw, err := startChild(r.bin, []string{"serve", "-addr", addr, "-admin-addr", "off", "-policies", r.polDir, "-store", "bolt://" + filepath.Join(r.dir, "usage.db"), "-log-level", o.logLevel},
+	gw, err := startChild(r.bin, []string{"serve", "-addr", addr, "-admin-addr", "off", "-policies", r.polDir, "-store", r.storeArg("usage.db"), "-log-level", o.logLevel},
 		r.gwEnv, filepath.Join(r.dir, "gateway.log"))
 	if err != nil {
 		return err
@@ -237,6 +239,15 @@ func (r *rig) start(ctx context.Context) error {
 	r.job = sdkJob{SimURL: r.simURL, Model: o.model, Prompt: o.prompt, MaxTokens: mt, Requests: o.requests,
 		Concurrency: o.concurrency, Warmup: o.warmup, Duration: o.duration, MaxIdleConnsPerHost: o.sdkIdle}
 	return nil
+}
+
+// storeArg is the gateway's -store: -store if set, else a bbolt file named
+// name in the temp dir.
+func (r *rig) storeArg(name string) string {
+	if r.o.store != "" {
+		return r.o.store
+	}
+	return "bolt://" + filepath.Join(r.dir, name)
 }
 
 func (r *rig) close() {
@@ -276,7 +287,7 @@ func (r *rig) loadRun(ctx context.Context, i int) (runReport, error) {
 	if err != nil {
 		return rr, err
 	}
-	rr.rssKiB, rr.hwmKiB, _ = memKiB(r.gw.pid())
+	rr.mem, _ = memOf(r.gw.pid())
 	rr.served = r.served
 	r.logf("run %d: bare SDK, %d Converse calls at concurrency %d", i+1, o.requests, o.concurrency)
 	if rr.sdkPlain, err = runSDKChild(ctx, r.job); err != nil {
@@ -333,8 +344,8 @@ func (r *rig) coldStarts(ctx context.Context) ([]coldStartSeries, error) {
 		args []string
 		env  []string
 	}{
-		{"`serve` (separate simulator)", []string{"serve", "-addr", "127.0.0.1:0", "-admin-addr", "off", "-policies", r.polDir, "-store", "bolt://" + filepath.Join(r.dir, "cold.db")}, r.gwEnv},
-		{"`serve -sim`", []string{"serve", "-sim", "-addr", "127.0.0.1:0", "-admin-addr", "off", "-policies", none, "-store", "bolt://" + filepath.Join(r.dir, "cold-sim.db")}, baseEnv(r.dir)},
+		{"`serve` (separate simulator)", []string{"serve", "-addr", "127.0.0.1:0", "-admin-addr", "off", "-policies", r.polDir, "-store", r.storeArg("cold.db")}, r.gwEnv},
+		{"`serve -sim`", []string{"serve", "-sim", "-addr", "127.0.0.1:0", "-admin-addr", "off", "-policies", none, "-store", r.storeArg("cold-sim.db")}, baseEnv(r.dir)},
 	}
 	var all []coldStartSeries
 	for _, m := range modes {
@@ -444,8 +455,8 @@ func portOf(url string) (int, error) {
 type runReport struct {
 	gwPlain, gwStream, gwSerial    phase
 	sdkPlain, sdkStream, sdkSerial result
-	rssKiB, hwmKiB                 int64 // after the non-streamed phase
-	served                         int   // requests the gateway had answered by then
+	mem                            mem // after the non-streamed phase
+	served                         int // requests the gateway had answered by then
 }
 
 // coldStartSeries is the cold starts of one mode.
@@ -455,19 +466,19 @@ type coldStartSeries struct {
 }
 
 type report struct {
-	opts               options
-	runs               []runReport
-	finalRSS, finalHWM int64
-	served             int
-	cold               []coldStartSeries
+	opts   options
+	runs   []runReport
+	final  mem
+	served int
+	cold   []coldStartSeries
 }
 
 func (rep report) print(w io.Writer) {
 	o := rep.opts
 	usPerTick := 1e6 / float64(clockTicks)
 	fmt.Fprintf(w, "\n## Tollgate load benchmark\n\n")
-	fmt.Fprintf(w, "%d non-streamed and %d streamed (%d tokens) requests per run at concurrency %d, %d runs; gateway -log-level %s, extra environment %q; GOMAXPROCS %s; %d CPUs.\n\n",
-		o.requests, o.streamRequests, o.tokens, o.concurrency, o.runs, o.logLevel, o.gatewayEnv,
+	fmt.Fprintf(w, "%d non-streamed and %d streamed (%d tokens) requests per run at concurrency %d, %d runs; gateway -log-level %s, -store %s, extra environment %q; GOMAXPROCS %s; %d CPUs.\n\n",
+		o.requests, o.streamRequests, o.tokens, o.concurrency, o.runs, o.logLevel, orDefault(o.store, "bolt://"), o.gatewayEnv,
 		orDefault(os.Getenv("GOMAXPROCS"), "default"), runtime.NumCPU())
 
 	fmt.Fprintf(w, "### CPU per request\n\n")
@@ -494,11 +505,11 @@ func (rep report) print(w io.Writer) {
 	fmt.Fprintf(w, "\n### Streamed latency at concurrency %d (whole stream)\n\n", o.concurrency)
 	latencyTable(w, rep.runs, func(r runReport) (phase, result) { return r.gwStream, r.sdkStream })
 
-	fmt.Fprintf(w, "\n### Gateway memory\n\n| after | requests served | VmRSS | VmHWM |\n|---|---|---|---|\n")
+	fmt.Fprintf(w, "\n### Gateway memory\n\n| after | requests served | VmRSS | VmHWM | RssAnon | RssFile |\n|---|---|---|---|---|---|\n")
 	for i, r := range rep.runs {
-		fmt.Fprintf(w, "| run %d non-streamed phase | %d | %.1f MiB | %.1f MiB |\n", i+1, r.served, mib(r.rssKiB), mib(r.hwmKiB))
+		fmt.Fprintf(w, "| run %d non-streamed phase | %d | %s |\n", i+1, r.served, r.mem)
 	}
-	fmt.Fprintf(w, "| all runs | %d | %.1f MiB | %.1f MiB |\n", rep.served, mib(rep.finalRSS), mib(rep.finalHWM))
+	fmt.Fprintf(w, "| all runs | %d | %s |\n", rep.served, rep.final)
 
 	fmt.Fprintf(w, "\n### Connections to the simulator\n\nConnections to the simulator closed by its client during a measured phase (new TIME_WAIT sockets; 0 means every connection was kept alive). The SDK's default transport keeps 10 idle connections per host.\n\n| run | gateway, non-streamed | bare SDK, non-streamed | gateway, streamed | bare SDK, streamed |\n|---|---|---|---|---|\n")
 	for i, r := range rep.runs {
@@ -535,6 +546,11 @@ func latencyTable(w io.Writer, runs []runReport, pick func(runReport) (phase, re
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }
+
+// String is m's cells of the memory table.
+func (m mem) String() string {
+	return fmt.Sprintf("%.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB", mib(m.rss), mib(m.hwm), mib(m.anon), mib(m.file))
+}
 
 func orDefault(s, def string) string {
 	if s == "" {

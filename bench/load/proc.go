@@ -133,11 +133,20 @@ func cpuTicks(pid int) (int64, error) {
 	return utime + stime, nil
 }
 
-// memKiB returns VmRSS and VmHWM of process pid, in KiB.
-func memKiB(pid int) (rss, hwm int64, err error) {
+// mem is what /proc/PID/status says of a process's memory, in KiB. RSS is
+// anonymous memory (the Go heap, stacks, runtime) plus file pages mapped and
+// touched (the binary's text and data, the bbolt file, which bbolt reads
+// through mmap) plus shared memory.
+type mem struct {
+	rss, hwm, anon, file int64
+}
+
+// memOf reads VmRSS, VmHWM, RssAnon and RssFile of process pid.
+func memOf(pid int) (mem, error) {
+	var m mem
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
 	for line := range strings.Lines(string(b)) {
 		name, val, ok := strings.Cut(line, ":")
@@ -147,15 +156,19 @@ func memKiB(pid int) (rss, hwm int64, err error) {
 		var dst *int64
 		switch name {
 		case "VmRSS":
-			dst = &rss
+			dst = &m.rss
 		case "VmHWM":
-			dst = &hwm
+			dst = &m.hwm
+		case "RssAnon":
+			dst = &m.anon
+		case "RssFile":
+			dst = &m.file
 		default:
 			continue
 		}
 		*dst, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
 	}
-	return rss, hwm, nil
+	return m, nil
 }
 
 // timeWaitTo returns the TCP sockets in TIME_WAIT whose remote port is port,

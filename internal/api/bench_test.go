@@ -4,8 +4,11 @@ package api_test
 // built-in simulator on a loopback port, and of the same call made with the
 // bare SDK and with raw HTTP, so that the differences isolate each layer's
 // cost. The simulator runs in the benchmark's process: its time and
-// allocations are in every figure, the same in each. docs/benchmarks.md
-// reads the figures.
+// allocations are in every figure, the same in each. The gateway is built
+// with everything cmd/server puts on a chat request's path: policy routing,
+// the budget guard (the key is uncapped, so Admit reserves nothing and
+// Settle records the spend) and the meter. docs/benchmarks.md reads the
+// figures.
 //
 // The simulator answers no runtime request in less than 10 ms, so a
 // benchmark that waited for each call in turn would measure that floor.
@@ -22,6 +25,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -38,8 +42,11 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/api"
 	"github.com/tollgate-gw/tollgate/internal/bedrocksim"
 	"github.com/tollgate-gw/tollgate/internal/budget"
+	"github.com/tollgate-gw/tollgate/internal/metering"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
+	"github.com/tollgate-gw/tollgate/internal/usage"
+	"github.com/tollgate-gw/tollgate/internal/usage/bolt"
 	"github.com/tollgate-gw/tollgate/internal/usage/memory"
 )
 
@@ -78,9 +85,12 @@ func newBenchEnv(b *testing.B) benchEnv {
 
 // gateway builds the handler as cmd/server does, with the production JSON
 // log handler writing to io.Discard: every request's log line is formatted
-// and dropped, so its cost is in the figures.
-func (e benchEnv) gateway(b *testing.B) http.Handler {
+// and dropped, so its cost is in the figures. Spend is recorded in store;
+// the meter records Prometheus metrics on a registry of its own, without EMF
+// (cmd/server's default).
+func (e benchEnv) gateway(b *testing.B, store usage.Store) http.Handler {
 	b.Helper()
+	b.Cleanup(func() { store.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
 	p, err := policy.Parse(nil)
@@ -91,12 +101,17 @@ func (e benchEnv) gateway(b *testing.B) http.Handler {
 		b.Fatal(err)
 	}
 	client := upstream.NewClient(e.cfg, e.simURL)
+	meter, err := metering.New(metering.NewRegistry(), metering.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	return api.NewServer(api.Deps{
 		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Policies: policy.NewHolder(p),
 		Bedrock:  client,
 		Catalog:  upstream.NewCatalog(ctx, client, time.Minute, time.Now),
-		Budget:   budget.New(memory.New(), budget.Options{}),
+		Budget:   budget.New(store, budget.Options{}),
+		Meter:    meter,
 	})
 }
 
@@ -140,10 +155,25 @@ func chatRequest(prompt string, stream bool) *http.Request {
 }
 
 // BenchmarkChatCompletion is one non-streamed chat completion through the
-// handler: decoding, authentication, translation, the SDK's Converse call
-// over loopback HTTP, the response and the log line.
+// handler: decoding, authentication, routing, the budget guard on the
+// in-memory store, translation, the SDK's Converse call over loopback HTTP,
+// the response, the meter and the log line.
 func BenchmarkChatCompletion(b *testing.B) {
-	h := newBenchEnv(b).gateway(b)
+	benchChatCompletion(b, newBenchEnv(b).gateway(b, memory.New()))
+}
+
+// BenchmarkChatCompletionBolt is BenchmarkChatCompletion with the spend
+// recorded in a bbolt file, cmd/server's default store: one group-committed
+// write, and its fsync, per request.
+func BenchmarkChatCompletionBolt(b *testing.B) {
+	store, err := bolt.Open(filepath.Join(b.TempDir(), "usage.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchChatCompletion(b, newBenchEnv(b).gateway(b, store))
+}
+
+func benchChatCompletion(b *testing.B, h http.Handler) {
 	runParallel(b, func() error {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, chatRequest(benchPrompt, false))
@@ -157,7 +187,7 @@ func BenchmarkChatCompletion(b *testing.B) {
 // BenchmarkChatCompletionStream is one streamed chat completion of 200
 // output tokens through the handler; chunks/op counts its data: lines.
 func BenchmarkChatCompletionStream(b *testing.B) {
-	h := newBenchEnv(b).gateway(b)
+	h := newBenchEnv(b).gateway(b, memory.New())
 	var chunks atomic.Int64
 	runParallel(b, func() error {
 		rec := httptest.NewRecorder()
