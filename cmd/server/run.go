@@ -114,7 +114,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&c.store, "store", envOr(getenv, "TOLLGATE_STORE", defaultStore), "usage store: bolt://FILE, dynamodb://TABLE or memory:// (env TOLLGATE_STORE)")
 	fs.BoolVar(&c.failOpen, "budget-fail-open", envBool(getenv, "TOLLGATE_BUDGET_FAIL_OPEN"), "admit budgeted requests when the usage store is unreachable (env TOLLGATE_BUDGET_FAIL_OPEN=1); the default refuses them")
 	fs.BoolVar(&c.allowLocalStore, "allow-local-store", envBool(getenv, "TOLLGATE_ALLOW_LOCAL_STORE"), "on Lambda, accept a per-instance store anyway (env TOLLGATE_ALLOW_LOCAL_STORE=1)")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration(getenv, "TOLLGATE_SHUTDOWN_TIMEOUT", 25*time.Second), "how long in-flight requests may finish after SIGTERM (env TOLLGATE_SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration(getenv, "TOLLGATE_SHUTDOWN_TIMEOUT", defaultShutdownTimeout(c.lambda)), "how long in-flight requests may finish after SIGTERM (env TOLLGATE_SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", envDuration(getenv, "TOLLGATE_UPSTREAM_TIMEOUT", api.DefaultUpstreamTimeout), "longest Bedrock call, streams included (env TOLLGATE_UPSTREAM_TIMEOUT)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDuration(getenv, "TOLLGATE_DRAIN_TIMEOUT", api.DefaultDrainTimeout), "how long a stream whose client left is still read for its usage (env TOLLGATE_DRAIN_TIMEOUT)")
 	fs.DurationVar(&c.catalogTTL, "models-ttl", envDuration(getenv, "TOLLGATE_MODELS_TTL", 10*time.Minute), "how long the Bedrock model list is cached (env TOLLGATE_MODELS_TTL)")
