@@ -267,14 +267,14 @@ func TestModels(t *testing.T) {
 			t.Errorf("model %+v", m)
 		}
 	}
-	for _, want := range []string{haiku, "us.anthropic.claude-3-haiku-20240307-v1:0", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"} {
+	for _, want := range []string{haiku, "us.anthropic.claude-3-haiku-20240307-v1:0", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "amazon.titan-embed-text-v2:0"} {
 		if !ids[want] {
 			t.Errorf("models lack %s", want)
 		}
 	}
-	for _, absent := range []string{"amazon.titan-embed-text-v2:0", "anthropic.claude-sonnet-4-5-20250929-v1:0"} {
+	for _, absent := range []string{"amazon.nova-canvas-v1:0", "anthropic.claude-sonnet-4-5-20250929-v1:0"} {
 		if ids[absent] {
-			t.Errorf("models list %s, which cannot be called for chat on demand", absent)
+			t.Errorf("models list %s, which cannot be called on demand for chat or embeddings", absent)
 		}
 	}
 	m, err := client.Models.Get(ctx, haiku)

@@ -159,6 +159,8 @@ func (r *recorder) validateAll(t *testing.T) int {
 			openapitest.ValidateSSE(t, ex.body)
 		case strings.HasSuffix(ex.path, "/chat/completions"):
 			openapitest.Validate(t, "CreateChatCompletionResponse", ex.body)
+		case strings.HasSuffix(ex.path, "/embeddings"):
+			validateEmbeddings(t, ex.body)
 		case strings.HasSuffix(ex.path, "/models"):
 			openapitest.Validate(t, "ListModelsResponse", ex.body)
 		case strings.Contains(ex.path, "/models/"):

@@ -96,6 +96,7 @@ type serveConfig struct {
 	drainTimeout    time.Duration
 	catalogTTL      time.Duration
 	maxBodyBytes    int64
+	thinkTags       bool
 	logLevel        slog.Level
 	adminAddr       string
 	emf             bool
@@ -118,6 +119,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", envDuration(getenv, "TOLLGATE_UPSTREAM_TIMEOUT", api.DefaultUpstreamTimeout), "longest Bedrock call, streams included (env TOLLGATE_UPSTREAM_TIMEOUT)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDuration(getenv, "TOLLGATE_DRAIN_TIMEOUT", api.DefaultDrainTimeout), "how long a stream whose client left is still read for its usage (env TOLLGATE_DRAIN_TIMEOUT)")
 	fs.DurationVar(&c.catalogTTL, "models-ttl", envDuration(getenv, "TOLLGATE_MODELS_TTL", 10*time.Minute), "how long the Bedrock model list is cached (env TOLLGATE_MODELS_TTL)")
+	fs.BoolVar(&c.thinkTags, "think-tags", envBool(getenv, "TOLLGATE_THINK_TAGS"), "show model reasoning in content between <think> tags instead of reasoning_content (env TOLLGATE_THINK_TAGS=1)")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", envInt(getenv, "TOLLGATE_MAX_BODY_BYTES", api.DefaultMaxBodyBytes), "largest request body accepted (env TOLLGATE_MAX_BODY_BYTES)")
 	fs.StringVar(&c.adminAddr, "admin-addr", envOrOff(getenv, "TOLLGATE_ADMIN_ADDR", "127.0.0.1:9090"), "admin listener serving /metrics, never public; \"\" = off (env TOLLGATE_ADMIN_ADDR, \"off\" = off)")
 	fs.BoolVar(&c.emf, "emf", envBoolOr(getenv, "TOLLGATE_EMF", c.lambda), "write a CloudWatch EMF line per request on stdout (env TOLLGATE_EMF; on by default on Lambda)")
@@ -225,6 +227,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxBodyBytes:    cfg.maxBodyBytes,
 		UpstreamTimeout: cfg.upstreamTimeout,
 		DrainTimeout:    cfg.drainTimeout,
+		ThinkTags:       cfg.thinkTags,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

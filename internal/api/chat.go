@@ -8,6 +8,7 @@ import (
 
 	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/converse"
+	"github.com/tollgate-gw/tollgate/internal/policy"
 )
 
 // handleChatCompletions serves POST /v1/chat/completions, plain and streamed.
@@ -32,7 +33,7 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			return
 		}
 		c.Set(ctxResolved, route.ModelID)
-		in, err := converse.ToConverse(req, route.ModelID)
+		in, err := converse.ToConverse(req, route.ModelID, chatOptions(c, d, key, route))
 		if err != nil {
 			writeError(c, err)
 			return
@@ -42,13 +43,13 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			ID: c.GetString(ctxRequestID), Policy: pol, Key: key, Route: route,
 			InputBytes: size.TextBytes, Images: size.Images,
 			Texts:     func() []string { return converse.InputTexts(req) },
-			MaxOutput: req.MaxOutputTokens(),
+			MaxOutput: converse.MaxTokens(in), // Claude's thinking budget comes on top of max_tokens
 		})
 		if err != nil {
 			writeError(c, err)
 			return
 		}
-		if ticket.MaxOutput > 0 && ticket.MaxOutput != req.MaxOutputTokens() {
+		if ticket.MaxOutput > 0 && ticket.MaxOutput != converse.MaxTokens(in) {
 			converse.SetMaxTokens(in, ticket.MaxOutput)
 		}
 		x := &exchange{c: c, d: d, ticket: ticket, req: req, images: size.Images}
@@ -57,7 +58,8 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 		// settled even when the client goes away.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), d.UpstreamTimeout)
 		defer cancel()
-		meta := converse.Meta{ID: converse.NewID(), Created: d.Now().Unix(), Model: req.Model}
+		meta := converse.Meta{ID: converse.NewID(), Created: d.Now().Unix(), Model: req.Model,
+			ThinkTags: d.ThinkTags, JSONTool: req.JSONTool(route.ModelID)}
 		if req.Stream {
 			streamChat(ctx, x, in, meta, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
 			return
@@ -76,6 +78,17 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 		}
 		c.JSON(http.StatusOK, resp)
 	}
+}
+
+// chatOptions are what the gateway adds to a chat request: the key and
+// request ids for Bedrock's invocation logs, the policy's guardrail and
+// prompt caching default, and the server's reasoning display.
+func chatOptions(c *gin.Context, d Deps, key *policy.Key, route policy.Route) converse.Options {
+	o := converse.Options{KeyID: key.ID, RequestID: c.GetString(ctxRequestID), PromptCache: route.PromptCache, ThinkTags: d.ThinkTags}
+	if g := route.Guardrail; g != nil {
+		o.Guardrail = &converse.Guardrail{ID: g.ID, Version: g.Version, Trace: g.Trace}
+	}
+	return o
 }
 
 // exchange is one admitted model call on its way to settlement.

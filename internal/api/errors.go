@@ -76,7 +76,7 @@ func noteError(c *gin.Context, e *tollgate.Error) {
 func handleNoRoute() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		writeError(c, tollgate.Errorf(tollgate.NotFound, "unknown_url", "",
-			"Unknown request URL: %s %s. Check the URL for typos; Tollgate serves /v1/chat/completions, /v1/models and /v1/models/{model}.",
+			"Unknown request URL: %s %s. Check the URL for typos; Tollgate serves /v1/chat/completions, /v1/embeddings, /v1/models and /v1/models/{model}.",
 			c.Request.Method, c.Request.URL.Path))
 	}
 }

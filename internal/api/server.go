@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/metering"
 	"github.com/tollgate-gw/tollgate/internal/policy"
+	"github.com/tollgate-gw/tollgate/internal/tokens"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
 
@@ -28,6 +29,7 @@ const DefaultMaxBodyBytes = 100 << 20
 type Bedrock interface {
 	Converse(ctx context.Context, in *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseOutput, error)
 	ConverseStream(ctx context.Context, in *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseStreamEventStream, error)
+	InvokeModel(ctx context.Context, modelID string, body []byte, metadata map[string]string) (out []byte, inputTokens int, err error)
 }
 
 // Catalog lists the models clients may call ([upstream.Catalog] implements it).
@@ -55,10 +57,14 @@ type Deps struct {
 	Catalog         Catalog
 	Budget          *budget.Guard
 	Meter           *metering.Meter  // nil: no metering
+	Tokens          *tokens.Counter  // decodes token inputs; nil: one of its own
 	Now             func() time.Time // nil means time.Now
 	MaxBodyBytes    int64            // 0 means DefaultMaxBodyBytes
 	UpstreamTimeout time.Duration
 	DrainTimeout    time.Duration
+	// ThinkTags shows model reasoning in content between <think> and
+	// </think> instead of reasoning_content, for UIs that expect it.
+	ThinkTags bool
 }
 
 // NewServer returns the gateway's public HTTP handler.
@@ -74,6 +80,9 @@ func NewServer(d Deps) http.Handler {
 	}
 	if d.DrainTimeout <= 0 {
 		d.DrainTimeout = DefaultDrainTimeout
+	}
+	if d.Tokens == nil {
+		d.Tokens = &tokens.Counter{}
 	}
 	gin.SetMode(gin.ReleaseMode) // gin keeps its mode globally; release mode only silences its debug output
 	r := gin.New()

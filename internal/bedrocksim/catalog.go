@@ -58,6 +58,7 @@ type Model struct {
 	ExclusiveSampling bool // rejects temperature and topP in the same request
 	Reasoning         bool // accepts additionalModelRequestFields.thinking (Claude extended thinking)
 	CacheMinTokens    int  // smallest prefix a cachePoint caches; 0 = no prompt caching
+	StructuredOutput  bool // accepts outputConfig.textFormat (a JSON schema)
 }
 
 // ProfileOnly reports whether on-demand invocation of the bare model id is
@@ -207,11 +208,11 @@ var models = []Model{
 	{ID: "anthropic.claude-sonnet-4-5-20250929-v1:0", Name: "Claude Sonnet 4.5", Provider: "Anthropic",
 		InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
 		InferenceTypes: profileOnly, MaxOutputTokens: 64000, System: true, Images: true, Tools: true,
-		StreamingTools: true, ExclusiveSampling: true, Reasoning: true, CacheMinTokens: 1024},
+		StreamingTools: true, ExclusiveSampling: true, Reasoning: true, CacheMinTokens: 1024, StructuredOutput: true},
 	{ID: "anthropic.claude-haiku-4-5-20251001-v1:0", Name: "Claude Haiku 4.5", Provider: "Anthropic",
 		InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
 		InferenceTypes: profileOnly, MaxOutputTokens: 64000, System: true, Images: true, Tools: true,
-		StreamingTools: true, ExclusiveSampling: true, Reasoning: true, CacheMinTokens: 4096},
+		StreamingTools: true, ExclusiveSampling: true, Reasoning: true, CacheMinTokens: 4096, StructuredOutput: true},
 	{ID: "anthropic.claude-opus-4-1-20250805-v1:0", Name: "Claude Opus 4.1", Provider: "Anthropic",
 		InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
 		InferenceTypes: profileOnly, MaxOutputTokens: 32000, System: true, Images: true, Tools: true,

@@ -18,6 +18,9 @@
 //   - bedrock-runtime: POST /model/{modelId}/converse and
 //     /model/{modelId}/converse-stream (REST-JSON; the stream is
 //     application/vnd.amazon.eventstream, framed with the SDK's own encoder).
+//   - bedrock-runtime: POST /model/{modelId}/invoke (InvokeModel) for the
+//     embedding models (Titan Text Embeddings v1 and v2, Cohere Embed v3);
+//     see invoke.go for their bodies, limits and answers.
 //   - bedrock: GET /foundation-models (filters byProvider, byOutputModality,
 //     byInferenceType, byCustomizationType), GET /foundation-models/{id},
 //     GET /inference-profiles (query type=SYSTEM_DEFINED|APPLICATION,
@@ -61,7 +64,8 @@
 // whose inferenceTypesSupported is INFERENCE_PROFILE (Claude 3.5 Haiku, 3.5
 // Sonnet v2, 3.7 Sonnet and the Claude 4 family) refuse their bare id as
 // Bedrock does. Embedding and image models exist in the listings but refuse
-// Converse.
+// Converse; the embedding models answer InvokeModel, which every other model
+// refuses.
 //
 // # Replies
 //
@@ -81,7 +85,13 @@
 //     "example", 1, true, [], objects recursively). Stop reason tool_use.
 //   - Claude models with extended thinking enabled
 //     (additionalModelRequestFields.thinking) first answer a reasoningContent
-//     block with a text and a signature.
+//     block with a text and a signature (streamed as reasoningContent text
+//     deltas, then a signature delta).
+//   - With outputConfig.textFormat (Claude Sonnet 4.5 and Haiku 4.5), the
+//     text is JSON built from the schema as tool inputs are.
+//   - With a guardrailConfig and [sim:guardrail] in the last user message:
+//     "Sorry, the model cannot answer this question.", stop reason
+//     guardrail_intervened.
 //
 // inferenceConfig.maxTokens cuts the reply (stop reason max_tokens, tool calls
 // dropped); stopSequences cut it before the first occurrence (stop reason
@@ -119,7 +129,17 @@
 // prompts and images on models without them, an empty conversation or one
 // that starts with the assistant or does not alternate, empty content, blank
 // text, toolUse or toolResult without toolConfig, toolResult blocks that do
-// not answer the previous turn's toolUse blocks.
+// not answer the previous turn's toolUse blocks. With extended thinking: a
+// forced toolChoice, a reasoning text without signature, or a final
+// assistant message that calls tools without starting with its reasoning
+// block (Claude's "Expected `thinking` or `redacted_thinking`, but found
+// `tool_use`"). Documents: models without tool use refuse them; format in
+// Bedrock's list, names of alphanumerics, hyphens, parentheses, square
+// brackets and single spaces, unique; at most 5 of 4.5 MB. guardrailConfig
+// identifier and version patterns, trace values; requestMetadata keys and
+// values (256 characters of [a-zA-Z0-9\s:_@$#=/+,-.], 16 entries);
+// outputConfig.effort (no simulated model takes it) and textFormat (valid
+// JSON schema, supported model).
 //
 // # Markers
 //
@@ -153,6 +173,7 @@
 //     guardrail_intervened, max_tokens).
 //   - [sim:tool]: call a tool; [sim:parallel]: call two (the chosen one and
 //     the next, or the same one twice).
+//   - [sim:guardrail]: the request's guardrail, if it has one, intervenes.
 //
 // # Stats
 //

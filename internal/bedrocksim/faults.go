@@ -26,6 +26,7 @@ type markers struct {
 	stop      string        // [sim:stop=reason]: report this stop reason
 	tool      bool          // [sim:tool]: call a tool
 	parallel  bool          // [sim:parallel]: call two tools
+	guardrail bool          // [sim:guardrail]: a guardrailConfig, if any, intervenes
 }
 
 var markerRE = regexp.MustCompile(`\[sim:([a-z]+)(?:=([^\]\s]*))?\]`)
@@ -85,7 +86,7 @@ func (mk *markers) set(name, value string) error {
 			return fmt.Errorf("want a stop reason")
 		}
 		mk.stop = value
-	case "cut", "stall", "tool", "parallel":
+	case "cut", "stall", "tool", "parallel", "guardrail":
 		if value != "" {
 			return fmt.Errorf("takes no value")
 		}
@@ -98,6 +99,8 @@ func (mk *markers) set(name, value string) error {
 			mk.tool = true
 		case "parallel":
 			mk.tool, mk.parallel = true, true
+		case "guardrail":
+			mk.guardrail = true
 		}
 	default:
 		return fmt.Errorf("unknown marker")

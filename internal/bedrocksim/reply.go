@@ -18,7 +18,12 @@ const (
 	stopToolUse      = "tool_use"
 	stopMaxTokens    = "max_tokens"
 	stopStopSequence = "stop_sequence"
+	stopGuardrail    = "guardrail_intervened"
 )
+
+// guardrailBlocked is the blocked-input message of a simulated guardrail,
+// Bedrock's default wording.
+const guardrailBlocked = "Sorry, the model cannot answer this question."
 
 // reply is what the simulated model answers: an optional reasoning block, a
 // text block and tool calls, in that order.
@@ -70,6 +75,10 @@ func generate(m Model, req *converseRequest, seed []byte, mk markers) *reply {
 	rng := newWordSource(seed)
 	r := &reply{stopReason: stopEndTurn}
 	last := lastUserMessage(req.Messages)
+	if mk.guardrail && req.GuardrailConfig != nil {
+		r.text, r.stopReason = guardrailBlocked, stopGuardrail
+		return r
+	}
 
 	if budget := thinkingBudget(req); m.Reasoning && budget > 0 {
 		r.reasoning = &reasoningText{
@@ -90,11 +99,18 @@ func generate(m Model, req *converseRequest, seed []byte, mk markers) *reply {
 		}
 		r.text = "I'll call " + strings.Join(names, " and ") + "."
 		r.stopReason = stopToolUse
+	case textFormatSchema(req) != nil:
+		answer, _ := json.Marshal(exampleValue(textFormatSchema(req), 0))
+		r.text = string(answer)
 	default:
 		r.text = sentence("This is a simulated reply from " + m.Name + " to: " + snippet(userText(last), 60))
 		if mk.tokens > 0 {
 			r.text = fitTokens(r.text, mk.tokens, rng)
 		}
+	}
+	if len(results) > 0 && textFormatSchema(req) != nil {
+		answer, _ := json.Marshal(exampleValue(textFormatSchema(req), 0))
+		r.text = string(answer)
 	}
 
 	r.applyLimits(m, req)
@@ -422,6 +438,20 @@ func compactJSON(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return b.String()
+}
+
+// textFormatSchema returns the JSON schema of outputConfig.textFormat, or
+// nil: the reply is then JSON built from it, like tool inputs.
+func textFormatSchema(req *converseRequest) map[string]any {
+	oc := req.OutputConfig
+	if oc == nil || oc.TextFormat == nil || oc.TextFormat.Structure.JSONSchema == nil {
+		return nil
+	}
+	s := schemaOf(json.RawMessage(oc.TextFormat.Structure.JSONSchema.Schema))
+	if s == nil {
+		s = map[string]any{}
+	}
+	return s
 }
 
 // thinkingBudget returns the extended-thinking budget the request enables, or

@@ -192,6 +192,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch op {
 	case OpConverse, OpConverseStream:
 		s.serveConverse(w, r, id, region, op == OpConverseStream)
+	case OpInvokeModel:
+		s.serveInvoke(w, r, id, region)
 	case OpListFoundationModels:
 		s.serveListFoundationModels(w, r, region)
 	case OpGetFoundationModel:
@@ -219,6 +221,8 @@ func route(r *http.Request) (op, id string, ok bool) {
 		return OpConverse, segs[1], true
 	case r.Method == http.MethodPost && len(segs) == 3 && segs[0] == "model" && segs[2] == "converse-stream":
 		return OpConverseStream, segs[1], true
+	case r.Method == http.MethodPost && len(segs) == 3 && segs[0] == "model" && segs[2] == "invoke":
+		return OpInvokeModel, segs[1], true
 	case r.Method == http.MethodGet && len(segs) == 1 && segs[0] == "foundation-models":
 		return OpListFoundationModels, "", true
 	case r.Method == http.MethodGet && len(segs) == 2 && segs[0] == "foundation-models":

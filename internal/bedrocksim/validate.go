@@ -1,7 +1,10 @@
 package bedrocksim
 
 import (
+	"encoding/json"
 	"fmt"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -32,6 +35,18 @@ func validate(req *converseRequest, m Model, stream bool) *apiError {
 		return err
 	}
 	if err := validateTools(req, m, stream); err != nil {
+		return err
+	}
+	if err := validateGuardrail(req.GuardrailConfig); err != nil {
+		return err
+	}
+	if err := validateOutputConfig(req.OutputConfig, m); err != nil {
+		return err
+	}
+	if err := validateMetadata(req.RequestMetadata); err != nil {
+		return err
+	}
+	if err := validateDocuments(req, m); err != nil {
 		return err
 	}
 	for i, b := range req.System {
@@ -123,6 +138,172 @@ func validateThinking(req *converseRequest, m Model) *apiError {
 	}
 	if maxTokens <= budget {
 		return modelErr("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size")
+	}
+	if tc := req.ToolConfig; tc != nil && tc.ToolChoice != nil && (tc.ToolChoice.Any != nil || tc.ToolChoice.Tool != nil) {
+		return modelErr("Thinking may not be enabled when tool_choice forces tool use.")
+	}
+	for i, msg := range req.Messages {
+		for j, b := range msg.Content {
+			if rc := b.ReasoningContent; rc != nil && rc.ReasoningText != nil && rc.ReasoningText.Signature == "" {
+				return modelErr(fmt.Sprintf("messages.%d.content.%d.thinking.signature: Field required", i, j))
+			}
+		}
+	}
+	// Claude's rule: the final assistant message, when it calls tools, must
+	// start with its thinking block.
+	for i := len(req.Messages) - 1; i >= 0; i-- {
+		msg := req.Messages[i]
+		if msg.Role != "assistant" {
+			continue
+		}
+		calls := false
+		for _, b := range msg.Content {
+			calls = calls || b.ToolUse != nil
+		}
+		if calls && (len(msg.Content) == 0 || msg.Content[0].ReasoningContent == nil) {
+			return modelErr(fmt.Sprintf("messages.%d.content.0.type: Expected `thinking` or `redacted_thinking`, but found `%s`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking", i, blockType(msg.Content[0])))
+		}
+		break
+	}
+	return nil
+}
+
+// blockType names a content block the way Anthropic's errors do.
+func blockType(b contentBlock) string {
+	switch {
+	case b.ToolUse != nil:
+		return "tool_use"
+	case b.Text != nil:
+		return "text"
+	case b.Image != nil:
+		return "image"
+	case b.Document != nil:
+		return "document"
+	}
+	return "unknown"
+}
+
+// Bedrock's patterns for guardrail ids and versions, and for
+// requestMetadata keys and values.
+var (
+	guardrailIDPattern      = regexp.MustCompile(`^(([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))$`)
+	guardrailVersionPattern = regexp.MustCompile(`^(([1-9][0-9]{0,7})|(DRAFT))$`)
+	metadataPattern         = regexp.MustCompile(`^[a-zA-Z0-9\s:_@$#=/+,\-.]*$`)
+)
+
+// Limits on documents, as Bedrock enforces them.
+const (
+	maxDocuments     = 5
+	maxDocumentBytes = 4_500_000
+	maxMetadata      = 16
+)
+
+var documentFormats = []string{"pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"}
+
+func validateGuardrail(g *guardrailConfig) *apiError {
+	if g == nil {
+		return nil
+	}
+	if g.GuardrailIdentifier == "" || len(g.GuardrailIdentifier) > 2048 || !guardrailIDPattern.MatchString(g.GuardrailIdentifier) {
+		return constraintError(g.GuardrailIdentifier, "guardrailConfig.guardrailIdentifier", "Member must satisfy regular expression pattern: (([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))")
+	}
+	if !guardrailVersionPattern.MatchString(g.GuardrailVersion) {
+		return constraintError(g.GuardrailVersion, "guardrailConfig.guardrailVersion", "Member must satisfy regular expression pattern: (([1-9][0-9]{0,7})|(DRAFT))")
+	}
+	switch g.Trace {
+	case "", "enabled", "disabled", "enabled_full":
+	default:
+		return constraintError(g.Trace, "guardrailConfig.trace", "Member must satisfy enum value set: [enabled, disabled, enabled_full]")
+	}
+	return nil
+}
+
+func validateOutputConfig(oc *outputConfig, m Model) *apiError {
+	if oc == nil {
+		return nil
+	}
+	if e := oc.Effort; e != nil {
+		switch *e {
+		case "low", "medium", "high", "xhigh", "max":
+		default:
+			return constraintError(*e, "outputConfig.effort", "Member must satisfy enum value set: [low, medium, high, xhigh, max]")
+		}
+		return validationError("The model returned the following errors: effort: This model does not support the effort parameter.")
+	}
+	tf := oc.TextFormat
+	if tf == nil {
+		return nil
+	}
+	if tf.Type != "json_schema" {
+		return constraintError(tf.Type, "outputConfig.textFormat.type", "Member must satisfy enum value set: [json_schema]")
+	}
+	js := tf.Structure.JSONSchema
+	if js == nil {
+		return validationError("The outputConfig.textFormat.structure field must define a jsonSchema.")
+	}
+	if !m.StructuredOutput {
+		return validationError("This model doesn't support structured output with outputConfig.textFormat. Use a model that supports it, or remove outputConfig.textFormat.")
+	}
+	var schema map[string]any
+	if json.Unmarshal([]byte(js.Schema), &schema) != nil {
+		return validationError("The JSON schema in outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON. Fix the schema and try again.")
+	}
+	return nil
+}
+
+func validateMetadata(md map[string]string) *apiError {
+	if len(md) > maxMetadata {
+		return constraintError(strconv.Itoa(len(md)), "requestMetadata", fmt.Sprintf("Member must have length less than or equal to %d", maxMetadata))
+	}
+	for k, v := range md {
+		if k == "" || len(k) > 256 || !metadataPattern.MatchString(k) {
+			return constraintError(k, "requestMetadata", "Map keys must satisfy constraint: [Member must have length less than or equal to 256, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [a-zA-Z0-9\\s:_@$#=/+,-.]{1,256}]")
+		}
+		if len(v) > 256 || !metadataPattern.MatchString(v) {
+			return constraintError(v, "requestMetadata", "Map value must satisfy constraint: [Member must have length less than or equal to 256, Member must satisfy regular expression pattern: [a-zA-Z0-9\\s:_@$#=/+,-.]{0,256}]")
+		}
+	}
+	return nil
+}
+
+// documentNamePattern is what Bedrock accepts as a document name:
+// alphanumerics, hyphens, parentheses, square brackets, and whitespace never
+// twice in a row.
+var documentNamePattern = regexp.MustCompile(`^[a-zA-Z0-9\-()\[\]]+(\s[a-zA-Z0-9\-()\[\]]+)*$`)
+
+// validateDocuments checks the document blocks of the request: the model
+// must take them (models with tool use do), their format and name must be
+// valid, names unique, at most 5 per request and 4.5 MB each.
+func validateDocuments(req *converseRequest, m Model) *apiError {
+	count := 0
+	names := map[string]bool{}
+	for i, msg := range req.Messages {
+		for j, b := range msg.Content {
+			d := b.Document
+			if d == nil {
+				continue
+			}
+			if !m.Tools {
+				return validationError("This model doesn't support the document content block that you provided. Update the content block and try again.")
+			}
+			path := fmt.Sprintf("messages.%d.member.content.%d.member.document", i+1, j+1)
+			if !slices.Contains(documentFormats, d.Format) {
+				return constraintError(d.Format, path+".format", "Member must satisfy enum value set: [pdf, csv, doc, docx, xls, xlsx, html, txt, md]")
+			}
+			if d.Name == "" || len(d.Name) > 200 || !documentNamePattern.MatchString(d.Name) {
+				return validationErrorf("The document name %q at messages.%d.content.%d is invalid. A document name can only contain alphanumeric characters, whitespace characters (no more than one in a row), hyphens, parentheses, and square brackets.", d.Name, i, j)
+			}
+			if names[d.Name] {
+				return validationErrorf("Documents in a request must have unique names. The name %q at messages.%d.content.%d is used more than once.", d.Name, i, j)
+			}
+			names[d.Name] = true
+			if len(d.Source.Bytes) > maxDocumentBytes {
+				return validationErrorf("The document at messages.%d.content.%d is larger than the maximum of 4.5 MB.", i, j)
+			}
+			if count++; count > maxDocuments {
+				return validationErrorf("The request contains more than %d documents. Reduce the number of documents and try again.", maxDocuments)
+			}
+		}
 	}
 	return nil
 }

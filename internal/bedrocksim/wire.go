@@ -13,14 +13,38 @@ type converseRequest struct {
 	System                            []systemBlock     `json:"system"`
 	InferenceConfig                   *inferenceConfig  `json:"inferenceConfig"`
 	ToolConfig                        *toolConfig       `json:"toolConfig"`
-	GuardrailConfig                   json.RawMessage   `json:"guardrailConfig"`
+	GuardrailConfig                   *guardrailConfig  `json:"guardrailConfig"`
 	AdditionalModelRequestFields      json.RawMessage   `json:"additionalModelRequestFields"`
 	AdditionalModelResponseFieldPaths []string          `json:"additionalModelResponseFieldPaths"`
 	PromptVariables                   json.RawMessage   `json:"promptVariables"`
 	RequestMetadata                   map[string]string `json:"requestMetadata"`
 	PerformanceConfig                 json.RawMessage   `json:"performanceConfig"`
 	ServiceTier                       json.RawMessage   `json:"serviceTier"`
-	OutputConfig                      json.RawMessage   `json:"outputConfig"`
+	OutputConfig                      *outputConfig     `json:"outputConfig"`
+}
+
+// guardrailConfig is GuardrailConfiguration (GuardrailStreamConfiguration
+// adds streamProcessingMode).
+type guardrailConfig struct {
+	GuardrailIdentifier  string `json:"guardrailIdentifier"`
+	GuardrailVersion     string `json:"guardrailVersion"`
+	Trace                string `json:"trace"`
+	StreamProcessingMode string `json:"streamProcessingMode"`
+}
+
+// outputConfig is OutputConfig: reasoning effort and structured output.
+type outputConfig struct {
+	Effort     *string `json:"effort"`
+	TextFormat *struct {
+		Type      string `json:"type"`
+		Structure struct {
+			JSONSchema *struct {
+				Schema      string `json:"schema"`
+				Name        string `json:"name"`
+				Description string `json:"description"`
+			} `json:"jsonSchema"`
+		} `json:"structure"`
+	} `json:"textFormat"`
 }
 
 type message struct {

@@ -38,7 +38,7 @@ func BenchmarkToConverse(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := converse.ToConverse(r, r.Model); err != nil {
+		if _, err := converse.ToConverse(r, r.Model, converse.Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -56,6 +56,9 @@ type wireRequest struct {
 	Modalities          []string        `json:"modalities"`
 	Audio               json.RawMessage `json:"audio"`
 	ResponseFormat      json.RawMessage `json:"response_format"`
+	ReasoningEffort     *string         `json:"reasoning_effort"`
+	PromptCache         *bool           `json:"prompt_cache"`
+	PromptCacheKey      *string         `json:"prompt_cache_key"`
 }
 
 type wireStreamOpts struct {
@@ -67,6 +70,9 @@ type wireMessage struct {
 	Content    json.RawMessage `json:"content"`
 	ToolCalls  json.RawMessage `json:"tool_calls"`
 	ToolCallID *string         `json:"tool_call_id"`
+	// ReasoningDetails is what an assistant message echoes of the reasoning
+	// Tollgate returned with it.
+	ReasoningDetails json.RawMessage `json:"reasoning_details"`
 }
 
 type wirePart struct {
@@ -74,6 +80,7 @@ type wirePart struct {
 	Text     *string         `json:"text"`
 	Refusal  *string         `json:"refusal"`
 	ImageURL json.RawMessage `json:"image_url"`
+	File     json.RawMessage `json:"file"`
 }
 
 type wireToolCall struct {
@@ -162,6 +169,18 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 	if r.ToolChoice, err = parseToolChoice(w.ToolChoice, r.Tools); err != nil {
 		return nil, err
 	}
+	if r.ReasoningEffort, err = parseReasoningEffort(w.ReasoningEffort); err != nil {
+		return nil, err
+	}
+	if r.ResponseFormat, err = parseResponseFormat(w.ResponseFormat); err != nil {
+		return nil, err
+	}
+	switch {
+	case w.PromptCache != nil:
+		r.PromptCache = w.PromptCache
+	case w.PromptCacheKey != nil && *w.PromptCacheKey != "":
+		r.PromptCache = ptr(true)
+	}
 	return r, nil
 }
 
@@ -187,20 +206,6 @@ func parseUnsupported(w *wireRequest) error {
 	}
 	if !isNull(w.Audio) {
 		return invalid(codeUnsupportedParam, "audio", "Unsupported parameter: 'audio'; audio output is not supported.")
-	}
-	if !isNull(w.ResponseFormat) {
-		var rf struct {
-			Type *string `json:"type"`
-		}
-		if err := decodeInto(w.ResponseFormat, &rf, "response_format"); err != nil {
-			return err
-		}
-		if rf.Type == nil {
-			return invalid(codeMissing, "response_format.type", "Missing required parameter: 'response_format.type'.")
-		}
-		if *rf.Type != "text" {
-			return invalid(codeUnsupportedValue, "response_format", "Unsupported value: 'response_format' of type %q is not supported yet; only {\"type\":\"text\"} is.", *rf.Type)
-		}
 	}
 	return nil
 }
@@ -301,6 +306,9 @@ func parseMessages(raw json.RawMessage) ([]Message, error) {
 			if m.Parts, err = parseContent(w.Content, p+".content", m.Role); err != nil {
 				return nil, err
 			}
+			if m.Reasoning, err = parseReasoningDetails(w.ReasoningDetails, p+".reasoning_details"); err != nil {
+				return nil, err
+			}
 			err = parseToolCalls(w.ToolCalls, p+".tool_calls", m, calls)
 		case RoleTool:
 			if w.ToolCallID == nil || *w.ToolCallID == "" {
@@ -322,6 +330,9 @@ func parseMessages(raw json.RawMessage) ([]Message, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := checkDocuments(msgs); err != nil {
+		return nil, err
 	}
 	return msgs, nil
 }
@@ -376,7 +387,13 @@ func parseContent(raw json.RawMessage, p, role string) ([]Part, error) {
 				return nil, err
 			}
 			parts = append(parts, Part{Kind: PartImage, Image: img})
-		case (t == "input_audio" || t == "file") && role == RoleUser:
+		case t == "file" && role == RoleUser:
+			doc, err := parseFile(w.File, pp+".file")
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, Part{Kind: PartDocument, Document: doc})
+		case t == "input_audio" && role == RoleUser:
 			return nil, invalid(codeUnsupportedValue, pp, "Unsupported value: content parts of type %q are not supported yet; send text or image_url parts.", t)
 		default:
 			return nil, invalid(codeInvalidValue, pp+".type", "Invalid value for '%s.type': %q is not a content part type a %s message may carry (%s).", pp, t, role, partTypesFor(role))
@@ -388,7 +405,7 @@ func parseContent(raw json.RawMessage, p, role string) ([]Part, error) {
 func partTypesFor(role string) string {
 	switch role {
 	case RoleUser:
-		return "text, image_url"
+		return "text, image_url, file"
 	case RoleAssistant:
 		return "text, refusal"
 	}
@@ -674,49 +691,107 @@ func parseToolChoice(raw json.RawMessage, tools []Tool) (ToolChoice, error) {
 }
 
 // ToConverse builds the Bedrock Converse input for modelID, the Bedrock
-// model id or inference profile to call (usually r.Model). r must come from
-// [ParseChatRequest]; ToConverse does not modify it, and the input it
-// returns shares r's image bytes and tool schemas.
+// model id or inference profile to call (usually r.Model), with the
+// gateway's opts (guardrail, prompt caching, request metadata). r must come
+// from [ParseChatRequest]; ToConverse does not modify it, and the input it
+// returns shares r's image and document bytes and tool schemas.
 //
 // Its errors are *tollgate.Error of Kind tollgate.Invalid for a conversation
 // that cannot be made into valid Converse turns, with Param "messages" or
 // "messages[i]" (and "messages[i].tool_calls[j].function.arguments" for a
-// hand-built r with invalid arguments). The same fields feed a
-// ConverseStream request: see [ToConverseStream].
-func ToConverse(r *ChatRequest, modelID string) (*bedrockruntime.ConverseInput, error) {
-	system, messages, histTools, err := buildTurns(r)
+// hand-built r with invalid arguments), or "response_format.json_schema.schema"
+// for a schema the model cannot take. The same fields feed a ConverseStream
+// request: see [ToConverseStream].
+func ToConverse(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.ConverseInput, error) {
+	q := quirksFor(modelID)
+	jt := jsonTool(r, q)
+	forced := jt != "" || r.ToolChoice.Mode == ToolChoiceRequired || r.ToolChoice.Mode == ToolChoiceFunction
+	rp := planReasoning(r, q, forced)
+	system, messages, histTools, err := buildTurns(r, rp.budget > 0, opts.ThinkTags)
 	if err != nil {
 		return nil, err
 	}
-	return &bedrockruntime.ConverseInput{
+	in := &bedrockruntime.ConverseInput{
 		ModelId:         &modelID,
 		System:          system,
 		Messages:        messages,
-		InferenceConfig: inferenceConfig(r, quirksFor(modelID)),
-		ToolConfig:      toolConfig(r, histTools),
-	}, nil
+		InferenceConfig: inferenceConfig(r, q, rp.budget),
+		GuardrailConfig: guardrailConfig(opts.Guardrail),
+		RequestMetadata: requestMetadata(opts, r.User),
+	}
+	if in.ToolConfig, err = toolConfig(r, histTools, jt); err != nil {
+		return nil, err
+	}
+	if rp.fields != nil {
+		in.AdditionalModelRequestFields = document.NewLazyDocument(rp.fields)
+	}
+	var oc types.OutputConfig
+	if rp.effort != "" {
+		oc.Effort = ptr(rp.effort)
+	}
+	if rf := r.ResponseFormat; rf != nil && jt == "" && rf.Type == FormatJSONSchema && q.textFormat {
+		if oc.TextFormat, err = textFormat(rf); err != nil {
+			return nil, err
+		}
+	}
+	if oc.Effort != nil || oc.TextFormat != nil {
+		in.OutputConfig = &oc
+	}
+	cache := opts.PromptCache
+	if r.PromptCache != nil {
+		cache = *r.PromptCache
+	}
+	if cache && q.promptCache {
+		addCachePoints(in)
+	}
+	return in, nil
 }
 
 // ToConverseStream is [ToConverse] for the ConverseStream API; it has the
 // same contract.
-func ToConverseStream(r *ChatRequest, modelID string) (*bedrockruntime.ConverseStreamInput, error) {
-	in, err := ToConverse(r, modelID)
+func ToConverseStream(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.ConverseStreamInput, error) {
+	in, err := ToConverse(r, modelID, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &bedrockruntime.ConverseStreamInput{
-		ModelId:         in.ModelId,
-		System:          in.System,
-		Messages:        in.Messages,
-		InferenceConfig: in.InferenceConfig,
-		ToolConfig:      in.ToolConfig,
-	}, nil
+	out := &bedrockruntime.ConverseStreamInput{
+		ModelId:                      in.ModelId,
+		System:                       in.System,
+		Messages:                     in.Messages,
+		InferenceConfig:              in.InferenceConfig,
+		ToolConfig:                   in.ToolConfig,
+		AdditionalModelRequestFields: in.AdditionalModelRequestFields,
+		OutputConfig:                 in.OutputConfig,
+		RequestMetadata:              in.RequestMetadata,
+	}
+	if g := in.GuardrailConfig; g != nil {
+		out.GuardrailConfig = &types.GuardrailStreamConfiguration{GuardrailIdentifier: g.GuardrailIdentifier, GuardrailVersion: g.GuardrailVersion, Trace: g.Trace}
+	}
+	return out, nil
+}
+
+// addCachePoints marks the prompt prefixes Bedrock may cache: after the
+// system prompt, and at the end of the last user turn (which caches the
+// whole conversation for the next request, which repeats it).
+func addCachePoints(in *bedrockruntime.ConverseInput) {
+	point := types.CachePointBlock{Type: types.CachePointTypeDefault}
+	if len(in.System) > 0 {
+		in.System = append(in.System, &types.SystemContentBlockMemberCachePoint{Value: point})
+	}
+	for i := len(in.Messages) - 1; i >= 0; i-- {
+		if m := &in.Messages[i]; m.Role == types.ConversationRoleUser {
+			m.Content = append(m.Content[:len(m.Content):len(m.Content)], &types.ContentBlockMemberCachePoint{Value: point})
+			return
+		}
+	}
 }
 
 // buildTurns turns the messages into system blocks and alternating
-// user/assistant turns. It returns the names of the tools the history calls,
-// in order of first use, for toolConfig.
-func buildTurns(r *ChatRequest) ([]types.SystemContentBlock, []types.Message, []string, error) {
+// user/assistant turns. With thinking, an assistant message's echoed
+// reasoning opens its blocks; without, it is dropped. With thinkTags, a
+// leading <think> block is cut from assistant text. It returns the names of
+// the tools the history calls, in order of first use, for toolConfig.
+func buildTurns(r *ChatRequest, thinking, thinkTags bool) ([]types.SystemContentBlock, []types.Message, []string, error) {
 	textTools := r.ToolChoice.Mode == ToolChoiceNone
 	var (
 		system    []types.SystemContentBlock
@@ -740,10 +815,13 @@ func buildTurns(r *ChatRequest) ([]types.SystemContentBlock, []types.Message, []
 			continue
 		case RoleUser:
 			role = types.ConversationRoleUser
-			blocks = contentBlocks(m.Parts)
+			blocks = contentBlocks(m.Parts, false)
 		case RoleAssistant:
 			role = types.ConversationRoleAssistant
-			blocks = contentBlocks(m.Parts)
+			if thinking {
+				blocks = reasoningBlocks(m.Reasoning)
+			}
+			blocks = append(blocks, contentBlocks(m.Parts, thinkTags)...)
 			for j, tc := range m.ToolCalls {
 				callNames[tc.ID] = tc.Function.Name
 				if textTools {
@@ -794,20 +872,31 @@ func buildTurns(r *ChatRequest) ([]types.SystemContentBlock, []types.Message, []
 	return system, turns, histTools, nil
 }
 
-// contentBlocks converts text and image parts, dropping blank text, which
-// Bedrock rejects.
-func contentBlocks(parts []Part) []types.ContentBlock {
+// contentBlocks converts text, image and document parts, dropping blank
+// text, which Bedrock rejects. With thinkTags, a leading <think> block is
+// cut from the text first.
+func contentBlocks(parts []Part, thinkTags bool) []types.ContentBlock {
 	blocks := make([]types.ContentBlock, 0, len(parts))
 	for _, p := range parts {
 		switch p.Kind {
 		case PartText:
-			if !isBlank(p.Text) {
-				blocks = append(blocks, &types.ContentBlockMemberText{Value: p.Text})
+			text := p.Text
+			if thinkTags {
+				text = stripThink(text)
+			}
+			if !isBlank(text) {
+				blocks = append(blocks, &types.ContentBlockMemberText{Value: text})
 			}
 		case PartImage:
 			blocks = append(blocks, &types.ContentBlockMemberImage{Value: types.ImageBlock{
 				Format: p.Image.Format,
 				Source: &types.ImageSourceMemberBytes{Value: p.Image.Data},
+			}})
+		case PartDocument:
+			blocks = append(blocks, &types.ContentBlockMemberDocument{Value: types.DocumentBlock{
+				Format: p.Document.Format,
+				Name:   ptr(p.Document.Name),
+				Source: &types.DocumentSourceMemberBytes{Value: p.Document.Data},
 			}})
 		}
 	}
@@ -861,19 +950,45 @@ func compactArgs(args string) string {
 	return b.String()
 }
 
-func inferenceConfig(r *ChatRequest, q quirk) *types.InferenceConfiguration {
+// inferenceConfig maps the sampling parameters. With Claude's thinking on
+// (budget > 0) the max tokens leave room above the budget (budget + 4096
+// when the request sets none; budget + the request's when that is not more
+// than the budget), temperature is dropped unless it is 1, and top_p below
+// 0.95 is dropped, as Claude requires.
+func inferenceConfig(r *ChatRequest, q quirk, budget int) *types.InferenceConfiguration {
 	var c types.InferenceConfiguration
 	set := false
-	if n := r.MaxOutputTokens(); n > 0 {
-		c.MaxTokens = ptr(int32(n))
+	n := r.MaxOutputTokens()
+	if budget > 0 {
+		switch {
+		case n == 0:
+			n = budget + thinkingAnswerTokens
+		case n <= budget:
+			n += budget
+		}
+		if q.maxOutput > 0 {
+			n = min(n, q.maxOutput)
+		}
+	}
+	if n > 0 {
+		c.MaxTokens = ptr(int32(min(n, math.MaxInt32)))
 		set = true
 	}
-	if r.Temperature != nil {
-		c.Temperature = ptr(float32(*r.Temperature))
+	temperature, topP := r.Temperature, r.TopP
+	if budget > 0 {
+		if temperature != nil && *temperature != thinkingTemperature {
+			temperature = nil
+		}
+		if topP != nil && *topP < thinkingMinTopP {
+			topP = nil
+		}
+	}
+	if temperature != nil {
+		c.Temperature = ptr(float32(*temperature))
 		set = true
 	}
-	if r.TopP != nil && !(q.exclusiveSampling && r.Temperature != nil) {
-		c.TopP = ptr(float32(*r.TopP))
+	if topP != nil && !(q.exclusiveSampling && temperature != nil) {
+		c.TopP = ptr(float32(*topP))
 		set = true
 	}
 	if len(r.Stop) > 0 {
@@ -889,16 +1004,25 @@ func inferenceConfig(r *ChatRequest, q quirk) *types.InferenceConfiguration {
 // toolConfig returns the tools Bedrock must be told about. Bedrock has no
 // tool_choice "none" and requires a toolConfig whenever the history holds
 // tool blocks, so with "none" the history's tool blocks became text (see
-// buildTurns) and no toolConfig is sent. Without tools but with tool calls
-// in the history, it declares those tools with an empty schema.
-func toolConfig(r *ChatRequest, histTools []string) *types.ToolConfiguration {
-	if r.ToolChoice.Mode == ToolChoiceNone {
-		return nil
-	}
+// buildTurns) and only a JSON tool is sent. Without tools but with tool
+// calls in the history, it declares those tools with an empty schema.
+//
+// jt names the tool that carries a JSON answer (structured output on a
+// model without textFormat), "" when none: it comes first, and the model
+// must call it, or one of the request's tools when there are some.
+func toolConfig(r *ChatRequest, histTools []string, jt string) (*types.ToolConfiguration, error) {
 	var tools []types.Tool
+	if jt != "" {
+		spec, err := jsonToolSpec(r.ResponseFormat, jt)
+		if err != nil {
+			return nil, err
+		}
+		tools = append(tools, spec)
+	}
+	none := r.ToolChoice.Mode == ToolChoiceNone
 	switch {
+	case none:
 	case len(r.Tools) > 0:
-		tools = make([]types.Tool, len(r.Tools))
 		for i := range r.Tools {
 			t := &r.Tools[i]
 			spec := types.ToolSpecification{
@@ -909,29 +1033,33 @@ func toolConfig(r *ChatRequest, histTools []string) *types.ToolConfiguration {
 			if t.Description != "" {
 				spec.Description = &t.Description
 			}
-			tools[i] = &types.ToolMemberToolSpec{Value: spec}
+			tools = append(tools, &types.ToolMemberToolSpec{Value: spec})
 		}
 	case len(histTools) > 0:
-		tools = make([]types.Tool, len(histTools))
 		for i := range histTools {
-			tools[i] = &types.ToolMemberToolSpec{Value: types.ToolSpecification{
+			tools = append(tools, &types.ToolMemberToolSpec{Value: types.ToolSpecification{
 				Name:        &histTools[i],
 				InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(emptySchema())},
-			}}
+			}})
 		}
-	default:
-		return nil
+	}
+	if len(tools) == 0 {
+		return nil, nil
 	}
 	c := &types.ToolConfiguration{Tools: tools}
-	switch r.ToolChoice.Mode {
-	case ToolChoiceAuto:
-		c.ToolChoice = &types.ToolChoiceMemberAuto{}
-	case ToolChoiceRequired:
+	switch {
+	case jt != "" && len(tools) == 1:
+		c.ToolChoice = &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: &jt}}
+	case jt != "":
 		c.ToolChoice = &types.ToolChoiceMemberAny{}
-	case ToolChoiceFunction:
+	case r.ToolChoice.Mode == ToolChoiceAuto:
+		c.ToolChoice = &types.ToolChoiceMemberAuto{}
+	case r.ToolChoice.Mode == ToolChoiceRequired:
+		c.ToolChoice = &types.ToolChoiceMemberAny{}
+	case r.ToolChoice.Mode == ToolChoiceFunction:
 		c.ToolChoice = &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: &r.ToolChoice.Name}}
 	}
-	return c
+	return c, nil
 }
 
 // decodeJSONValue decodes one JSON value, keeping numbers exact as smithy

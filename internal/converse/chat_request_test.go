@@ -254,11 +254,11 @@ func TestToConverse(t *testing.T) {
 			want:  `{"messages":[{"role":"user","content":[{"text":"go"}]}],"inferenceConfig":{"topP":0.9}}`,
 		},
 		{
-			name: "ignored parameters and unknown fields",
+			name: "ignored parameters and unknown fields; user goes to requestMetadata",
 			body: `{"model":"m","messages":[{"role":"user","content":"go","name":"bob"}],"user":"u-1","seed":7,"frequency_penalty":0.5,"presence_penalty":-1,
 				"logit_bias":{"50256":-100},"parallel_tool_calls":false,"store":true,"metadata":{"k":"v"},"service_tier":"auto","x_unknown":{"deep":[1]},
 				"stream_options":{"include_usage":true},"n":1,"logprobs":false,"top_logprobs":0,"response_format":{"type":"text"},"modalities":["text"],"audio":null,"temperature":null}`,
-			want: `{"messages":[{"role":"user","content":[{"text":"go"}]}]}`,
+			want: `{"messages":[{"role":"user","content":[{"text":"go"}]}],"requestMetadata":{"user":"u-1"}}`,
 		},
 		{
 			name: "assistant refusal and text parts",
@@ -286,7 +286,7 @@ func TestToConverse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseChatRequest: %v", err)
 			}
-			in, err := converse.ToConverse(r, model)
+			in, err := converse.ToConverse(r, model, converse.Options{})
 			if err != nil {
 				t.Fatalf("ToConverse: %v", err)
 			}
@@ -396,7 +396,7 @@ func TestRequestErrors(t *testing.T) {
 		{"top_logprobs", `{"model":"m","top_logprobs":3,"messages":[` + userHi + `]}`, want{"top_logprobs", "unsupported_parameter", "log probabilities"}},
 		{"audio modality", `{"model":"m","modalities":["text","audio"],"messages":[` + userHi + `]}`, want{"modalities", "unsupported_value", "audio output is not supported"}},
 		{"audio object", `{"model":"m","audio":{"voice":"alloy","format":"mp3"},"messages":[` + userHi + `]}`, want{"audio", "unsupported_parameter", "audio output"}},
-		{"response_format json_schema", `{"model":"m","response_format":{"type":"json_schema","json_schema":{"name":"x"}},"messages":[` + userHi + `]}`, want{"response_format", "unsupported_value", `"json_schema" is not supported yet`}},
+		{"response_format json_schema without json_schema", `{"model":"m","response_format":{"type":"json_schema"},"messages":[` + userHi + `]}`, want{"response_format.json_schema", "missing_required_parameter", "'response_format.json_schema'"}},
 		{"response_format is a string", `{"model":"m","response_format":"json","messages":[` + userHi + `]}`, want{"response_format", "invalid_type", "expected an object"}},
 		{"unknown role", msgs(`[` + userHi + `,{"role":"robot","content":"x"}]`), want{"messages[1].role", "invalid_value", `"robot"`}},
 		{"missing role", msgs(`[{"content":"x"}]`), want{"messages[0].role", "missing_required_parameter", "'messages[0].role'"}},
@@ -414,7 +414,7 @@ func TestRequestErrors(t *testing.T) {
 		{"data URL not base64", msgs(`[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,abc"}}]}]`), want{"messages[0].content[0].image_url", "invalid_value", "must be base64"}},
 		{"image_url without url", msgs(`[{"role":"user","content":[{"type":"image_url","image_url":{"detail":"low"}}]}]`), want{"messages[0].content[0].image_url.url", "missing_required_parameter", ""}},
 		{"input_audio part", msgs(`[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"x","format":"wav"}}]}]`), want{"messages[0].content[0]", "unsupported_value", `"input_audio" are not supported yet`}},
-		{"file part", msgs(`[{"role":"user","content":[{"type":"file","file":{"file_id":"f"}}]}]`), want{"messages[0].content[0]", "unsupported_value", `"file"`}},
+		{"file part with a file_id", msgs(`[{"role":"user","content":[{"type":"file","file":{"file_id":"f"}}]}]`), want{"messages[0].content[0].file.file_id", "unsupported_value", "no Files API"}},
 		{"image in a system message", msgs(`[{"role":"system","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,` + pngB64 + `"}}]},` + userHi + `]`), want{"messages[0].content[0].type", "invalid_value", "system message"}},
 		{"invalid tool arguments", msgs(`[` + userHi + `,{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{city:"}}]}]`),
 			want{"messages[1].tool_calls[0].function.arguments", "invalid_value", "not valid JSON"}},
@@ -452,7 +452,7 @@ func TestRequestErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := converse.ParseChatRequest([]byte(tt.body))
 			if err == nil {
-				_, err = converse.ToConverse(r, haiku3)
+				_, err = converse.ToConverse(r, haiku3, converse.Options{})
 			}
 			if err == nil {
 				t.Fatal("no error")

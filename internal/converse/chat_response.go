@@ -3,6 +3,7 @@ package converse
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 
@@ -17,6 +18,13 @@ type Meta struct {
 	ID      string // "chatcmpl-...", from NewID
 	Created int64  // Unix seconds
 	Model   string // echoed as the client sent it
+
+	// ThinkTags puts reasoning in content between <think> and </think>
+	// instead of reasoning_content (reasoning_details are kept).
+	ThinkTags bool
+	// JSONTool names the tool whose input is the JSON answer, from
+	// [ChatRequest.JSONTool]; "" when none. Its call becomes the content.
+	JSONTool string
 }
 
 // NewID returns a new completion id: "chatcmpl-" and 26 random characters
@@ -65,7 +73,12 @@ func usageFrom(u *types.TokenUsage) Usage {
 // nothing in between, or null when there is no text (only tool calls); tool
 // calls keep Bedrock's toolUseId as their id and carry the toolUse input as
 // compact JSON whose numbers are those Bedrock sent, digit for digit.
-// Reasoning and other non-text blocks are skipped.
+// Reasoning blocks become reasoning_content (their texts joined) and
+// reasoning_details (to echo), or a <think> block opening the content with
+// meta.ThinkTags; completion_tokens_details.reasoning_tokens is estimated
+// from their text. A call to meta.JSONTool becomes the content (the text
+// blocks are then dropped), with finish_reason "stop" unless the answer
+// calls other tools too. Other non-text blocks are skipped.
 //
 // It returns the usage even when the response has none (all zeros). Its
 // error is a *tollgate.Error of Kind tollgate.BadGateway, code
@@ -81,9 +94,12 @@ func FromConverse(out *bedrockruntime.ConverseOutput, meta Meta) (*ChatCompletio
 		return nil, usage, badResponse("Bedrock returned a response without a message.")
 	}
 	var (
-		text    strings.Builder
-		hasText bool
-		calls   []ToolCall
+		text      strings.Builder
+		hasText   bool
+		calls     []ToolCall
+		reasoning strings.Builder
+		details   []ReasoningDetail
+		jsonArgs  *string
 	)
 	for _, b := range msg.Value.Content {
 		switch b := b.(type) {
@@ -97,27 +113,60 @@ func FromConverse(out *bedrockruntime.ConverseOutput, meta Meta) (*ChatCompletio
 				e.Cause = err
 				return nil, usage, e
 			}
+			if name := stringValue(b.Value.Name); meta.JSONTool != "" && name == meta.JSONTool {
+				jsonArgs = &args
+				continue
+			}
 			calls = append(calls, ToolCall{
 				ID:       stringValue(b.Value.ToolUseId),
 				Type:     "function",
 				Function: FunctionCall{Name: stringValue(b.Value.Name), Arguments: args},
 			})
+		case *types.ContentBlockMemberReasoningContent:
+			switch rc := b.Value.(type) {
+			case *types.ReasoningContentBlockMemberReasoningText:
+				t := stringValue(rc.Value.Text)
+				reasoning.WriteString(t)
+				details = append(details, ReasoningDetail{Type: ReasoningText, Text: t, Signature: stringValue(rc.Value.Signature), Format: reasoningFormat, Index: len(details)})
+			case *types.ReasoningContentBlockMemberRedactedContent:
+				details = append(details, ReasoningDetail{Type: ReasoningEncrypted, Data: base64.StdEncoding.EncodeToString(rc.Value), Format: reasoningFormat, Index: len(details)})
+			}
 		}
-		// Reasoning blocks are translated by a later change; until then they
-		// are dropped, like any block OpenAI has no place for.
+		// Other blocks (citations, ...) have no place in OpenAI's message.
 	}
-	m := ResponseMessage{Role: RoleAssistant, ToolCalls: calls}
+	m := ResponseMessage{Role: RoleAssistant, ToolCalls: calls, ReasoningDetails: details}
+	finish := FinishReason(out.StopReason)
+	if jsonArgs != nil {
+		text.Reset()
+		text.WriteString(*jsonArgs)
+		hasText = true
+		if len(calls) == 0 && finish == "tool_calls" {
+			finish = "stop"
+		}
+	}
+	switch r := reasoning.String(); {
+	case r == "":
+	case meta.ThinkTags:
+		t := thinkOpen + r + thinkClose + text.String()
+		text.Reset()
+		text.WriteString(t)
+		hasText = true
+	default:
+		m.ReasoningContent = &r
+	}
 	if hasText {
 		s := text.String()
 		m.Content = &s
 	}
+	cu := usage.Completion()
+	cu.CompletionTokensDetails.ReasoningTokens = reasoningTokens(reasoning.Len(), usage.Output)
 	return &ChatCompletion{
 		ID:      meta.ID,
 		Object:  "chat.completion",
 		Created: meta.Created,
 		Model:   meta.Model,
-		Choices: []Choice{{Message: m, FinishReason: FinishReason(out.StopReason)}},
-		Usage:   usage.Completion(),
+		Choices: []Choice{{Message: m, FinishReason: finish}},
+		Usage:   cu,
 	}, usage, nil
 }
 

@@ -61,11 +61,12 @@ func TestFromConverse(t *testing.T) {
 			wantUsage: converse.Usage{Input: 1, Output: 2},
 		},
 		{
-			name: "reasoning blocks are skipped",
-			body: `{"output":{"message":{"role":"assistant","content":[{"reasoningContent":{"reasoningText":{"text":"Let me think.","signature":"sig"}}},{"text":"42"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":9,"totalTokens":10}}`,
+			name: "reasoning blocks become reasoning_content and reasoning_details",
+			body: `{"output":{"message":{"role":"assistant","content":[{"reasoningContent":{"reasoningText":{"text":"Let me think.","signature":"sig"}}},{"reasoningContent":{"redactedContent":"AQI="}},{"text":"42"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":9,"totalTokens":10}}`,
 			want: `{"id":"chatcmpl-test","object":"chat.completion","created":1700000000,"model":"claude-haiku",
-				"choices":[{"index":0,"message":{"role":"assistant","content":"42","refusal":null},"logprobs":null,"finish_reason":"stop"}],
-				"usage":{"prompt_tokens":1,"completion_tokens":9,"total_tokens":10,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}`,
+				"choices":[{"index":0,"message":{"role":"assistant","content":"42","refusal":null,"reasoning_content":"Let me think.",
+					"reasoning_details":[{"type":"reasoning.text","text":"Let me think.","signature":"sig","format":"bedrock-converse","index":0},{"type":"reasoning.encrypted","data":"AQI=","format":"bedrock-converse","index":1}]},"logprobs":null,"finish_reason":"stop"}],
+				"usage":{"prompt_tokens":1,"completion_tokens":9,"total_tokens":10,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":4}}}`,
 			wantUsage: converse.Usage{Input: 1, Output: 9},
 		},
 		{

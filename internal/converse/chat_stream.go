@@ -1,6 +1,7 @@
 package converse
 
 import (
+	"encoding/base64"
 	"strconv"
 	"unicode/utf8"
 
@@ -32,6 +33,15 @@ type Stream struct {
 	nextTool int
 	usage    Usage
 	outBytes int
+
+	thinkTags      bool
+	jsonTool       string         // Meta.JSONTool
+	jsonBlocks     map[int32]bool // content blocks that call jsonTool
+	jsonSeen       bool           // the JSON tool was called
+	reasoning      []byte         // the current reasoning block's text, until its signature
+	reasoningBytes int            // all reasoning text so far
+	details        int            // reasoning details sent
+	thinkOpen      bool           // a <think> tag is open in content
 }
 
 // NewStream returns the translator for one streamed answer. With
@@ -46,15 +56,23 @@ func NewStream(meta Meta, includeUsage bool) *Stream {
 	head = append(head, `,"model":`...)
 	head = appendJSONString(head, meta.Model)
 	open := append(head[:len(head):len(head)], `,"choices":[{"index":0,"delta":`...)
-	return &Stream{head: head, open: open, includeUsage: includeUsage}
+	return &Stream{head: head, open: open, includeUsage: includeUsage, thinkTags: meta.ThinkTags, jsonTool: meta.JSONTool}
 }
 
 // Event translates one Converse stream event and returns the SSE bytes to
 // write now: zero or more complete "data: {json}\n\n" chunks, nil when the
 // event produces none. The slice is the caller's to keep. Event never blocks
-// and never panics: events of unknown types, reasoning deltas, and events
-// that arrive after messageStop (content) or a second time (messageStart,
-// messageStop, metadata) produce nothing.
+// and never panics: events of unknown types, and events that arrive after
+// messageStop (content) or a second time (messageStart, messageStop,
+// metadata) produce nothing.
+//
+// Reasoning text deltas become delta.reasoning_content (or content inside
+// <think> tags with Meta.ThinkTags); a reasoning block's signature (or its
+// redacted content) becomes one delta.reasoning_details entry holding the
+// block's whole text and signature, for the client to echo. With
+// Meta.JSONTool, that tool's input fragments become content deltas, no
+// tool call is shown for it, and text deltas are dropped (the answer is
+// the JSON).
 func (s *Stream) Event(ev types.ConverseStreamOutput) []byte {
 	size := len(s.open) + 96
 	if d, ok := ev.(*types.ConverseStreamOutputMemberContentBlockDelta); ok {
@@ -75,6 +93,15 @@ func (s *Stream) AppendEvent(dst []byte, ev types.ConverseStreamOutput) []byte {
 			return dst
 		}
 		dst = s.start(dst)
+		dst = s.closeThink(dst)
+		if name := stringValue(tu.Value.Name); s.jsonTool != "" && name == s.jsonTool {
+			if s.jsonBlocks == nil {
+				s.jsonBlocks = make(map[int32]bool, 1)
+			}
+			s.jsonBlocks[blockIndex(ev.Value.ContentBlockIndex)] = true
+			s.jsonSeen = true
+			return dst
+		}
 		k := s.nextTool
 		s.nextTool++
 		if s.tools == nil {
@@ -103,14 +130,25 @@ func (s *Stream) AppendEvent(dst []byte, ev types.ConverseStreamOutput) []byte {
 			}
 			dst = s.start(dst)
 			s.outBytes += len(d.Value)
+			if s.jsonTool != "" {
+				return dst // the answer is the JSON tool's input
+			}
+			dst = s.closeThink(dst)
 			dst = append(dst, s.open...)
 			dst = append(dst, `{"content":`...)
 			dst = appendJSONString(dst, d.Value)
 			dst = append(dst, '}')
 			return s.close(dst, "")
 		case *types.ContentBlockDeltaMemberToolUse:
-			k, ok := s.tools[blockIndex(ev.Value.ContentBlockIndex)]
 			input := stringValue(d.Value.Input)
+			if s.jsonBlocks[blockIndex(ev.Value.ContentBlockIndex)] {
+				if input == "" {
+					return dst
+				}
+				s.outBytes += len(input)
+				return s.content(dst, input)
+			}
+			k, ok := s.tools[blockIndex(ev.Value.ContentBlockIndex)]
 			// A fragment for a block that never started as a tool call has
 			// no id to attach it to: it is dropped.
 			if !ok || input == "" {
@@ -124,19 +162,25 @@ func (s *Stream) AppendEvent(dst []byte, ev types.ConverseStreamOutput) []byte {
 			dst = appendJSONString(dst, input)
 			dst = append(dst, `}}]}`...)
 			return s.close(dst, "")
+		case *types.ContentBlockDeltaMemberReasoningContent:
+			return s.reasoningDelta(dst, d.Value)
 		}
-		// Reasoning deltas are translated by a later change; citations and
-		// others have no OpenAI counterpart.
+		// Citations and others have no OpenAI counterpart.
 		return dst
 	case *types.ConverseStreamOutputMemberMessageStop:
 		if s.stopped {
 			return dst
 		}
 		dst = s.start(dst)
+		dst = s.closeThink(dst)
 		s.stopped = true
+		finish := FinishReason(ev.Value.StopReason)
+		if s.jsonSeen && s.nextTool == 0 && finish == "tool_calls" {
+			finish = "stop"
+		}
 		dst = append(dst, s.open...)
 		dst = append(dst, `{}`...)
-		dst = s.close(dst, FinishReason(ev.Value.StopReason))
+		dst = s.close(dst, finish)
 		return s.appendUsage(dst)
 	case *types.ConverseStreamOutputMemberMetadata:
 		if s.hasMeta {
@@ -147,6 +191,79 @@ func (s *Stream) AppendEvent(dst []byte, ev types.ConverseStreamOutput) []byte {
 		return s.appendUsage(dst)
 	}
 	return dst
+}
+
+// reasoningDelta translates a reasoning delta: text, signature or redacted
+// content.
+func (s *Stream) reasoningDelta(dst []byte, d types.ReasoningContentBlockDelta) []byte {
+	switch d := d.(type) {
+	case *types.ReasoningContentBlockDeltaMemberText:
+		if d.Value == "" {
+			return dst
+		}
+		dst = s.start(dst)
+		s.outBytes += len(d.Value)
+		s.reasoningBytes += len(d.Value)
+		s.reasoning = append(s.reasoning, d.Value...)
+		if s.thinkTags {
+			text := d.Value
+			if !s.thinkOpen {
+				s.thinkOpen = true
+				text = thinkOpen + text
+			}
+			return s.content(dst, text)
+		}
+		dst = append(dst, s.open...)
+		dst = append(dst, `{"reasoning_content":`...)
+		dst = appendJSONString(dst, d.Value)
+		dst = append(dst, '}')
+		return s.close(dst, "")
+	case *types.ReasoningContentBlockDeltaMemberSignature:
+		dst = s.start(dst)
+		dst = append(dst, s.open...)
+		dst = append(dst, `{"reasoning_details":[{"type":"`+ReasoningText+`","text":`...)
+		dst = appendJSONString(dst, string(s.reasoning))
+		dst = append(dst, `,"signature":`...)
+		dst = appendJSONString(dst, d.Value)
+		s.reasoning = s.reasoning[:0]
+		return s.closeDetail(dst)
+	case *types.ReasoningContentBlockDeltaMemberRedactedContent:
+		dst = s.start(dst)
+		dst = append(dst, s.open...)
+		dst = append(dst, `{"reasoning_details":[{"type":"`+ReasoningEncrypted+`","data":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, d.Value)
+		dst = append(dst, '"')
+		return s.closeDetail(dst)
+	}
+	return dst
+}
+
+// closeDetail ends a reasoning_details chunk after its type-specific
+// members.
+func (s *Stream) closeDetail(dst []byte) []byte {
+	dst = append(dst, `,"format":"`+reasoningFormat+`","index":`...)
+	dst = strconv.AppendInt(dst, int64(s.details), 10)
+	s.details++
+	dst = append(dst, `}]}`...)
+	return s.close(dst, "")
+}
+
+// content sends a content delta.
+func (s *Stream) content(dst []byte, text string) []byte {
+	dst = append(dst, s.open...)
+	dst = append(dst, `{"content":`...)
+	dst = appendJSONString(dst, text)
+	dst = append(dst, '}')
+	return s.close(dst, "")
+}
+
+// closeThink closes an open <think> tag before the answer goes on.
+func (s *Stream) closeThink(dst []byte) []byte {
+	if !s.thinkOpen {
+		return dst
+	}
+	s.thinkOpen = false
+	return s.content(dst, thinkClose)
 }
 
 // start sends the role chunk unless it was sent, so that a stream whose
@@ -193,7 +310,9 @@ func (s *Stream) appendUsage(dst []byte) []byte {
 	dst = strconv.AppendInt(dst, int64(u.TotalTokens), 10)
 	dst = append(dst, `,"prompt_tokens_details":{"cached_tokens":`...)
 	dst = strconv.AppendInt(dst, int64(u.PromptTokensDetails.CachedTokens), 10)
-	dst = append(dst, `},"completion_tokens_details":{"reasoning_tokens":0}}}`...)
+	dst = append(dst, `},"completion_tokens_details":{"reasoning_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(reasoningTokens(s.reasoningBytes, s.usage.Output)), 10)
+	dst = append(dst, `}}}`...)
 	return append(dst, "\n\n"...)
 }
 
@@ -229,8 +348,8 @@ func (s *Stream) Usage() (Usage, bool) {
 	return s.usage, s.hasMeta
 }
 
-// OutputBytes returns the number of bytes of text, tool names and tool
-// arguments produced so far, for estimating the usage of a broken stream.
+// OutputBytes returns the number of bytes of text, reasoning, tool names and
+// tool arguments produced so far, for estimating the usage of a broken stream.
 func (s *Stream) OutputBytes() int {
 	return s.outBytes
 }
@@ -266,6 +385,11 @@ func deltaLen(d types.ContentBlockDelta) int {
 		if d.Value.Input != nil {
 			return len(*d.Value.Input)
 		}
+	case *types.ContentBlockDeltaMemberReasoningContent:
+		if t, ok := d.Value.(*types.ReasoningContentBlockDeltaMemberText); ok {
+			return len(t.Value) + 16
+		}
+		return 256
 	}
 	return 0
 }

@@ -170,8 +170,8 @@ func TestStream(t *testing.T) {
 			wantBytes: 2,
 		},
 		{
-			name: "reasoning, unknown, nil and late events are ignored; missing messageStart tolerated",
-			events: []types.ConverseStreamOutput{nil, reasoning(0, "hmm"), &unknownEvent{}, text(1, ""), text(1, "ok"),
+			name: "unknown, nil and late events are ignored; missing messageStart tolerated",
+			events: []types.ConverseStreamOutput{nil, &unknownEvent{}, text(1, ""), text(1, "ok"),
 				toolInput(5, `{"orphan":1}`), msgStop("end_turn"), text(1, "late"), toolStart(2, "t", "f"), msgStart(), msgStop("max_tokens"),
 				metadata(1, 1, 0, 0), metadata(9, 9, 9, 9)},
 			want: `data: {"id":"chatcmpl-test","object":"chat.completion.chunk","created":1700000000,"model":"claude-haiku","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}` + "\n\n" +

@@ -22,11 +22,30 @@
 // never invents content. A blank tool result becomes the text "(empty)".
 //
 // Images must be base64 data: URLs (png, jpeg, gif, webp); image URLs are
-// not fetched yet. Audio and file parts, n > 1, logprobs, audio output and
-// response_format other than text are refused with a 400 naming the
-// parameter. user, seed, frequency_penalty, presence_penalty, logit_bias,
-// parallel_tool_calls, store, metadata, service_tier, a function's strict
-// flag and unknown fields are accepted and ignored.
+// not fetched yet. File parts (file_data as a base64 data: URL, or bare
+// base64 typed by the filename's extension) become document blocks: pdf,
+// csv, doc, docx, xls, xlsx, html, txt or md; the name is the filename
+// reduced to what Bedrock accepts and made unique in the request; at most 5
+// documents of 4.5 MB each. file_id, audio parts, n > 1, logprobs and audio
+// output are refused with a 400 naming the parameter. seed,
+// frequency_penalty, presence_penalty, logit_bias, parallel_tool_calls,
+// store, metadata, service_tier, a function's strict flag and unknown
+// fields are accepted and ignored; user goes to requestMetadata with the
+// key and request ids the gateway passes in [Options].
+//
+// reasoning_effort maps per model family (quirks.go): Claude's extended
+// thinking (budget_tokens 1024 to 32768 by effort, max tokens raised above
+// the budget, temperature and top_p made valid), outputConfig.effort, or
+// the family's own field; other models ignore it. Thinking is left off when
+// a tool is forced, or when the last assistant turn calls tools without the
+// reasoning_details that came with it, so a client that drops them still
+// gets an answer. response_format json_schema becomes
+// outputConfig.textFormat where the model takes it; json_object, and
+// json_schema elsewhere, become a forced tool whose input is the answer
+// ([ChatRequest.JSONTool], [Meta.JSONTool]). Cache points follow the
+// system prompt and end the last user turn when prompt caching is on (the
+// request's prompt_cache, else [Options.PromptCache]) and the model takes
+// them. A guardrail in [Options] becomes guardrailConfig.
 //
 // max_completion_tokens wins over max_tokens. Some models reject
 // temperature and top_p together; for those (see quirks.go, the one table
@@ -57,8 +76,11 @@
 // The message content is the answer's text blocks concatenated with no
 // separator (Bedrock splits text into blocks around tool calls and
 // citations, not at paragraph boundaries), or null when the answer is only
-// tool calls. Tool call ids are Bedrock's toolUseIds. Reasoning blocks are
-// dropped for now: a later change translates them.
+// tool calls. Tool call ids are Bedrock's toolUseIds. Reasoning blocks
+// become reasoning_content and reasoning_details (text and signature, to be
+// echoed with the assistant message), or a <think> block opening the
+// content with [Meta.ThinkTags]; reasoning_tokens is estimated from their
+// text (bytes / 4), since Bedrock reports none.
 //
 // prompt_tokens counts all the input the user is billed for:
 // inputTokens + cacheReadInputTokens + cacheWriteInputTokens;

@@ -36,6 +36,17 @@ type ChatRequest struct {
 
 	Tools      []Tool     // function tools offered to the model
 	ToolChoice ToolChoice // zero when absent
+
+	// ReasoningEffort is reasoning_effort: "" when absent, else one of
+	// none, minimal, low, medium, high or xhigh.
+	ReasoningEffort string
+	// ResponseFormat is response_format; nil when absent or {"type":"text"}.
+	ResponseFormat *ResponseFormat
+	// PromptCache is Tollgate's prompt_cache extension: nil when absent,
+	// else whether to place cache points (it overrides the policy's
+	// default). A non-empty prompt_cache_key without prompt_cache counts as
+	// true.
+	PromptCache *bool
 }
 
 // MaxOutputTokens returns max_completion_tokens if set, else max_tokens, and 0
@@ -60,6 +71,10 @@ type Message struct {
 	ToolCalls  []ToolCall // assistant messages only
 	ToolCallID string     // tool messages only; names an earlier tool call
 
+	// Reasoning is what an assistant message echoes of the reasoning that
+	// came with it (its reasoning_details), in order; nil when none.
+	Reasoning []ReasoningDetail
+
 	// toolInputs holds the decoded arguments of ToolCalls, in order, ready
 	// for a smithy document. nil when the Message was not built by
 	// ParseChatRequest.
@@ -71,15 +86,32 @@ type PartKind int
 
 // The content part kinds Tollgate translates.
 const (
-	PartText  PartKind = iota // Text holds text (also an assistant's refusal part)
-	PartImage                 // Image holds a decoded image
+	PartText     PartKind = iota // Text holds text (also an assistant's refusal part)
+	PartImage                    // Image holds a decoded image
+	PartDocument                 // Document holds a decoded file
 )
 
 // Part is one piece of a message's content.
 type Part struct {
-	Kind  PartKind
-	Text  string
-	Image *Image
+	Kind     PartKind
+	Text     string
+	Image    *Image
+	Document *Document
+}
+
+// Document is a file part decoded from its base64 file_data.
+type Document struct {
+	Format types.DocumentFormat // from the media type, else the file name's extension
+	Name   string               // reduced to what Bedrock accepts, unique in the request
+	Data   []byte               // the raw file bytes
+}
+
+// ResponseFormat is the request's response_format when it asks for JSON.
+type ResponseFormat struct {
+	Type        string         // "json_object" or "json_schema"
+	Name        string         // json_schema.name; "" for json_object
+	Description string         // json_schema.description; "" when absent
+	Schema      map[string]any // json_schema.schema (decoded as tool schemas are); nil for json_object
 }
 
 // Image is an image decoded from a data: URL.
@@ -156,6 +188,36 @@ type ResponseMessage struct {
 	Content   *string    `json:"content"`
 	Refusal   *string    `json:"refusal"`
 	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+
+	// ReasoningContent is the model's reasoning as text, the field
+	// DeepSeek, vLLM and most OpenAI-compatible clients read; absent when
+	// the model did not reason or the server puts it in <think> tags.
+	ReasoningContent *string `json:"reasoning_content,omitempty"`
+	// ReasoningDetails are the reasoning blocks with their signatures, for
+	// the client to send back unchanged with the assistant message: Claude
+	// needs them to keep thinking across tool calls.
+	ReasoningDetails []ReasoningDetail `json:"reasoning_details,omitempty"`
+}
+
+// Reasoning detail types, as OpenRouter names them.
+const (
+	ReasoningText      = "reasoning.text"      // Text and Signature
+	ReasoningEncrypted = "reasoning.encrypted" // Data: Bedrock's redactedContent
+)
+
+// reasoningFormat marks the reasoning details Tollgate produces, so that a
+// client mixing providers can tell them apart.
+const reasoningFormat = "bedrock-converse"
+
+// ReasoningDetail is one reasoning block as the response carries it and
+// the client echoes it in reasoning_details.
+type ReasoningDetail struct {
+	Type      string `json:"type"`                // ReasoningText or ReasoningEncrypted
+	Text      string `json:"text,omitempty"`      // the reasoning text
+	Signature string `json:"signature,omitempty"` // proves Text came from the model
+	Data      string `json:"data,omitempty"`      // base64 redacted reasoning
+	Format    string `json:"format,omitempty"`    // "bedrock-converse"
+	Index     int    `json:"index"`               // order among the message's reasoning blocks
 }
 
 // CompletionUsage is OpenAI's usage object. PromptTokens counts every input
@@ -175,5 +237,8 @@ type PromptTokensDetails struct {
 
 // CompletionTokensDetails breaks down CompletionUsage.CompletionTokens.
 type CompletionTokensDetails struct {
-	ReasoningTokens int `json:"reasoning_tokens"` // always 0 for now
+	// ReasoningTokens estimates the part of CompletionTokens spent on
+	// reasoning: Bedrock does not report it, so it is the reasoning text's
+	// UTF-8 bytes / 4, rounded up, at most CompletionTokens.
+	ReasoningTokens int `json:"reasoning_tokens"`
 }

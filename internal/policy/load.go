@@ -23,7 +23,7 @@ import (
 
 // sections are the top-level names a policy file may use, in the order
 // messages list them.
-var sections = []string{"keys", "teams", "budget", "aliases", "pricing"}
+var sections = []string{"keys", "teams", "budget", "aliases", "pricing", "models"}
 
 // budgetSection is the schema of the global `budget` section.
 type budgetSection struct {
@@ -134,6 +134,7 @@ type draft struct {
 	budget  *budgetEntry
 	aliases []aliasEntry
 	prices  []priceEntry
+	models  []modelEntry
 	probs   []Problem
 }
 
@@ -238,6 +239,13 @@ func (d *draft) addFile(name string, content []byte) {
 				e := priceEntry{model: name, src: src}
 				if d.decodeFields(&e.src, v, &e.usd) {
 					d.prices = append(d.prices, e)
+				}
+			})
+		case "models":
+			d.eachEntry(top, vn, func(name string, src source, v *yaml.Node) {
+				e := modelEntry{pattern: name, src: src}
+				if d.decodeFields(&e.src, v, &e.ModelSettings) {
+					d.models = append(d.models, e)
 				}
 			})
 		default:

@@ -30,6 +30,12 @@ type Key struct {
 	AlertAt          *float64 `yaml:"alert_at,omitempty"` // fraction of MonthlyBudgetUSD
 	Enabled          *bool    `yaml:"enabled,omitempty"`  // nil means enabled
 	Expires          *Date    `yaml:"expires,omitempty"`  // the key stops working at 00:00 UTC of this day
+	// Guardrail, when set, applies to every request of the key, over the
+	// model's (models section).
+	Guardrail *Guardrail `yaml:"guardrail,omitempty"`
+	// PromptCache, when set, switches prompt caching for the key's
+	// requests, over the model's; a request's prompt_cache wins over both.
+	PromptCache *bool `yaml:"prompt_cache,omitempty"`
 
 	hash [sha256.Size]byte
 	src  source
@@ -132,6 +138,7 @@ type Policy struct {
 	aliases     map[string]string
 	prices      map[string]Price // the shipped table with the policy's entries over it
 	overrides   int              // how many prices the policy itself sets
+	models      []modelEntry     // the models sections, in file and entry order
 }
 
 // errUnknownKey builds a fresh error each time: callers may set its Cause.

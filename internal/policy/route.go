@@ -13,10 +13,19 @@ type Route struct {
 	ModelID   string // the Bedrock model id, inference profile id or ARN to call
 	Price     Price  // valid when Priced
 	Priced    bool
+
+	// Guardrail is the guardrail the request goes through (the key's, else
+	// the model's); nil when none.
+	Guardrail *Guardrail
+	// PromptCache is the policy's default for prompt caching (the key's
+	// setting, else the model's, else off).
+	PromptCache bool
 }
 
 // Route resolves the model a key asked for (an alias becomes its Bedrock
-// model id) and decides whether the key may use it: its allowlist must be
+// model id), says which guardrail and prompt caching default apply (the
+// key's settings over the models section's), and decides whether the key
+// may use it: its allowlist must be
 // empty or have a pattern matching the requested name or the model id, and
 // no deny pattern may match either. A key under any cap (its own, its
 // team's, the global one) may only use priced models, so that every request
@@ -29,7 +38,11 @@ func (p *Policy) Route(k *Key, model string) (Route, error) {
 	if target, ok := p.aliases[model]; ok {
 		r.ModelID = target
 	}
-	return r, p.decide(k, &r)
+	if err := p.decide(k, &r); err != nil {
+		return r, err
+	}
+	p.applyFeatures(k, &r)
+	return r, nil
 }
 
 // decide fills r's price and says whether k may use it.

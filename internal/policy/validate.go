@@ -133,6 +133,7 @@ func (d *draft) build() (*Policy, []Problem) {
 	}
 	probs = append(probs, p.addPrices(d.prices)...)
 	probs = append(probs, p.addAliases(d.aliases)...)
+	probs = append(probs, p.addModels(d.models)...)
 	p.Keys = d.keys
 	for _, k := range p.Keys {
 		probs = append(probs, p.checkKey(k)...)
@@ -249,6 +250,7 @@ func (p *Policy) checkKey(k *Key) []Problem {
 		}
 	}
 	probs = append(probs, checkBudget(k.src, k.MonthlyBudgetUSD, k.AlertAt)...)
+	probs = append(probs, checkGuardrail(k.src, k.Guardrail)...)
 	if len(probs) > 0 {
 		return probs
 	}

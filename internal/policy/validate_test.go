@@ -31,9 +31,9 @@ func TestPolicyValidationErrors(t *testing.T) {
 		{"two documents", files("p.yaml", "keys: []\n---\nteams: []\n"),
 			"p.yaml:2: a policy file holds one YAML document: split the documents into files"},
 		{"top level is a list", files("p.yaml", "- id: a\n"),
-			"p.yaml:1: the top level must be a mapping of sections: keys, teams, budget, aliases, pricing"},
+			"p.yaml:1: the top level must be a mapping of sections: keys, teams, budget, aliases, pricing, models"},
 		{"unknown section", files("p.yaml", "keys: []\nkey:\n  - id: a\n"),
-			"p.yaml:2: key: unknown section: a policy file has keys, teams, budget, aliases, pricing"},
+			"p.yaml:2: key: unknown section: a policy file has keys, teams, budget, aliases, pricing, models"},
 		{"section twice in a file", files("p.yaml", "keys: []\nkeys: []\n"),
 			"p.yaml:2: keys: section appears twice in this file (first at line 1)"},
 		{"keys not a list", files("p.yaml", "keys:\n  id: a\n"),
@@ -43,7 +43,7 @@ func TestPolicyValidationErrors(t *testing.T) {
 
 		// Unknown fields, wrong types.
 		{"unknown key field", files("p.yaml", "keys:\n"+key("a", "modles: [x]")),
-			"p.yaml:4: keys[0].modles: unknown field: the fields are id, sha256, team, models, deny, monthly_budget_usd, alert_at, enabled, expires"},
+			"p.yaml:4: keys[0].modles: unknown field: the fields are id, sha256, team, models, deny, monthly_budget_usd, alert_at, enabled, expires, guardrail, prompt_cache"},
 		{"unknown team field", files("p.yaml", "teams:\n  - id: t\n    budget: 3\n"),
 			"p.yaml:3: teams[0].budget: unknown field: the fields are id, monthly_budget_usd, alert_at"},
 		{"unknown budget field", files("p.yaml", "budget:\n  monthly_usd: 3\n"),

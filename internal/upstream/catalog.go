@@ -20,9 +20,9 @@ type Model struct {
 }
 
 // Catalog is the cached list of models a client can call: Bedrock's
-// on-demand text models that stream (ACTIVE or LEGACY) and the inference
+// on-demand text models that stream (ACTIVE or LEGACY), the inference
 // profiles (system-defined and application) whose models are such text
-// models. It is safe for concurrent use.
+// models, and the on-demand embedding models. It is safe for concurrent use.
 //
 // The first Models call fetches the list; later calls return the cached
 // list at once and, once it is older than the TTL, start one background
@@ -137,6 +137,11 @@ func (c *Catalog) fetch(ctx context.Context) ([]Model, error) {
 			models = append(models, Model{ID: aws.ToString(s.ModelId), OwnedBy: provider, Created: created})
 		}
 	}
+	emb, err := c.embeddingModels(ctx, created)
+	if err != nil {
+		return nil, err
+	}
+	models = append(models, emb...)
 	for _, kind := range []types.InferenceProfileType{types.InferenceProfileTypeSystemDefined, types.InferenceProfileTypeApplication} {
 		pages := bedrock.NewListInferenceProfilesPaginator(c.client.control, &bedrock.ListInferenceProfilesInput{TypeEquals: kind})
 		for pages.HasMorePages() {

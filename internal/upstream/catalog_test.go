@@ -60,13 +60,15 @@ func TestCatalogListsCallableChatModels(t *testing.T) {
 		"us.anthropic.claude-3-haiku-20240307-v1:0",  // system-defined profile
 		"us.anthropic.claude-sonnet-4-20250514-v1:0", // profile of a profile-only model
 		"anthropic.claude-v2:1",                      // LEGACY still callable
+		"amazon.titan-embed-text-v2:0",               // embeddings, on demand
+		"cohere.embed-english-v3",                    // embeddings, on demand
 	} {
 		if _, ok := slices.BinarySearch(ids, want); !ok {
 			t.Errorf("catalog lacks %s", want)
 		}
 	}
 	for _, absent := range []string{
-		"amazon.titan-embed-text-v2:0",            // embeddings, not chat
+		"amazon.nova-canvas-v1:0",                 // images, neither chat nor embeddings
 		"anthropic.claude-sonnet-4-20250514-v1:0", // needs an inference profile
 	} {
 		if _, ok := slices.BinarySearch(ids, absent); ok {

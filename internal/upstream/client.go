@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 )
 
 // DefaultMaxAttempts is how many times a Bedrock call is tried in all when
@@ -111,7 +112,7 @@ func (c *Client) ConverseStream(ctx context.Context, in *bedrockruntime.Converse
 		PromptVariables:                   in.PromptVariables,
 		RequestMetadata:                   in.RequestMetadata,
 		ServiceTier:                       in.ServiceTier,
-	})
+	}, ownStreamCodec)
 	if err != nil {
 		return nil, MapError(err)
 	}
@@ -152,4 +153,14 @@ func (c bodyWithoutWriterTo) Do(r *http.Request) (*http.Response, error) {
 func moreIdleConns(t *http.Transport) {
 	t.MaxIdleConns = MaxIdleConns
 	t.MaxIdleConnsPerHost = MaxIdleConns
+}
+
+// ownStreamCodec gives one ConverseStream call a protocol of its own.
+// smithy-go v1.28's REST-JSON protocol keeps one event-stream decoder and
+// payload buffer per client, shared by every stream that client reads: two
+// concurrent streams overwrite each other's event payloads (a data race the
+// race detector reports under concurrent streams). A protocol per stream
+// costs one small allocation.
+func ownStreamCodec(o *bedrockruntime.Options) {
+	o.Protocol = restjson1.New(nil)
 }

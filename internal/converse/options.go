@@ -1,0 +1,100 @@
+package converse
+
+import (
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+)
+
+// This file holds what the gateway, not the client, decides about a request
+// ([Options]), and how ToConverse applies it: the guardrail and the
+// requestMetadata that joins Bedrock's invocation logs with Tollgate's
+// metering.
+
+// Options are the settings of one request that come from the gateway (its
+// policy and flags) rather than from the OpenAI body. The zero value adds
+// nothing to the request.
+type Options struct {
+	KeyID     string // the policy key id; sent as requestMetadata tollgate_key_id
+	RequestID string // the gateway's request id; sent as requestMetadata tollgate_request_id
+
+	// Guardrail, when set, becomes the request's guardrailConfig.
+	Guardrail *Guardrail
+	// PromptCache is the policy's default for prompt caching; the request's
+	// prompt_cache (or prompt_cache_key) overrides it. Cache points are only
+	// placed for models that support them (quirks.go).
+	PromptCache bool
+	// ThinkTags: the server shows reasoning in content between <think> and
+	// </think>. ToConverse then strips such a block from the assistant
+	// messages a client sends back.
+	ThinkTags bool
+}
+
+// Guardrail is an Amazon Bedrock guardrail to apply to a request.
+type Guardrail struct {
+	ID      string // guardrailIdentifier: an id or a guardrail ARN
+	Version string // guardrailVersion: a number or "DRAFT"
+	Trace   bool   // ask Bedrock for the guardrail trace
+}
+
+func guardrailConfig(g *Guardrail) *types.GuardrailConfiguration {
+	if g == nil || g.ID == "" {
+		return nil
+	}
+	c := &types.GuardrailConfiguration{GuardrailIdentifier: ptr(g.ID), GuardrailVersion: ptr(g.Version), Trace: types.GuardrailTraceDisabled}
+	if g.Version == "" {
+		c.GuardrailVersion = ptr("DRAFT")
+	}
+	if g.Trace {
+		c.Trace = types.GuardrailTraceEnabled
+	}
+	return c
+}
+
+// Request metadata keys Tollgate sets.
+const (
+	MetadataKeyID     = "tollgate_key_id"
+	MetadataRequestID = "tollgate_request_id"
+	MetadataUser      = "user"
+)
+
+// maxMetadataValue is the longest requestMetadata key or value Bedrock
+// accepts.
+const maxMetadataValue = 256
+
+// requestMetadata builds the requestMetadata map: the key id, the request
+// id and the client's user, each sanitized to Bedrock's rules. nil when all
+// are empty.
+func requestMetadata(opts Options, user string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range [][2]string{{MetadataKeyID, opts.KeyID}, {MetadataRequestID, opts.RequestID}, {MetadataUser, user}} {
+		if v := SanitizeMetadata(kv[1]); v != "" {
+			m[kv[0]] = v
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// SanitizeMetadata reduces s to what Bedrock accepts as a requestMetadata
+// value: at most 256 characters of [a-zA-Z0-9\s:_@$#=/+,-.], every other
+// character replaced by '_'.
+func SanitizeMetadata(s string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == maxMetadataValue {
+			break
+		}
+		switch {
+		case r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(" \t\n\r:_@$#=/+,-.", r)):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+		n++
+	}
+	return b.String()
+}
