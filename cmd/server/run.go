@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/api"
 	"github.com/tollgate-gw/tollgate/internal/bedrocksim"
 	"github.com/tollgate-gw/tollgate/internal/budget"
+	"github.com/tollgate-gw/tollgate/internal/fetch"
 	"github.com/tollgate-gw/tollgate/internal/metering"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/policy/s3source"
@@ -102,6 +104,9 @@ type serveConfig struct {
 	emf             bool
 	cloudWatch      bool
 	namespace       string
+	imageFetch      bool
+	imageHosts      string
+	imagePrivate    string
 	lambda          bool // running on AWS Lambda
 }
 
@@ -125,6 +130,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.BoolVar(&c.emf, "emf", envBoolOr(getenv, "TOLLGATE_EMF", c.lambda), "write a CloudWatch EMF line per request on stdout (env TOLLGATE_EMF; on by default on Lambda)")
 	fs.BoolVar(&c.cloudWatch, "cloudwatch", envBool(getenv, "TOLLGATE_CLOUDWATCH"), "send per-minute metrics with CloudWatch PutMetricData (env TOLLGATE_CLOUDWATCH=1)")
 	fs.StringVar(&c.namespace, "metrics-namespace", envOr(getenv, "TOLLGATE_METRICS_NAMESPACE", metering.DefaultNamespace), "CloudWatch namespace (env TOLLGATE_METRICS_NAMESPACE)")
+	fs.BoolVar(&c.imageFetch, "image-fetch", envBoolOr(getenv, "TOLLGATE_IMAGE_FETCH", true), "fetch images that requests send by http(s) URL, with the SSRF guard (env TOLLGATE_IMAGE_FETCH)")
+	fs.StringVar(&c.imageHosts, "image-hosts", getenv("TOLLGATE_IMAGE_HOSTS"), "comma-separated hosts image URLs may name (\"*.example.com\" globs); empty = any public host (env TOLLGATE_IMAGE_HOSTS)")
+	fs.StringVar(&c.imagePrivate, "image-allow-private", getenv("TOLLGATE_IMAGE_ALLOW_PRIVATE"), "comma-separated address ranges (CIDR) image URLs may reach despite the SSRF guard, for internal image servers (env TOLLGATE_IMAGE_ALLOW_PRIVATE)")
 	level := fs.String("log-level", envOr(getenv, "TOLLGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env TOLLGATE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -217,6 +225,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer stopAdmin()
 	}
 
+	images, err := newImageFetcher(cfg)
+	if err != nil {
+		return err
+	}
 	handler := api.NewServer(api.Deps{
 		Logger:          log,
 		Policies:        policies,
@@ -224,6 +236,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Catalog:         catalog,
 		Budget:          guard,
 		Meter:           meter,
+		Images:          images,
 		MaxBodyBytes:    cfg.maxBodyBytes,
 		UpstreamTimeout: cfg.upstreamTimeout,
 		DrainTimeout:    cfg.drainTimeout,
@@ -446,4 +459,29 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("simulator listening", "url", url, "addr", strings.TrimPrefix(url, "http://"))
 	<-ctx.Done()
 	return nil
+}
+
+// newImageFetcher builds the SSRF-guarded fetcher of image URLs, or nil when
+// fetching is off.
+func newImageFetcher(cfg serveConfig) (*fetch.Fetcher, error) {
+	if !cfg.imageFetch {
+		return nil, nil
+	}
+	var opts fetch.Options
+	for _, h := range strings.Split(cfg.imageHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			opts.AllowHosts = append(opts.AllowHosts, h)
+		}
+	}
+	for _, p := range strings.Split(cfg.imagePrivate, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("-image-allow-private %q: want address ranges such as 10.1.0.0/16", p)
+		}
+		opts.AllowPrivate = append(opts.AllowPrivate, prefix)
+	}
+	return fetch.New(opts), nil
 }

@@ -32,6 +32,10 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		if err := fetchImages(c.Request.Context(), d.Images, req); err != nil {
+			writeError(c, err)
+			return
+		}
 		c.Set(ctxResolved, route.ModelID)
 		in, err := converse.ToConverse(req, route.ModelID, chatOptions(c, d, key, route))
 		if err != nil {

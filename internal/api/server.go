@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate/internal/budget"
+	"github.com/tollgate-gw/tollgate/internal/fetch"
 	"github.com/tollgate-gw/tollgate/internal/metering"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/tokens"
@@ -57,6 +58,7 @@ type Deps struct {
 	Catalog         Catalog
 	Budget          *budget.Guard
 	Meter           *metering.Meter  // nil: no metering
+	Images          *fetch.Fetcher   // fetches image URLs; nil: image URLs are refused
 	Tokens          *tokens.Counter  // decodes token inputs; nil: one of its own
 	Now             func() time.Time // nil means time.Now
 	MaxBodyBytes    int64            // 0 means DefaultMaxBodyBytes

@@ -450,7 +450,7 @@ func parseImageURL(raw json.RawMessage, p string) (*Image, error) {
 
 	lower := strings.ToLower(url[:min(len(url), 8)])
 	if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
-		return nil, invalid(codeUnsupportedValue, p, "Invalid '%s': fetching image URLs is not supported yet; send a data: URL (data:image/png;base64,...).", p)
+		return &Image{URL: url}, nil // fetched by the gateway before translation
 	}
 	if !strings.HasPrefix(lower, "data:") {
 		return nil, invalid(codeInvalidValue, p, "Invalid '%s': expected a data: URL such as data:image/png;base64,....", p)
@@ -703,6 +703,11 @@ func parseToolChoice(raw json.RawMessage, tools []Tool) (ToolChoice, error) {
 // for a schema the model cannot take. The same fields feed a ConverseStream
 // request: see [ToConverseStream].
 func ToConverse(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.ConverseInput, error) {
+	for _, ref := range ImageURLs(r) {
+		if ref.Image.Data == nil {
+			return nil, invalid(codeUnsupportedValue, ref.Param, "Invalid '%s': image URLs are not fetched by this gateway; send a data: URL (data:image/png;base64,...).", ref.Param)
+		}
+	}
 	q := quirksFor(modelID)
 	jt := jsonTool(r, q)
 	forced := jt != "" || r.ToolChoice.Mode == ToolChoiceRequired || r.ToolChoice.Mode == ToolChoiceFunction

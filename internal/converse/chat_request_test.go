@@ -408,7 +408,7 @@ func TestRequestErrors(t *testing.T) {
 		{"text part text is a number", msgs(`[{"role":"user","content":[{"type":"text","text":3}]}]`), want{"messages[0].content[0].text", "invalid_type", "expected a string, but got a number"}},
 		{"part without type", msgs(`[{"role":"user","content":[{"text":"x"}]}]`), want{"messages[0].content[0].type", "missing_required_parameter", ""}},
 		{"http image URL", msgs(`[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]`),
-			want{"messages[0].content[1].image_url", "unsupported_value", "fetching image URLs is not supported yet; send a data: URL"}},
+			want{"messages[0].content[1].image_url", "unsupported_value", "image URLs are not fetched by this gateway; send a data: URL"}},
 		{"bad base64", msgs(`[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,***"}}]}]`), want{"messages[0].content[0].image_url", "invalid_value", "not valid base64"}},
 		{"unsupported image type", msgs(`[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/bmp;base64,` + pngB64 + `"}}]}]`), want{"messages[0].content[0].image_url", "unsupported_value", `"image/bmp" is not supported`}},
 		{"data URL not base64", msgs(`[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,abc"}}]}]`), want{"messages[0].content[0].image_url", "invalid_value", "must be base64"}},

@@ -2,6 +2,7 @@ package converse
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
@@ -30,6 +31,9 @@ func MeasureInput(r *ChatRequest, bodyLen int) InputSize {
 		for _, p := range r.Messages[i].Parts {
 			if p.Kind == PartImage && p.Image != nil {
 				s.Images++
+				if p.Image.URL != "" {
+					continue // the body holds its address, not its bytes
+				}
 				s.TextBytes -= (len(p.Image.Data) + 2) / 3 * 4
 			}
 		}
@@ -122,4 +126,24 @@ func thinkingOf(in *bedrockruntime.ConverseInput) (map[string]any, int) {
 	n, _ := th["budget_tokens"].(smithydoc.Number)
 	budget, _ := n.Int64()
 	return fields, int(budget)
+}
+
+// ImageRef is an image the client sent by URL, and where it sits in the
+// request ("messages[1].content[0].image_url"), for errors.
+type ImageRef struct {
+	Param string
+	Image *Image
+}
+
+// ImageURLs returns the images of r that the gateway must fetch.
+func ImageURLs(r *ChatRequest) []ImageRef {
+	var refs []ImageRef
+	for i := range r.Messages {
+		for j, p := range r.Messages[i].Parts {
+			if p.Kind == PartImage && p.Image != nil && p.Image.URL != "" {
+				refs = append(refs, ImageRef{Param: fmt.Sprintf("messages[%d].content[%d].image_url", i, j), Image: p.Image})
+			}
+		}
+	}
+	return refs
 }

@@ -117,7 +117,11 @@ type ResponseFormat struct {
 // Image is an image decoded from a data: URL.
 type Image struct {
 	Format types.ImageFormat // png, jpeg, gif or webp
-	Data   []byte            // the raw image bytes
+	Data   []byte            // the raw image bytes; nil until a URL image is fetched
+	// URL is the http(s) address of an image the client sent by URL; ""
+	// for a data: URL. The gateway fetches it (with its SSRF guard) and
+	// fills Format and Data before ToConverse: translation does no I/O.
+	URL string
 }
 
 // Tool is a function the model may call.
