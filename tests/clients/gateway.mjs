@@ -17,7 +17,7 @@ export const GATEWAY_BIN = process.env.TOLLGATE_BIN || path.join(REPO_ROOT, 'bin
 
 /**
  * startGateway runs `tollgate serve -sim -addr 127.0.0.1:0 -policies <empty
- * temp dir>`, reads the port from its `"msg":"listening"` log line, waits
+ * temp dir> ...args`, reads the port from its `"msg":"listening"` log line, waits
  * for GET /healthz to answer 200 and returns
  *   { baseURL: 'http://127.0.0.1:PORT/v1', origin, logs, stop }.
  * logs() returns the stderr lines so far. stop() sends SIGTERM, waits for the
@@ -25,7 +25,7 @@ export const GATEWAY_BIN = process.env.TOLLGATE_BIN || path.join(REPO_ROOT, 'bin
  * startGateway throws, with the gateway's output, if the binary is missing,
  * exits early or is not ready within timeoutMs.
  */
-export async function startGateway({ bin = GATEWAY_BIN, timeoutMs = 15_000 } = {}) {
+export async function startGateway({ bin = GATEWAY_BIN, timeoutMs = 15_000, args = [] } = {}) {
   if (!existsSync(bin)) {
     throw new Error(`gateway binary ${bin} not found: run \`make build\` in ${REPO_ROOT} first (or set TOLLGATE_BIN)`);
   }
@@ -38,7 +38,7 @@ export async function startGateway({ bin = GATEWAY_BIN, timeoutMs = 15_000 } = {
 
   // Its own usage file, and no admin listener: test files run side by side.
   const store = `bolt://${path.join(policies, 'usage.db')}`;
-  const child = spawn(bin, ['serve', '-sim', '-addr', '127.0.0.1:0', '-admin-addr', 'off', '-policies', policies, '-store', store], {
+  const child = spawn(bin, ['serve', '-sim', '-addr', '127.0.0.1:0', '-admin-addr', 'off', '-policies', policies, '-store', store, ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
