@@ -365,3 +365,28 @@ func TestBrokenStreamsAreBilled(t *testing.T) {
 		t.Error("the request log does not say the usage was estimated")
 	}
 }
+
+// TestApplicationProfilePricedThroughItsModel: an application inference
+// profile's ARN names no model; the gateway prices it through the model
+// Bedrock lists behind it, so a capped key can use it and is billed at that
+// model's price.
+func TestApplicationProfilePricedThroughItsModel(t *testing.T) {
+	const arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123" // Claude 3 Haiku
+	dir := t.TempDir()
+	writeBudgetPolicy(t, dir, "20")
+	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", "memory://")
+	body := fmt.Sprintf(`{"model":%q,"max_tokens":100,"messages":[{"role":"user","content":"hi [sim:tokens=50]"}]}`, arn)
+	status, _, b := g.do(t, "POST", "/v1/chat/completions", cappedSecret, "application/json", body)
+	if status != 200 {
+		t.Fatalf("capped key on an application profile: %d %s", status, b)
+	}
+	// 50 output tokens at the policy's 10 USD per 1M for Claude 3 Haiku,
+	// plus a few input tokens at 0.1.
+	if spent := g.usage(t, cappedSecret).Key.SpentUSD; spent < 0.0005 || spent > 0.000505 {
+		t.Errorf("spent %v USD, want Claude 3 Haiku's price for 50 output tokens", spent)
+	}
+	status, _, b = g.do(t, "GET", "/v1/models", cappedSecret, "", "")
+	if status != 200 || !strings.Contains(string(b), arn) {
+		t.Errorf("the capped key's model list lacks the profile: %d", status)
+	}
+}

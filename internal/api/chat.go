@@ -27,7 +27,7 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 		c.Set(ctxModel, req.Model)
 		c.Set(ctxStream, req.Stream)
 		pol, key := policyOf(c), keyOf(c)
-		route, err := pol.Route(key, req.Model)
+		route, err := pol.RouteVia(key, req.Model, baseModel(c.Request.Context(), d))
 		if err != nil {
 			writeError(c, err)
 			return

@@ -39,7 +39,7 @@ func handleEmbeddings(d Deps) gin.HandlerFunc {
 		}
 		c.Set(ctxModel, req.Model)
 		pol, key := policyOf(c), keyOf(c)
-		route, err := pol.Route(key, req.Model)
+		route, err := pol.RouteVia(key, req.Model, baseModel(c.Request.Context(), d))
 		if err != nil {
 			writeError(c, err)
 			return

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
 
@@ -41,7 +43,7 @@ func handleListModels(d Deps) gin.HandlerFunc {
 		aliases := pol.AliasesFor(k)
 		list := modelList{Object: "list", Data: make([]model, 0, len(models)+len(aliases))}
 		for _, m := range models {
-			if pol.Visible(k, m.ID) {
+			if pol.VisibleVia(k, m.ID, listedBase(models)) {
 				list.Data = append(list.Data, toModel(m))
 			}
 		}
@@ -72,7 +74,7 @@ func handleGetModel(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		if !ok || !pol.Visible(k, id) {
+		if !ok || !pol.VisibleVia(k, id, baseModel(c.Request.Context(), d)) {
 			writeError(c, tollgate.Errorf(tollgate.NotFound, "model_not_found", "model",
 				"The model %q does not exist or your API key cannot use it. GET /v1/models lists the models you can use.", id))
 			return
@@ -85,4 +87,32 @@ func handleGetModel(d Deps) gin.HandlerFunc {
 // by the gateway (its target is the policy's business, not the client's).
 func aliasModel(alias string) model {
 	return model{ID: alias, Object: "model", OwnedBy: "tollgate"}
+}
+
+// baseModel prices an application inference profile, whose ARN names no
+// model, through the foundation model Bedrock's catalog lists behind it.
+// Only such ARNs wait for the catalog (on its first fetch); other ids are
+// priced by the policy alone.
+func baseModel(ctx context.Context, d Deps) policy.BaseModel {
+	return func(id string) (string, bool) {
+		if !strings.Contains(id, ":application-inference-profile/") {
+			return "", false
+		}
+		m, ok, err := d.Catalog.Lookup(ctx, id)
+		if err != nil || !ok || m.Base == "" {
+			return "", false
+		}
+		return m.Base, true
+	}
+}
+
+// listedBase is baseModel over a catalog list already in hand.
+func listedBase(models []upstream.Model) policy.BaseModel {
+	return func(id string) (string, bool) {
+		i, ok := slices.BinarySearchFunc(models, id, func(m upstream.Model, id string) int { return strings.Compare(m.ID, id) })
+		if !ok || models[i].Base == "" {
+			return "", false
+		}
+		return models[i].Base, true
+	}
 }

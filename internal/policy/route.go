@@ -34,11 +34,22 @@ type Route struct {
 // Errors are *tollgate.Error of kind PermissionDenied with param "model" and
 // code model_not_allowed or model_not_priced.
 func (p *Policy) Route(k *Key, model string) (Route, error) {
+	return p.RouteVia(k, model, nil)
+}
+
+// BaseModel names the foundation model an id routes to, when only the
+// running gateway can know it: an application inference profile ARN is
+// opaque, but Bedrock's catalog lists the model behind it.
+type BaseModel func(id string) (base string, ok bool)
+
+// RouteVia is Route, pricing a model the policy cannot price by its id
+// through the base model that base names (nil: no such lookup).
+func (p *Policy) RouteVia(k *Key, model string, base BaseModel) (Route, error) {
 	r := Route{Requested: model, ModelID: model}
 	if target, ok := p.aliases[model]; ok {
 		r.ModelID = target
 	}
-	if err := p.decide(k, &r); err != nil {
+	if err := p.decide(k, &r, base); err != nil {
 		return r, err
 	}
 	p.applyFeatures(k, &r)
@@ -46,12 +57,17 @@ func (p *Policy) Route(k *Key, model string) (Route, error) {
 }
 
 // decide fills r's price and says whether k may use it.
-func (p *Policy) decide(k *Key, r *Route) error {
+func (p *Policy) decide(k *Key, r *Route, base BaseModel) error {
 	if r.Requested == "" || !k.allows(r.Requested, r.ModelID) {
 		return tollgate.Errorf(tollgate.PermissionDenied, "model_not_allowed", "model",
 			"Your API key is not allowed to use the model %q. Use one that GET /v1/models lists, or ask your Tollgate administrator to add it to the key's models.", r.Requested)
 	}
 	r.Price, r.Priced = p.Price(r.ModelID)
+	if !r.Priced && base != nil {
+		if b, ok := base(r.ModelID); ok {
+			r.Price, r.Priced = p.Price(b)
+		}
+	}
 	if !r.Priced && p.Caps(k).Capped() {
 		return tollgate.Errorf(tollgate.PermissionDenied, "model_not_priced", "model",
 			"The model %q has no price, and your API key has a spending limit, so it cannot be charged. Use another model, or ask your Tollgate administrator to add a price for %q to the policy's pricing section.", r.Requested, r.ModelID)
@@ -63,7 +79,12 @@ func (p *Policy) decide(k *Key, r *Route) error {
 // whether [Policy.Route] would accept a request for it by that id (allowed,
 // not denied, and priced if the key is under a cap).
 func (p *Policy) Visible(k *Key, modelID string) bool {
-	return p.decide(k, &Route{Requested: modelID, ModelID: modelID}) == nil
+	return p.VisibleVia(k, modelID, nil)
+}
+
+// VisibleVia is Visible, pricing through base as RouteVia does.
+func (p *Policy) VisibleVia(k *Key, modelID string, base BaseModel) bool {
+	return p.decide(k, &Route{Requested: modelID, ModelID: modelID}, base) == nil
 }
 
 // AliasesFor returns the alias names k may use, sorted: those
@@ -71,7 +92,7 @@ func (p *Policy) Visible(k *Key, modelID string) bool {
 func (p *Policy) AliasesFor(k *Key) []string {
 	var names []string
 	for _, name := range slices.Sorted(maps.Keys(p.aliases)) {
-		if p.decide(k, &Route{Requested: name, ModelID: p.aliases[name]}) == nil {
+		if p.decide(k, &Route{Requested: name, ModelID: p.aliases[name]}, nil) == nil {
 			names = append(names, name)
 		}
 	}

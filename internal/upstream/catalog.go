@@ -17,6 +17,7 @@ type Model struct {
 	ID      string // foundation model id, inference profile id or ARN
 	OwnedBy string // provider, lower case ("anthropic")
 	Created int64  // Unix seconds
+	Base    string // for an inference profile, the foundation model id it routes to; "" otherwise
 }
 
 // Catalog is the cached list of models a client can call: Bedrock's
@@ -194,7 +195,7 @@ func profileModel(p types.InferenceProfileSummary, text map[string]string, creat
 		arn := aws.ToString(m.ModelArn)
 		_, modelID, _ := strings.Cut(arn, "foundation-model/")
 		if provider, ok := text[modelID]; ok {
-			return Model{ID: id, OwnedBy: provider, Created: created}, true
+			return Model{ID: id, OwnedBy: provider, Created: created, Base: modelID}, true
 		}
 	}
 	return Model{}, false
