@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+	"unicode/utf8"
 )
 
 // Kind classifies an Error. Each kind maps to exactly one HTTP status and
@@ -22,6 +23,7 @@ const (
 	NotFound                     // 404 invalid_request_error
 	MethodNotAllowed             // 405 invalid_request_error
 	TooLarge                     // 413 invalid_request_error
+	RequestTimeout               // 408 invalid_request_error
 	UnsupportedMedia             // 415 invalid_request_error
 	RateLimited                  // 429 requests (clients retry)
 	QuotaExceeded                // 429 insufficient_quota (clients do not retry)
@@ -46,6 +48,8 @@ func (k Kind) Status() (status int, errType string) {
 		return http.StatusMethodNotAllowed, "invalid_request_error"
 	case TooLarge:
 		return http.StatusRequestEntityTooLarge, "invalid_request_error"
+	case RequestTimeout:
+		return http.StatusRequestTimeout, "invalid_request_error"
 	case UnsupportedMedia:
 		return http.StatusUnsupportedMediaType, "invalid_request_error"
 	case RateLimited:
@@ -85,9 +89,33 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Cause }
 
-// Errorf builds an Error of the given kind with a formatted message.
+// Errorf builds an Error of the given kind with a formatted message. String
+// arguments longer than MaxQuoted bytes are clipped: messages quote what the
+// client sent, and a 500 KB value must not come back as a 500 KB error body
+// (nor reach logs that keep messages).
 func Errorf(kind Kind, code, param, format string, args ...any) *Error {
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > MaxQuoted {
+			args[i] = Clip(s)
+		}
+	}
 	return &Error{Kind: kind, Code: code, Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+// MaxQuoted is the most bytes of a client's value an error message quotes.
+const MaxQuoted = 128
+
+// Clip returns s cut to at most MaxQuoted bytes, on a rune boundary, marked
+// with "…" when it was cut.
+func Clip(s string) string {
+	if len(s) <= MaxQuoted {
+		return s
+	}
+	cut := MaxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // AsError returns err as an *Error. An error that is not one becomes an

@@ -110,4 +110,3 @@ func TestImageURLRefused(t *testing.T) {
 		})
 	}
 }
-

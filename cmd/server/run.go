@@ -96,6 +96,10 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	upstreamTimeout time.Duration
 	drainTimeout    time.Duration
+	bodyTimeout     time.Duration
+	writeTimeout    time.Duration
+	maxConcurrent   int
+	lease           time.Duration
 	catalogTTL      time.Duration
 	maxBodyBytes    int64
 	thinkTags       bool
@@ -123,6 +127,10 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration(getenv, "TOLLGATE_SHUTDOWN_TIMEOUT", defaultShutdownTimeout(c.lambda)), "how long in-flight requests may finish after SIGTERM (env TOLLGATE_SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", envDuration(getenv, "TOLLGATE_UPSTREAM_TIMEOUT", api.DefaultUpstreamTimeout), "longest Bedrock call, streams included (env TOLLGATE_UPSTREAM_TIMEOUT)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDuration(getenv, "TOLLGATE_DRAIN_TIMEOUT", api.DefaultDrainTimeout), "how long a stream whose client left is still read for its usage (env TOLLGATE_DRAIN_TIMEOUT)")
+	fs.DurationVar(&c.bodyTimeout, "body-read-timeout", envDuration(getenv, "TOLLGATE_BODY_READ_TIMEOUT", api.DefaultBodyReadTimeout), "how long a request body may take to arrive (env TOLLGATE_BODY_READ_TIMEOUT)")
+	fs.DurationVar(&c.writeTimeout, "stream-write-timeout", envDuration(getenv, "TOLLGATE_STREAM_WRITE_TIMEOUT", api.DefaultStreamWriteTimeout), "how long one write of a stream may wait for a client that stopped reading (env TOLLGATE_STREAM_WRITE_TIMEOUT)")
+	fs.IntVar(&c.maxConcurrent, "max-concurrent-requests", int(envInt(getenv, "TOLLGATE_MAX_CONCURRENT_REQUESTS", api.DefaultMaxConcurrent)), "model requests served at once; past it, 429 with retry-after; -1 = no bound (env TOLLGATE_MAX_CONCURRENT_REQUESTS)")
+	fs.DurationVar(&c.lease, "budget-lease", envDuration(getenv, "TOLLGATE_BUDGET_LEASE", budget.DefaultLease), "how long an unsettled budget reservation (a crashed gateway's) holds budget (env TOLLGATE_BUDGET_LEASE)")
 	fs.DurationVar(&c.catalogTTL, "models-ttl", envDuration(getenv, "TOLLGATE_MODELS_TTL", 10*time.Minute), "how long the Bedrock model list is cached (env TOLLGATE_MODELS_TTL)")
 	fs.BoolVar(&c.thinkTags, "think-tags", envBool(getenv, "TOLLGATE_THINK_TAGS"), "show model reasoning in content between <think> tags instead of reasoning_content (env TOLLGATE_THINK_TAGS=1)")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", envInt(getenv, "TOLLGATE_MAX_BODY_BYTES", api.DefaultMaxBodyBytes), "largest request body accepted (env TOLLGATE_MAX_BODY_BYTES)")
@@ -146,8 +154,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if c.adminAddr == "off" {
 		c.adminAddr = ""
 	}
-	if c.upstreamTimeout >= budget.DefaultLease {
-		return c, fmt.Errorf("-upstream-timeout %s must be shorter than the %s budget lease", c.upstreamTimeout, budget.DefaultLease)
+	if c.upstreamTimeout >= c.lease {
+		return c, fmt.Errorf("-upstream-timeout %s must be shorter than the %s -budget-lease: a request must settle before its reservation expires", c.upstreamTimeout, c.lease)
 	}
 	return c, nil
 }
@@ -208,7 +216,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	bedrock := upstream.NewClient(bedrockCfg, endpoint)
 	catalog := upstream.NewCatalog(bgCtx, bedrock, cfg.catalogTTL, time.Now)
-	guard := budget.New(store, budget.Options{FailOpen: cfg.failOpen})
+	guard := budget.New(store, budget.Options{FailOpen: cfg.failOpen, Lease: cfg.lease})
 
 	reg := metering.NewRegistry()
 	meter, err := startMetering(bgCtx, &bg, cfg, reg, awsCfg, stdout, log, policies, catalog, guard)
@@ -230,17 +238,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	handler := api.NewServer(api.Deps{
-		Logger:          log,
-		Policies:        policies,
-		Bedrock:         bedrock,
-		Catalog:         catalog,
-		Budget:          guard,
-		Meter:           meter,
-		Images:          images,
-		MaxBodyBytes:    cfg.maxBodyBytes,
-		UpstreamTimeout: cfg.upstreamTimeout,
-		DrainTimeout:    cfg.drainTimeout,
-		ThinkTags:       cfg.thinkTags,
+		Logger:             log,
+		Policies:           policies,
+		Bedrock:            bedrock,
+		Catalog:            catalog,
+		Budget:             guard,
+		Meter:              meter,
+		Images:             images,
+		MaxBodyBytes:       cfg.maxBodyBytes,
+		UpstreamTimeout:    cfg.upstreamTimeout,
+		DrainTimeout:       cfg.drainTimeout,
+		BodyReadTimeout:    cfg.bodyTimeout,
+		StreamWriteTimeout: cfg.writeTimeout,
+		MaxConcurrent:      cfg.maxConcurrent,
+		ThinkTags:          cfg.thinkTags,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -250,6 +261,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10, // an API request needs a few hundred bytes of headers
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	pol := policies.Load()

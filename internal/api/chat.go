@@ -14,7 +14,7 @@ import (
 // handleChatCompletions serves POST /v1/chat/completions, plain and streamed.
 func handleChatCompletions(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		body, err := readJSONBody(c, d.MaxBodyBytes)
+		body, err := readJSONBody(c, d.MaxBodyBytes, d.BodyReadTimeout)
 		if err != nil {
 			writeError(c, err)
 			return

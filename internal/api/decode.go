@@ -5,6 +5,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -12,7 +14,7 @@ import (
 )
 
 // readJSONBody reads a request body that must be JSON and at most max bytes.
-func readJSONBody(c *gin.Context, max int64) ([]byte, error) {
+func readJSONBody(c *gin.Context, max int64, timeout time.Duration) ([]byte, error) {
 	ct := c.GetHeader("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != "application/json" && !(len(mt) > 5 && mt[len(mt)-5:] == "+json")) {
@@ -22,11 +24,28 @@ func readJSONBody(c *gin.Context, max int64) ([]byte, error) {
 	if c.Request.ContentLength > max {
 		return nil, tooLarge(max)
 	}
+	// A client that sends its body slower than anyone would must not hold a
+	// handler: the deadline covers the body only, not the response (a long
+	// stream), and is lifted once the body is in.
+	rc := http.NewResponseController(c.Writer)
+	if timeout > 0 {
+		_ = rc.SetReadDeadline(time.Now().Add(timeout))
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, max))
+	if err == nil && timeout > 0 {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, tooLarge(max)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The deadline stays: net/http drains what is left of the body
+			// after the handler, and must not wait for it for ever.
+			c.Header("Connection", "close")
+			return nil, tollgate.Errorf(tollgate.RequestTimeout, "request_timeout", "",
+				"The request body did not arrive within %s. Send the whole body at once.", timeout)
 		}
 		return nil, tollgate.Errorf(tollgate.Invalid, "invalid_body", "", "Could not read the request body: the connection failed before it was complete.")
 	}

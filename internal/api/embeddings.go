@@ -27,7 +27,7 @@ const embeddingConcurrency = 8
 func handleEmbeddings(d Deps) gin.HandlerFunc {
 	decode := tokenDecoder(d.Tokens)
 	return func(c *gin.Context) {
-		body, err := readJSONBody(c, d.MaxBodyBytes)
+		body, err := readJSONBody(c, d.MaxBodyBytes, d.BodyReadTimeout)
 		if err != nil {
 			writeError(c, err)
 			return

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -98,9 +99,21 @@ func requestLog(d Deps) gin.HandlerFunc {
 // the rest of the request.
 func authenticate(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		secret := bearer(c.GetHeader("Authorization"))
+		auths := c.Request.Header.Values("Authorization")
+		secret := ""
+		if len(auths) > 0 {
+			secret = bearer(auths[0])
+		}
+		apiKey := strings.TrimSpace(c.GetHeader("X-Api-Key"))
+		// Two credentials are refused rather than one picked: a proxy in
+		// front that reads the other would see another caller.
+		if len(auths) > 1 || len(c.Request.Header.Values("X-Api-Key")) > 1 || (secret != "" && apiKey != "" && secret != apiKey) {
+			writeError(c, tollgate.Errorf(tollgate.Invalid, "invalid_api_key", "",
+				"The request carries more than one API key. Send exactly one, in an Authorization header (Authorization: Bearer YOUR_KEY) or in an x-api-key header."))
+			return
+		}
 		if secret == "" {
-			secret = strings.TrimSpace(c.GetHeader("X-Api-Key"))
+			secret = apiKey
 		}
 		if secret == "" {
 			writeError(c, tollgate.Errorf(tollgate.Unauthenticated, "invalid_api_key", "",
@@ -131,3 +144,25 @@ func keyOf(c *gin.Context) *policy.Key { return c.MustGet(ctxKey).(*policy.Key) 
 
 // policyOf returns the policy the request was authenticated under.
 func policyOf(c *gin.Context) *policy.Policy { return c.MustGet(ctxPolicy).(*policy.Policy) }
+
+// limitConcurrency bounds the model requests in flight at once: past max,
+// a request gets 429 at once with retry-after, instead of holding a
+// goroutine, a Bedrock connection and a reservation. A request holds its
+// place until its handler returns, a drained stream included. Negative
+// max: no bound.
+func limitConcurrency(max int) gin.HandlerFunc {
+	if max < 0 {
+		return func(c *gin.Context) { c.Next() }
+	}
+	slots := make(chan struct{}, max)
+	return func(c *gin.Context) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			c.Next()
+		default:
+			writeError(c, &tollgate.Error{Kind: tollgate.RateLimited, Code: "too_many_concurrent_requests", RetryAfter: time.Second,
+				Message: fmt.Sprintf("The gateway is serving its limit of %d requests at once. Retry shortly.", max)})
+		}
+	}
+}

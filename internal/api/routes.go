@@ -11,10 +11,11 @@ func addRoutes(r *gin.Engine, d Deps) {
 
 	r.GET("/healthz", handleHealth(d))
 
+	limit := limitConcurrency(d.MaxConcurrent) // one bound for both prefixes
 	for _, prefix := range []string{"/v1", "/api/v1"} {
 		v1 := r.Group(prefix, authenticate(d))
-		v1.POST("/chat/completions", meterRequest(d, "chat.completions"), handleChatCompletions(d))
-		v1.POST("/embeddings", meterRequest(d, "embeddings"), handleEmbeddings(d))
+		v1.POST("/chat/completions", meterRequest(d, "chat.completions"), limit, handleChatCompletions(d))
+		v1.POST("/embeddings", meterRequest(d, "embeddings"), limit, handleEmbeddings(d))
 		v1.GET("/models", handleListModels(d))
 		v1.GET("/models/*id", handleGetModel(d)) // ids hold ':' and, for ARNs, '/'
 		v1.GET("/usage", handleUsage(d))

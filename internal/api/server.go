@@ -47,6 +47,14 @@ const (
 	// DefaultDrainTimeout bounds how long a stream whose client left is
 	// still read for its usage.
 	DefaultDrainTimeout = 2 * time.Minute
+	// DefaultBodyReadTimeout bounds how long a request body may take to
+	// arrive.
+	DefaultBodyReadTimeout = time.Minute
+	// DefaultStreamWriteTimeout bounds one write of a stream to a client
+	// that stopped reading; past it the client is taken as gone.
+	DefaultStreamWriteTimeout = 30 * time.Second
+	// DefaultMaxConcurrent bounds the model requests served at once.
+	DefaultMaxConcurrent = 1024
 )
 
 // Deps are the server's collaborators. Logger, Policies, Bedrock, Catalog
@@ -64,6 +72,12 @@ type Deps struct {
 	MaxBodyBytes    int64            // 0 means DefaultMaxBodyBytes
 	UpstreamTimeout time.Duration
 	DrainTimeout    time.Duration
+	BodyReadTimeout time.Duration
+	// StreamWriteTimeout bounds each write of a stream.
+	StreamWriteTimeout time.Duration
+	// MaxConcurrent bounds the model requests (chat, embeddings) in flight;
+	// past it requests get 429 with retry-after. Negative: no bound.
+	MaxConcurrent int
 	// ThinkTags shows model reasoning in content between <think> and
 	// </think> instead of reasoning_content, for UIs that expect it.
 	ThinkTags bool
@@ -82,6 +96,15 @@ func NewServer(d Deps) http.Handler {
 	}
 	if d.DrainTimeout <= 0 {
 		d.DrainTimeout = DefaultDrainTimeout
+	}
+	if d.BodyReadTimeout <= 0 {
+		d.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if d.StreamWriteTimeout <= 0 {
+		d.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
+	if d.MaxConcurrent == 0 {
+		d.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if d.Tokens == nil {
 		d.Tokens = &tokens.Counter{}

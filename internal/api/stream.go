@@ -37,6 +37,8 @@ func streamChat(ctx context.Context, x *exchange, in *bedrockruntime.ConverseInp
 	c.Status(http.StatusOK)
 
 	w := c.Writer
+	rc := http.NewResponseController(w)
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }() // the connection may serve another request
 	t := converse.NewStream(meta, includeUsage)
 	events := stream.Events()
 	clientDone := c.Request.Context().Done()
@@ -59,11 +61,17 @@ loop:
 			if gone || len(buf) == 0 {
 				continue
 			}
+			// A client that stops reading must not block the stream for
+			// ever: past the write deadline it is taken as gone.
+			_ = rc.SetWriteDeadline(time.Now().Add(d.StreamWriteTimeout))
 			if _, err := w.Write(buf); err != nil {
 				leave()
 				continue
 			}
-			w.Flush()
+			if err := rc.Flush(); err != nil {
+				leave()
+				continue
+			}
 			if first && t.OutputBytes() > 0 {
 				first = false
 				c.Set(ctxTTFT, time.Since(c.GetTime(ctxStart)))
@@ -98,7 +106,9 @@ loop:
 		tail = streamErrorEvent(c, upstream.MapError(err))
 	}
 	if !gone {
-		_, _ = w.Write(tail)
-		w.Flush()
+		_ = rc.SetWriteDeadline(time.Now().Add(d.StreamWriteTimeout))
+		if _, err := w.Write(tail); err == nil {
+			_ = rc.Flush()
+		}
 	}
 }

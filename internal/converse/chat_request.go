@@ -129,6 +129,9 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 		return nil, invalid(codeMissing, "model", "Missing required parameter: 'model'. Name the Bedrock model to call, e.g. \"anthropic.claude-3-haiku-20240307-v1:0\".")
 	}
 	r.Model = *w.Model
+	if err := checkModelID(r.Model); err != nil {
+		return nil, err
+	}
 	if w.Stream != nil {
 		r.Stream = *w.Stream
 	}
@@ -475,6 +478,13 @@ func parseImageURL(raw json.RawMessage, p string) (*Image, error) {
 	}
 	if len(img) == 0 {
 		return nil, invalid(codeInvalidValue, p, "Invalid '%s': the image data is empty.", p)
+	}
+	if got := sniffImage(img); got != format {
+		what := "not a PNG, JPEG, GIF or WebP image"
+		if got != "" {
+			what = "a " + string(got) + " image"
+		}
+		return nil, invalid(codeInvalidValue, p, "Invalid '%s': the data: URL declares %s, but its bytes are %s. Send the image's real type.", p, mediaType, what)
 	}
 	return &Image{Format: format, Data: img}, nil
 }
@@ -1205,3 +1215,21 @@ func isNull(raw json.RawMessage) bool {
 func isBlank(s string) bool { return strings.TrimSpace(s) == "" }
 
 func ptr[T any](v T) *T { return &v }
+
+// sniffImage tells an image's format from its first bytes, "" when they
+// are none of the formats Bedrock takes. A client's declared type is never
+// trusted: Bedrock refuses a mislabelled image only after the budget is
+// reserved.
+func sniffImage(b []byte) types.ImageFormat {
+	switch {
+	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
+		return types.ImageFormatPng
+	case bytes.HasPrefix(b, []byte{0xff, 0xd8, 0xff}):
+		return types.ImageFormatJpeg
+	case bytes.HasPrefix(b, []byte("GIF87a")), bytes.HasPrefix(b, []byte("GIF89a")):
+		return types.ImageFormatGif
+	case len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP":
+		return types.ImageFormatWebp
+	}
+	return ""
+}

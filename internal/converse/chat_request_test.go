@@ -15,6 +15,14 @@ const haiku3 = "anthropic.claude-3-haiku-20240307-v1:0"
 // png is a PNG signature, enough for Bedrock's input shape.
 const pngB64 = "iVBORw0KGgo="
 
+// The first bytes of a JPEG, a GIF and a WebP file: the formats' magic
+// numbers, which the gateway checks against the declared type.
+const (
+	jpegB64 = "/9j/4AAQSkZJRg=="
+	gifB64  = "R0lGODlhAQABAA=="
+	webpB64 = "UklGRhoAAABXRUJQVlA4IA=="
+)
+
 func TestToConverse(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -75,15 +83,15 @@ func TestToConverse(t *testing.T) {
 		{
 			name: "jpg, jpeg, gif and webp formats",
 			body: `{"model":"m","messages":[{"role":"user","content":[
-				{"type":"image_url","image_url":{"url":"data:image/jpg;base64,` + pngB64 + `"}},
-				{"type":"image_url","image_url":{"url":"data:IMAGE/JPEG;base64,` + pngB64 + `"}},
-				{"type":"image_url","image_url":{"url":"data:image/gif;name=a.gif;base64,` + pngB64 + `"}},
-				{"type":"image_url","image_url":{"url":"data:image/webp;base64,` + pngB64 + `"}}]}]}`,
+				{"type":"image_url","image_url":{"url":"data:image/jpg;base64,` + jpegB64 + `"}},
+				{"type":"image_url","image_url":{"url":"data:IMAGE/JPEG;base64,` + jpegB64 + `"}},
+				{"type":"image_url","image_url":{"url":"data:image/gif;name=a.gif;base64,` + gifB64 + `"}},
+				{"type":"image_url","image_url":{"url":"data:image/webp;base64,` + webpB64 + `"}}]}]}`,
 			want: `{"messages":[{"role":"user","content":[
-				{"image":{"format":"jpeg","source":{"bytes":"` + pngB64 + `"}}},
-				{"image":{"format":"jpeg","source":{"bytes":"` + pngB64 + `"}}},
-				{"image":{"format":"gif","source":{"bytes":"` + pngB64 + `"}}},
-				{"image":{"format":"webp","source":{"bytes":"` + pngB64 + `"}}}]}]}`,
+				{"image":{"format":"jpeg","source":{"bytes":"` + jpegB64 + `"}}},
+				{"image":{"format":"jpeg","source":{"bytes":"` + jpegB64 + `"}}},
+				{"image":{"format":"gif","source":{"bytes":"` + gifB64 + `"}}},
+				{"image":{"format":"webp","source":{"bytes":"` + webpB64 + `"}}}]}]}`,
 		},
 		{
 			name: "unpadded base64 and a bare string image_url",

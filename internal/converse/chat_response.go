@@ -210,10 +210,11 @@ func FinishReason(r types.StopReason) string {
 		return "tool_calls"
 	case types.StopReasonGuardrailIntervened, types.StopReasonContentFiltered:
 		return "content_filter"
-	case "":
-		return "stop"
 	}
-	return strings.ToLower(string(r))
+	// A reason Bedrock added after this table (or none) ends the answer as
+	// "stop": OpenAI's schema allows only its four reasons, and strict
+	// clients reject any other.
+	return "stop"
 }
 
 func badResponse(msg string) *tollgate.Error {

@@ -134,7 +134,7 @@ func TestFinishReason(t *testing.T) {
 		{types.StopReasonMalformedToolUse, "stop"},
 		{types.StopReasonMalformedModelOutput, "stop"},
 		{"", "stop"},
-		{"Brand_New_Reason", "brand_new_reason"},
+		{"Brand_New_Reason", "stop"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.in), func(t *testing.T) {

@@ -83,6 +83,9 @@ func ParseEmbeddingRequest(body []byte, decode TokenDecoder) (*EmbeddingRequest,
 		return nil, invalid(codeMissing, "model", "Missing required parameter: 'model'. Name the Bedrock embedding model to call, e.g. \"amazon.titan-embed-text-v2:0\".")
 	}
 	r.Model = *w.Model
+	if err := checkModelID(r.Model); err != nil {
+		return nil, err
+	}
 	if w.User != nil {
 		r.User = *w.User
 	}
