@@ -45,7 +45,13 @@ func handleEmbeddings(d Deps) gin.HandlerFunc {
 			return
 		}
 		c.Set(ctxResolved, route.ModelID)
-		plan, err := converse.PlanEmbeddings(req, route.ModelID)
+		// An application inference profile's ARN names no model: plan the
+		// calls for the model Bedrock's catalog lists behind it.
+		family := route.ModelID
+		if base, ok := baseModel(c.Request.Context(), d)(route.ModelID); ok {
+			family = base
+		}
+		plan, err := converse.PlanEmbeddings(req, family)
 		if err != nil {
 			writeError(c, err)
 			return

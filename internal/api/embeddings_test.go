@@ -96,9 +96,15 @@ func (f *fakeBedrock) InvokeModel(_ context.Context, modelID string, body []byte
 type fakeCatalog struct{}
 
 func (fakeCatalog) Models(context.Context) ([]upstream.Model, error) { return nil, nil }
-func (fakeCatalog) Lookup(context.Context, string) (upstream.Model, bool, error) {
+func (fakeCatalog) Lookup(_ context.Context, id string) (upstream.Model, bool, error) {
+	if id == titanProfile {
+		return upstream.Model{ID: id, OwnedBy: "amazon", Base: "amazon.titan-embed-text-v2:0"}, true, nil
+	}
 	return upstream.Model{}, false, nil
 }
+
+// titanProfile is an application inference profile routing to Titan v2.
+const titanProfile = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/t1tan"
 
 const embedSecret = "sk-embed-test"
 
@@ -261,5 +267,23 @@ func TestEmbeddingsFailureStopsNewCalls(t *testing.T) {
 	// Every call but the failed one was billed.
 	if rec := logs.logLine(t); rec["input_tokens"] != float64(2*(f.calls-1)) {
 		t.Errorf("settled %v input tokens, want %d for %d successful calls", rec["input_tokens"], 2*(f.calls-1), f.calls-1)
+	}
+}
+
+// TestEmbeddingsApplicationProfile: an application inference profile's ARN
+// names no model; the calls are planned for the model the catalog lists
+// behind it (one text per call for Titan) and sent to the ARN.
+func TestEmbeddingsApplicationProfile(t *testing.T) {
+	f := &fakeBedrock{}
+	srv, _ := embeddingsServer(t, f)
+	status, resp := embed(t, srv, titanProfile, 3)
+	if status != 200 {
+		t.Fatalf("%d %v", status, resp)
+	}
+	if f.calls != 3 {
+		t.Errorf("%d calls for 3 texts, want Titan's one per text", f.calls)
+	}
+	if status, _ := embed(t, srv, "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/unknown", 1); status != 400 {
+		t.Errorf("an unknown profile: %d, want 400", status)
 	}
 }
