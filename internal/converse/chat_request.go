@@ -112,16 +112,8 @@ type wireTool struct {
 // metadata, service_tier, ...) never fail.
 func ParseChatRequest(body []byte) (*ChatRequest, error) {
 	var w wireRequest
-	if err := json.Unmarshal(body, &w); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se) || len(bytes.TrimSpace(body)) == 0:
-			return nil, invalid("", "", "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The API expects a JSON payload, but what was sent was not valid JSON.)")
-		case errors.As(err, &te) && te.Field == "":
-			return nil, invalid("", "", "The body of your request must be a JSON object, but got %s instead.", jsonKind(te.Value))
-		}
-		return nil, typeError(err, "")
+	if err := decodeBody(body, &w); err != nil {
+		return nil, err
 	}
 
 	r := &ChatRequest{}

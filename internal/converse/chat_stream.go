@@ -3,11 +3,11 @@ package converse
 import (
 	"encoding/base64"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/jsonstr"
 )
 
 // Stream translates the events of one ConverseStream answer into OpenAI
@@ -50,11 +50,11 @@ type Stream struct {
 func NewStream(meta Meta, includeUsage bool) *Stream {
 	head := make([]byte, 0, 96+len(meta.ID)+len(meta.Model))
 	head = append(head, `data: {"id":`...)
-	head = appendJSONString(head, meta.ID)
+	head = jsonstr.Append(head, meta.ID)
 	head = append(head, `,"object":"chat.completion.chunk","created":`...)
 	head = strconv.AppendInt(head, meta.Created, 10)
 	head = append(head, `,"model":`...)
-	head = appendJSONString(head, meta.Model)
+	head = jsonstr.Append(head, meta.Model)
 	open := append(head[:len(head):len(head)], `,"choices":[{"index":0,"delta":`...)
 	return &Stream{head: head, open: open, includeUsage: includeUsage, thinkTags: meta.ThinkTags, jsonTool: meta.JSONTool}
 }
@@ -114,9 +114,9 @@ func (s *Stream) AppendEvent(dst []byte, ev types.ConverseStreamOutput) []byte {
 		dst = append(dst, `{"tool_calls":[{"index":`...)
 		dst = strconv.AppendInt(dst, int64(k), 10)
 		dst = append(dst, `,"id":`...)
-		dst = appendJSONString(dst, stringValue(tu.Value.ToolUseId))
+		dst = jsonstr.Append(dst, stringValue(tu.Value.ToolUseId))
 		dst = append(dst, `,"type":"function","function":{"name":`...)
-		dst = appendJSONString(dst, name)
+		dst = jsonstr.Append(dst, name)
 		dst = append(dst, `,"arguments":""}}]}`...)
 		return s.close(dst, "")
 	case *types.ConverseStreamOutputMemberContentBlockDelta:
@@ -136,7 +136,7 @@ func (s *Stream) AppendEvent(dst []byte, ev types.ConverseStreamOutput) []byte {
 			dst = s.closeThink(dst)
 			dst = append(dst, s.open...)
 			dst = append(dst, `{"content":`...)
-			dst = appendJSONString(dst, d.Value)
+			dst = jsonstr.Append(dst, d.Value)
 			dst = append(dst, '}')
 			return s.close(dst, "")
 		case *types.ContentBlockDeltaMemberToolUse:
@@ -159,7 +159,7 @@ func (s *Stream) AppendEvent(dst []byte, ev types.ConverseStreamOutput) []byte {
 			dst = append(dst, `{"tool_calls":[{"index":`...)
 			dst = strconv.AppendInt(dst, int64(k), 10)
 			dst = append(dst, `,"function":{"arguments":`...)
-			dst = appendJSONString(dst, input)
+			dst = jsonstr.Append(dst, input)
 			dst = append(dst, `}}]}`...)
 			return s.close(dst, "")
 		case *types.ContentBlockDeltaMemberReasoningContent:
@@ -215,16 +215,16 @@ func (s *Stream) reasoningDelta(dst []byte, d types.ReasoningContentBlockDelta) 
 		}
 		dst = append(dst, s.open...)
 		dst = append(dst, `{"reasoning_content":`...)
-		dst = appendJSONString(dst, d.Value)
+		dst = jsonstr.Append(dst, d.Value)
 		dst = append(dst, '}')
 		return s.close(dst, "")
 	case *types.ReasoningContentBlockDeltaMemberSignature:
 		dst = s.start(dst)
 		dst = append(dst, s.open...)
 		dst = append(dst, `{"reasoning_details":[{"type":"`+ReasoningText+`","text":`...)
-		dst = appendJSONString(dst, string(s.reasoning))
+		dst = jsonstr.Append(dst, string(s.reasoning))
 		dst = append(dst, `,"signature":`...)
-		dst = appendJSONString(dst, d.Value)
+		dst = jsonstr.Append(dst, d.Value)
 		s.reasoning = s.reasoning[:0]
 		return s.closeDetail(dst)
 	case *types.ReasoningContentBlockDeltaMemberRedactedContent:
@@ -252,7 +252,7 @@ func (s *Stream) closeDetail(dst []byte) []byte {
 func (s *Stream) content(dst []byte, text string) []byte {
 	dst = append(dst, s.open...)
 	dst = append(dst, `{"content":`...)
-	dst = appendJSONString(dst, text)
+	dst = jsonstr.Append(dst, text)
 	dst = append(dst, '}')
 	return s.close(dst, "")
 }
@@ -284,7 +284,7 @@ func (s *Stream) close(dst []byte, finish string) []byte {
 	if finish == "" {
 		dst = append(dst, `null`...)
 	} else {
-		dst = appendJSONString(dst, finish)
+		dst = jsonstr.Append(dst, finish)
 	}
 	dst = append(dst, `}]`...)
 	if s.includeUsage {
@@ -392,55 +392,4 @@ func deltaLen(d types.ContentBlockDelta) int {
 		return 256
 	}
 	return 0
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Unlike encoding/json it does
-// not escape <, > and &, as OpenAI does not; invalid UTF-8 becomes U+FFFD
-// and U+2028/U+2029 are escaped, as encoding/json does.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -67,16 +67,8 @@ type wireEmbeddingRequest struct {
 // ignored.
 func ParseEmbeddingRequest(body []byte, decode TokenDecoder) (*EmbeddingRequest, error) {
 	var w wireEmbeddingRequest
-	if err := json.Unmarshal(body, &w); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se) || len(bytes.TrimSpace(body)) == 0:
-			return nil, invalid("", "", "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The API expects a JSON payload, but what was sent was not valid JSON.)")
-		case errors.As(err, &te) && te.Field == "":
-			return nil, invalid("", "", "The body of your request must be a JSON object, but got %s instead.", jsonKind(te.Value))
-		}
-		return nil, typeError(err, "")
+	if err := decodeBody(body, &w); err != nil {
+		return nil, err
 	}
 	r := &EmbeddingRequest{}
 	if w.Model == nil || *w.Model == "" {

@@ -5,7 +5,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/tollgate-gw/tollgate/internal/jsonstr"
 )
 
 // emfMetric is one metric of the EMF directive and of PutMetricData.
@@ -73,7 +74,7 @@ func newEMFEncoder(w io.Writer, namespace string) *emfEncoder {
 
 func appendDirective(b []byte, namespace string, ttft bool) []byte {
 	b = append(b, `,"CloudWatchMetrics":[{"Namespace":`...)
-	b = appendString(b, namespace)
+	b = jsonstr.Append(b, namespace)
 	b = append(b, `,"Dimensions":[`...)
 	for i, set := range emfDimensionSets {
 		if i > 0 {
@@ -84,7 +85,7 @@ func appendDirective(b []byte, namespace string, ttft bool) []byte {
 			if j > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, d)
+			b = jsonstr.Append(b, d)
 		}
 		b = append(b, ']')
 	}
@@ -97,9 +98,9 @@ func appendDirective(b []byte, namespace string, ttft bool) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"Name":`...)
-		b = appendString(b, mt.name)
+		b = jsonstr.Append(b, mt.name)
 		b = append(b, `,"Unit":`...)
-		b = appendString(b, mt.unit)
+		b = jsonstr.Append(b, mt.unit)
 		b = append(b, '}')
 	}
 	return append(b, "]}]},"...)
@@ -129,11 +130,11 @@ func appendEMF(b []byte, e *emfEncoder, ev *Event, t time.Time, key, team, model
 		b = append(b, e.directiveNoTTFT...)
 	}
 	b = append(b, `"KeyId":`...)
-	b = appendString(b, key)
+	b = jsonstr.Append(b, key)
 	b = append(b, `,"Model":`...)
-	b = appendString(b, model)
+	b = jsonstr.Append(b, model)
 	b = append(b, `,"Team":`...)
-	b = appendString(b, team)
+	b = jsonstr.Append(b, team)
 	for i, mt := range emfMetrics {
 		if i == ttftIndex && !hasTTFT {
 			continue
@@ -144,7 +145,7 @@ func appendEMF(b []byte, e *emfEncoder, ev *Event, t time.Time, key, team, model
 		b = appendNumber(b, v[i])
 	}
 	b = append(b, `,"RequestId":`...)
-	b = appendString(b, ev.RequestID)
+	b = jsonstr.Append(b, ev.RequestID)
 	b = append(b, `,"Status":`...)
 	b = strconv.AppendInt(b, int64(ev.Status), 10)
 	b = append(b, `,"Stream":`...)
@@ -152,16 +153,16 @@ func appendEMF(b []byte, e *emfEncoder, ev *Event, t time.Time, key, team, model
 	b = append(b, `,"Estimated":`...)
 	b = strconv.AppendBool(b, ev.Estimated)
 	b = append(b, `,"PolicyVersion":`...)
-	b = appendString(b, ev.PolicyVersion)
+	b = jsonstr.Append(b, ev.PolicyVersion)
 	b = append(b, `,"ResolvedModel":`...)
-	b = appendString(b, ev.ResolvedModel)
+	b = jsonstr.Append(b, ev.ResolvedModel)
 	b = append(b, `,"RequestedModel":`...)
-	b = appendString(b, ev.Model)
+	b = jsonstr.Append(b, ev.Model)
 	b = append(b, `,"Endpoint":`...)
-	b = appendString(b, ev.Endpoint)
+	b = jsonstr.Append(b, ev.Endpoint)
 	if ev.UpstreamError != "" {
 		b = append(b, `,"UpstreamError":`...)
-		b = appendString(b, ev.UpstreamError)
+		b = jsonstr.Append(b, ev.UpstreamError)
 	}
 	return append(b, '}', '\n')
 }
@@ -173,57 +174,4 @@ func appendNumber(b []byte, f float64) []byte {
 		return strconv.AppendInt(b, int64(f), 10)
 	}
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
-}
-
-const hex = "0123456789abcdef"
-
-// appendString appends s as a JSON string: quotes, backslashes and control
-// characters escaped, invalid UTF-8 replaced by U+FFFD, and U+2028/U+2029
-// escaped so that the line is also valid JavaScript.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
