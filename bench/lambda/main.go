@@ -24,11 +24,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,10 +44,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tollgate-gw/tollgate/bench/internal/proc"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 )
 
 const model = "anthropic.claude-3-haiku-20240307-v1:0"
+
+// How long the simulator gets to log its address, and a process to exit
+// after SIGTERM before it is killed.
+const (
+	logWait   = 15 * time.Second
+	stopGrace = 10 * time.Second
+)
 
 func main() {
 	runs := flag.Int("runs", 20, "cold starts to measure")
@@ -70,24 +76,21 @@ func run(runs, requests, concurrency int, storeKind string) error {
 	}
 	defer os.RemoveAll(dir)
 
-	bin := filepath.Join(dir, "bootstrap")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/server")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build: %w", err)
+	bin, err := proc.BuildLambda(context.Background(), dir)
+	if err != nil {
+		return err
 	}
 	st, err := os.Stat(bin)
 	if err != nil {
 		return err
 	}
 
-	sim, err := startChild(bin, []string{"sim", "-addr", "127.0.0.1:0"}, os.Environ(), filepath.Join(dir, "sim.log"), "")
+	sim, err := proc.Start(bin, []string{"sim", "-addr", "127.0.0.1:0"}, os.Environ(), "", filepath.Join(dir, "sim.log"))
 	if err != nil {
 		return err
 	}
-	defer sim.stop()
-	simURL, err := sim.waitLog("simulator listening", "url")
+	defer sim.Stop(stopGrace)
+	simURL, err := sim.WaitLog(context.Background(), logWait, "simulator listening", "url")
 	if err != nil {
 		return err
 	}
@@ -116,20 +119,20 @@ func run(runs, requests, concurrency int, storeKind string) error {
 
 	// Cold starts.
 	var ready, exits []time.Duration
-	var rssReady []int64
+	var rssReady []int64 // KiB
 	for i := range runs {
 		g, d, err := startGateway(bin, env, dir, fmt.Sprintf("cold-%d", i))
 		if err != nil {
 			return err
 		}
-		m, err := g.memory()
+		m, err := proc.ReadMem(g.PID())
 		if err != nil {
-			g.stop()
+			g.Stop(stopGrace)
 			return err
 		}
 		ready = append(ready, d)
-		rssReady = append(rssReady, m.rss)
-		exit, err := g.terminate()
+		rssReady = append(rssReady, m.RSS)
+		exit, err := g.Terminate(stopGrace)
 		if err != nil {
 			return err
 		}
@@ -141,8 +144,8 @@ func run(runs, requests, concurrency int, storeKind string) error {
 	if err != nil {
 		return err
 	}
-	defer g.stop()
-	atReady, err := g.memory()
+	defer g.Stop(stopGrace)
+	atReady, err := proc.ReadMem(g.PID())
 	if err != nil {
 		return err
 	}
@@ -150,7 +153,7 @@ func run(runs, requests, concurrency int, storeKind string) error {
 		name    string
 		clients int
 		took    time.Duration
-		mem     mem
+		mem     proc.Mem
 	}
 	phases := []phase{{name: "at ready", mem: atReady}}
 	for _, clients := range []int{1, concurrency} {
@@ -159,16 +162,16 @@ func run(runs, requests, concurrency int, storeKind string) error {
 		}
 		start := time.Now()
 		if err := drive(g.base, secret, requests, clients); err != nil {
-			return fmt.Errorf("load (%d clients): %w\ngateway log:\n%s", clients, err, tail(g.logPath))
+			return fmt.Errorf("load (%d clients): %w\ngateway log:\n%s", clients, err, proc.Tail(g.StderrPath()))
 		}
 		took := time.Since(start)
-		m, err := g.memory()
+		m, err := proc.ReadMem(g.PID())
 		if err != nil {
 			return err
 		}
 		phases = append(phases, phase{name: fmt.Sprintf("after %d requests, %d at a time", requests, clients), clients: clients, took: took, mem: m})
 	}
-	exitLoaded, err := g.terminate()
+	exitLoaded, err := g.Terminate(stopGrace)
 	if err != nil {
 		return err
 	}
@@ -189,7 +192,7 @@ func run(runs, requests, concurrency int, storeKind string) error {
 		if p.took > 0 {
 			rate = fmt.Sprintf("%.0f", float64(requests)/p.took.Seconds())
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", p.name, mib(p.mem.rss), mib(p.mem.anon), mib(p.mem.file), mib(p.mem.hwm), rate)
+		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", p.name, mib(p.mem.RSS), mib(p.mem.Anon), mib(p.mem.File), mib(p.mem.HWM), rate)
 	}
 	return nil
 }
@@ -272,7 +275,7 @@ func usageStore(bin, dir, kind string) (storeSetup, func(), error) {
 
 // gateway is a started bootstrap.
 type gateway struct {
-	*child
+	*proc.Child
 	base string
 }
 
@@ -289,7 +292,7 @@ func startGateway(bin string, env []string, dir, name string) (*gateway, time.Du
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	start := time.Now()
-	c, err := startChild(bin, []string{"serve"}, env, filepath.Join(dir, name+".log"), filepath.Join(dir, name+".emf"))
+	c, err := proc.Start(bin, []string{"serve"}, env, filepath.Join(dir, name+".emf"), filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -298,17 +301,17 @@ func startGateway(bin string, env []string, dir, name string) (*gateway, time.Du
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return &gateway{child: c, base: base}, time.Since(start), nil
+				return &gateway{Child: c, base: base}, time.Since(start), nil
 			}
 		}
 		select {
-		case <-c.done:
-			return nil, 0, fmt.Errorf("gateway exited before ready:\n%s", tail(c.logPath))
+		case <-c.Done():
+			return nil, 0, fmt.Errorf("gateway exited before ready:\n%s", proc.Tail(c.StderrPath()))
 		default:
 		}
 		if time.Since(start) > 15*time.Second {
-			c.stop()
-			return nil, 0, fmt.Errorf("gateway not ready after 15 s:\n%s", tail(c.logPath))
+			c.Stop(stopGrace)
+			return nil, 0, fmt.Errorf("gateway not ready after 15 s:\n%s", proc.Tail(c.StderrPath()))
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
@@ -375,122 +378,6 @@ func chat(client *http.Client, base, secret string, stream bool, k int) error {
 	return nil
 }
 
-// child is a started process whose stderr (the JSON log) and stdout (EMF
-// lines) go to files.
-type child struct {
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-}
-
-func startChild(bin string, args, env []string, logPath, outPath string) (*child, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	cmd.Stderr = logf
-	if outPath != "" {
-		outf, err := os.Create(outPath)
-		if err != nil {
-			return nil, err
-		}
-		defer outf.Close()
-		cmd.Stdout = outf
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &child{cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(c.done) }()
-	return c, nil
-}
-
-// waitLog waits for a JSON log line whose msg is msg and returns field.
-func (c *child) waitLog(msg, field string) (string, error) {
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		f, err := os.Open(c.logPath)
-		if err == nil {
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				var rec map[string]any
-				if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == msg {
-					f.Close()
-					return fmt.Sprint(rec[field]), nil
-				}
-			}
-			f.Close()
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return "", fmt.Errorf("no %q line:\n%s", msg, tail(c.logPath))
-}
-
-// terminate sends SIGTERM and returns how long the process took to exit.
-func (c *child) terminate() (time.Duration, error) {
-	start := time.Now()
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-		return time.Since(start), nil
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		return 0, errors.New("did not exit within 10 s of SIGTERM")
-	}
-}
-
-func (c *child) stop() {
-	select {
-	case <-c.done:
-	default:
-		_, _ = c.terminate()
-	}
-}
-
-// mem is what /proc/PID/status says about memory, in bytes.
-type mem struct{ rss, anon, file, hwm int64 }
-
-func (c *child) memory() (mem, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
-	if err != nil {
-		return mem{}, err
-	}
-	var m mem
-	for _, line := range strings.Split(string(b), "\n") {
-		name, val, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(val)
-		if len(f) < 1 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(f[0], 10, 64)
-		switch name {
-		case "VmRSS":
-			m.rss = kb << 10
-		case "RssAnon":
-			m.anon = kb << 10
-		case "RssFile":
-			m.file = kb << 10
-		case "VmHWM":
-			m.hwm = kb << 10
-		}
-	}
-	return m, nil
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
-
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -513,4 +400,4 @@ func pctInt(d []int64, p int) int64 {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-func mib(n int64) string        { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+func mib(kib int64) string      { return fmt.Sprintf("%.1f MiB", float64(kib)/(1<<10)) }

@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tollgate-gw/tollgate/bench/internal/proc"
 )
 
 func main() {
@@ -42,6 +44,14 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// logWait bounds the wait for the simulator's and the gateway's address
+// lines; stopGrace is how long either gets to exit after SIGTERM before it is
+// killed.
+const (
+	logWait   = 15 * time.Second
+	stopGrace = 10 * time.Second
+)
 
 // options are the driver's flags.
 type options struct {
@@ -136,9 +146,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rep.runs = append(rep.runs, rr)
 	}
-	rep.final, _ = memOf(r.gw.pid())
+	rep.final, _ = proc.ReadMem(r.gw.PID())
 	rep.served = r.served
-	r.gw.stop() // cold starts run alone but for the simulator
+	r.gw.Stop(stopGrace) // cold starts run alone but for the simulator
 	if rep.cold, err = r.coldStarts(ctx); err != nil {
 		return err
 	}
@@ -154,7 +164,7 @@ type rig struct {
 	stderr io.Writer
 
 	bin      string
-	sim, gw  *child
+	sim, gw  *proc.Child
 	simURL   string
 	simPort  int
 	polDir   string
@@ -175,17 +185,17 @@ func (r *rig) start(ctx context.Context) error {
 	if r.bin == "" {
 		r.logf("building ./cmd/server")
 		var err error
-		if r.bin, err = buildBinary(ctx, r.dir); err != nil {
+		if r.bin, err = proc.Build(ctx, r.dir); err != nil {
 			return err
 		}
 	}
 
-	sim, err := startChild(r.bin, []string{"sim", "-addr", "127.0.0.1:0"}, baseEnv(r.dir), filepath.Join(r.dir, "sim.log"))
+	sim, err := proc.Start(r.bin, []string{"sim", "-addr", "127.0.0.1:0"}, baseEnv(r.dir), "", filepath.Join(r.dir, "sim.log"))
 	if err != nil {
 		return err
 	}
 	r.sim = sim
-	if r.simURL, err = sim.waitLog(ctx, "simulator listening", "url"); err != nil {
+	if r.simURL, err = sim.WaitLog(ctx, logWait, "simulator listening", "url"); err != nil {
 		return err
 	}
 	if r.simPort, err = portOf(r.simURL); err != nil {
@@ -211,20 +221,20 @@ func (r *rig) start(ctx context.Context) error {
 			return err
 		}
 	}
-	gw, err := startChild(r.bin, []string{"serve", "-addr", addr, "-admin-addr", "off", "-policies", r.polDir, "-store", r.storeArg("usage.db"), "-log-level", o.logLevel},
-		r.gwEnv, filepath.Join(r.dir, "gateway.log"))
+	gw, err := proc.Start(r.bin, []string{"serve", "-addr", addr, "-admin-addr", "off", "-policies", r.polDir, "-store", r.storeArg("usage.db"), "-log-level", o.logLevel},
+		r.gwEnv, "", filepath.Join(r.dir, "gateway.log"))
 	if err != nil {
 		return err
 	}
 	r.gw = gw
 	if !quiet {
-		if addr, err = gw.waitLog(ctx, "listening", "addr"); err != nil {
+		if addr, err = gw.WaitLog(ctx, logWait, "listening", "addr"); err != nil {
 			return err
 		}
 	}
 	base := "http://" + addr
 	client := newHTTPClient(o.concurrency)
-	if err := waitHealthy(ctx, client, base); err != nil {
+	if err := proc.WaitHealthy(ctx, client, base); err != nil {
 		return err
 	}
 	mt := int32(o.maxTokens)
@@ -232,7 +242,7 @@ func (r *rig) start(ctx context.Context) error {
 		return err
 	}
 	r.served = 2
-	r.logf("simulator %s (pid %d), gateway %s (pid %d, -log-level %s)", r.simURL, sim.pid(), base, gw.pid(), o.logLevel)
+	r.logf("simulator %s (pid %d), gateway %s (pid %d, -log-level %s)", r.simURL, sim.PID(), base, gw.PID(), o.logLevel)
 
 	r.plain = chatCall(client, base, secret, chatBody(o.model, o.prompt, mt, false), false)
 	r.streamed = chatCall(client, base, secret, chatBody(o.model, streamPromptOf(o), mt, true), true)
@@ -251,12 +261,8 @@ func (r *rig) storeArg(name string) string {
 }
 
 func (r *rig) close() {
-	if r.gw != nil {
-		r.gw.stop()
-	}
-	if r.sim != nil {
-		r.sim.stop()
-	}
+	r.gw.Stop(stopGrace)
+	r.sim.Stop(stopGrace)
 }
 
 // loadRun is one repetition of the load phases: plain requests through the
@@ -270,7 +276,7 @@ func (r *rig) loadRun(ctx context.Context, i int) (runReport, error) {
 		if o.perf == "" || i > 0 {
 			return func() {}, nil
 		}
-		cmd, err := startPerf(o.perf+suffix, r.gw.pid())
+		cmd, err := startPerf(o.perf+suffix, r.gw.PID())
 		if err != nil {
 			return nil, err
 		}
@@ -287,7 +293,7 @@ func (r *rig) loadRun(ctx context.Context, i int) (runReport, error) {
 	if err != nil {
 		return rr, err
 	}
-	rr.mem, _ = memOf(r.gw.pid())
+	rr.mem, _ = proc.ReadMem(r.gw.PID())
 	rr.served = r.served
 	r.logf("run %d: bare SDK, %d Converse calls at concurrency %d", i+1, o.requests, o.concurrency)
 	if rr.sdkPlain, err = runSDKChild(ctx, r.job); err != nil {
@@ -383,11 +389,11 @@ func (r *rig) measure(ctx context.Context, c, n, warmup int, do call) (phase, er
 		return phase{}, fmt.Errorf("warm-up: %d errors, first: %s", w.Errors, w.FirstErr)
 	}
 	tw0 := timeWaitTo(r.simPort)
-	g0, err1 := cpuTicks(r.gw.pid())
-	s0, err2 := cpuTicks(r.sim.pid())
+	g0, err1 := proc.CPUTicks(r.gw.PID())
+	s0, err2 := proc.CPUTicks(r.sim.PID())
 	res := drive(ctx, n, c, do)
-	g1, err3 := cpuTicks(r.gw.pid())
-	s1, err4 := cpuTicks(r.sim.pid())
+	g1, err3 := proc.CPUTicks(r.gw.PID())
+	s1, err4 := proc.CPUTicks(r.sim.PID())
 	r.served += res.Requests
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return phase{}, err
@@ -455,8 +461,8 @@ func portOf(url string) (int, error) {
 type runReport struct {
 	gwPlain, gwStream, gwSerial    phase
 	sdkPlain, sdkStream, sdkSerial result
-	mem                            mem // after the non-streamed phase
-	served                         int // requests the gateway had answered by then
+	mem                            proc.Mem // after the non-streamed phase
+	served                         int      // requests the gateway had answered by then
 }
 
 // coldStartSeries is the cold starts of one mode.
@@ -468,14 +474,14 @@ type coldStartSeries struct {
 type report struct {
 	opts   options
 	runs   []runReport
-	final  mem
+	final  proc.Mem
 	served int
 	cold   []coldStartSeries
 }
 
 func (rep report) print(w io.Writer) {
 	o := rep.opts
-	usPerTick := 1e6 / float64(clockTicks)
+	usPerTick := 1e6 / float64(proc.ClockTicks)
 	fmt.Fprintf(w, "\n## Tollgate load benchmark\n\n")
 	fmt.Fprintf(w, "%d non-streamed and %d streamed (%d tokens) requests per run at concurrency %d, %d runs; gateway -log-level %s, -store %s, extra environment %q; GOMAXPROCS %s; %d CPUs.\n\n",
 		o.requests, o.streamRequests, o.tokens, o.concurrency, o.runs, o.logLevel, orDefault(o.store, "bolt://"), o.gatewayEnv,
@@ -507,9 +513,9 @@ func (rep report) print(w io.Writer) {
 
 	fmt.Fprintf(w, "\n### Gateway memory\n\n| after | requests served | VmRSS | VmHWM | RssAnon | RssFile |\n|---|---|---|---|---|---|\n")
 	for i, r := range rep.runs {
-		fmt.Fprintf(w, "| run %d non-streamed phase | %d | %s |\n", i+1, r.served, r.mem)
+		fmt.Fprintf(w, "| run %d non-streamed phase | %d | %s |\n", i+1, r.served, memCells(r.mem))
 	}
-	fmt.Fprintf(w, "| all runs | %d | %s |\n", rep.served, rep.final)
+	fmt.Fprintf(w, "| all runs | %d | %s |\n", rep.served, memCells(rep.final))
 
 	fmt.Fprintf(w, "\n### Connections to the simulator\n\nConnections to the simulator closed by its client during a measured phase (new TIME_WAIT sockets; 0 means every connection was kept alive). The SDK's default transport keeps 10 idle connections per host.\n\n| run | gateway, non-streamed | bare SDK, non-streamed | gateway, streamed | bare SDK, streamed |\n|---|---|---|---|---|\n")
 	for i, r := range rep.runs {
@@ -547,9 +553,9 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) 
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }
 
-// String is m's cells of the memory table.
-func (m mem) String() string {
-	return fmt.Sprintf("%.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB", mib(m.rss), mib(m.hwm), mib(m.anon), mib(m.file))
+// memCells is m's cells of the memory table.
+func memCells(m proc.Mem) string {
+	return fmt.Sprintf("%.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB", mib(m.RSS), mib(m.HWM), mib(m.Anon), mib(m.File))
 }
 
 func orDefault(s, def string) string {

@@ -40,11 +40,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tollgate-gw/tollgate/bench/internal/proc"
 )
 
 func main() {
@@ -119,12 +122,20 @@ const (
 	embedModel = "amazon.titan-embed-text-v2:0"
 )
 
+// How long the simulator and the gateway get to log their addresses, and to
+// exit after SIGTERM before they are killed: the gateway drains its streams
+// first (-drain-timeout, -shutdown-timeout 20s).
+const (
+	logWait   = 20 * time.Second
+	stopGrace = 30 * time.Second
+)
+
 // rig is the binary, the two processes and what the driver needs of them.
 type rig struct {
 	o        options
 	dir      string
 	stderr   io.Writer
-	sim, gw  *child
+	sim, gw  *proc.Child
 	base     string // http://gateway
 	admin    string // http://admin
 	secrets  map[string]string
@@ -165,12 +176,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 func (r *rig) logf(format string, a ...any) { fmt.Fprintf(r.stderr, "soak: "+format+"\n", a...) }
 
 func (r *rig) close() {
-	if r.gw != nil {
-		r.gw.stop()
-	}
-	if r.sim != nil {
-		r.sim.stop()
-	}
+	r.gw.Stop(stopGrace)
+	r.sim.Stop(stopGrace)
 }
 
 func (r *rig) start(ctx context.Context) error {
@@ -178,18 +185,18 @@ func (r *rig) start(ctx context.Context) error {
 	if bin == "" {
 		r.logf("building ./cmd/server")
 		var err error
-		if bin, err = buildBinary(ctx, r.dir); err != nil {
+		if bin, err = proc.Build(ctx, r.dir); err != nil {
 			return err
 		}
 	}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + r.dir, "AWS_EC2_METADATA_DISABLED=true"}
-	sim, err := startChild(bin, []string{"sim", "-addr", "127.0.0.1:0", "-chunk-interval", r.o.chunkPause.String()}, env,
+	sim, err := proc.Start(bin, []string{"sim", "-addr", "127.0.0.1:0", "-chunk-interval", r.o.chunkPause.String()}, env,
 		filepath.Join(r.dir, "sim.out"), filepath.Join(r.dir, "sim.log"))
 	if err != nil {
 		return err
 	}
 	r.sim = sim
-	simURL, err := sim.waitLog(ctx, "simulator listening", "url")
+	simURL, err := sim.WaitLog(ctx, logWait, "simulator listening", "url")
 	if err != nil {
 		return err
 	}
@@ -224,7 +231,7 @@ func (r *rig) start(ctx context.Context) error {
 
 	gwEnv := append(env, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME="+simURL, "AWS_ENDPOINT_URL_BEDROCK="+simURL,
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x")
-	gw, err := startChild(bin, []string{"serve", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0",
+	gw, err := proc.Start(bin, []string{"serve", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0",
 		"-policies", polDir, "-store", "bolt://" + filepath.Join(r.dir, "usage.db"), "-emf",
 		"-upstream-timeout", "30s", "-drain-timeout", r.o.drainTimeout.String(), "-shutdown-timeout", "20s"},
 		gwEnv, filepath.Join(r.dir, "gateway.out"), filepath.Join(r.dir, "gateway.log"))
@@ -232,11 +239,11 @@ func (r *rig) start(ctx context.Context) error {
 		return err
 	}
 	r.gw = gw
-	addr, err := gw.waitLog(ctx, "listening", "addr")
+	addr, err := gw.WaitLog(ctx, logWait, "listening", "addr")
 	if err != nil {
 		return err
 	}
-	admin, err := gw.waitLog(ctx, "admin listening", "addr")
+	admin, err := gw.WaitLog(ctx, logWait, "admin listening", "addr")
 	if err != nil {
 		return err
 	}
@@ -258,7 +265,7 @@ func (r *rig) start(ctx context.Context) error {
 		r.embedWhy = fmt.Sprintf("POST /v1/embeddings answered %d %s", res.status, res.detail)
 	}
 	r.logf("simulator %s (pid %d), gateway %s (pid %d), admin %s; embeddings: %v %s",
-		simURL, sim.pid(), r.base, gw.pid(), r.admin, r.embed, r.embedWhy)
+		simURL, sim.PID(), r.base, gw.PID(), r.admin, r.embed, r.embedWhy)
 	return nil
 }
 
@@ -272,10 +279,31 @@ type sample struct {
 }
 
 func (r *rig) sampleNow(start time.Time, requests int64) sample {
-	s := sample{at: time.Since(start), rss: rssKiB(r.gw.pid()), requests: requests}
+	m, _ := proc.ReadMem(r.gw.PID()) // all 0 when /proc cannot be read
+	s := sample{at: time.Since(start), rss: m.RSS, requests: requests}
 	s.goroutines, _ = scrapeGauge(r.client, r.admin+"/metrics", "go_goroutines")
 	s.heap, _ = scrapeGauge(r.client, r.admin+"/metrics", "go_memstats_heap_inuse_bytes")
 	return s
+}
+
+// scrapeGauge reads one unlabelled sample (go_goroutines,
+// go_memstats_heap_inuse_bytes) from a Prometheus text exposition.
+func scrapeGauge(client *http.Client, url, name string) (float64, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("%s not in %s", name, url)
 }
 
 // idleSample waits for in-flight work (drains included) to end, closes the
@@ -365,15 +393,15 @@ func (r *rig) soak(ctx context.Context) (*report, error) {
 			rep.capLimit = u.limit
 		}
 	}
-	r.gw.stop()
-	rep.gatewayExit = r.gw.cmd.ProcessState.String()
-	emf, err := readEMF(r.gw.stdout)
+	r.gw.Stop(stopGrace)
+	rep.gatewayExit = r.gw.ExitState()
+	emf, err := readEMF(r.gw.StdoutPath())
 	if err != nil {
 		return nil, err
 	}
 	rep.reconcile(results, emf)
-	rep.logErrors = countLogLevel(r.gw.stderr, "ERROR")
-	rep.panics = countLogMsg(r.gw.stderr, "panic")
+	rep.logErrors = countLogLevel(r.gw.StderrPath(), "ERROR")
+	rep.panics = countLogMsg(r.gw.StderrPath(), "panic")
 	return rep, nil
 }
 
