@@ -703,7 +703,7 @@ func parseToolChoice(raw json.RawMessage, tools []Tool) (ToolChoice, error) {
 // "messages[i]" (and "messages[i].tool_calls[j].function.arguments" for a
 // hand-built r with invalid arguments), or "response_format.json_schema.schema"
 // for a schema the model cannot take. The same fields feed a ConverseStream
-// request: see [ToConverseStream].
+// request: see [StreamInput].
 func ToConverse(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.ConverseInput, error) {
 	for _, ref := range ImageURLs(r) {
 		if ref.Image.Data == nil {
@@ -754,27 +754,27 @@ func ToConverse(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.C
 	return in, nil
 }
 
-// ToConverseStream is [ToConverse] for the ConverseStream API; it has the
-// same contract.
-func ToConverseStream(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.ConverseStreamInput, error) {
-	in, err := ToConverse(r, modelID, opts)
-	if err != nil {
-		return nil, err
-	}
+// StreamInput is in for the ConverseStream API: the same request, field for
+// field (a guardrail in its stream form).
+func StreamInput(in *bedrockruntime.ConverseInput) *bedrockruntime.ConverseStreamInput {
 	out := &bedrockruntime.ConverseStreamInput{
-		ModelId:                      in.ModelId,
-		System:                       in.System,
-		Messages:                     in.Messages,
-		InferenceConfig:              in.InferenceConfig,
-		ToolConfig:                   in.ToolConfig,
-		AdditionalModelRequestFields: in.AdditionalModelRequestFields,
-		OutputConfig:                 in.OutputConfig,
-		RequestMetadata:              in.RequestMetadata,
+		ModelId:                           in.ModelId,
+		Messages:                          in.Messages,
+		System:                            in.System,
+		InferenceConfig:                   in.InferenceConfig,
+		ToolConfig:                        in.ToolConfig,
+		AdditionalModelRequestFields:      in.AdditionalModelRequestFields,
+		AdditionalModelResponseFieldPaths: in.AdditionalModelResponseFieldPaths,
+		OutputConfig:                      in.OutputConfig,
+		PerformanceConfig:                 in.PerformanceConfig,
+		PromptVariables:                   in.PromptVariables,
+		RequestMetadata:                   in.RequestMetadata,
+		ServiceTier:                       in.ServiceTier,
 	}
 	if g := in.GuardrailConfig; g != nil {
 		out.GuardrailConfig = &types.GuardrailStreamConfiguration{GuardrailIdentifier: g.GuardrailIdentifier, GuardrailVersion: g.GuardrailVersion, Trace: g.Trace}
 	}
-	return out, nil
+	return out
 }
 
 // addCachePoints marks the prompt prefixes Bedrock may cache: after the

@@ -4,7 +4,7 @@
 //
 // Translation is pure: the package does no I/O, holds no client and logs
 // nothing. [ParseChatRequest] validates a request body, [ToConverse] (or
-// [ToConverseStream]) builds the Bedrock input, [FromConverse] builds the
+// [StreamInput]) builds the Bedrock input, [FromConverse] builds the
 // chat.completion body and a [Stream] turns ConverseStream events into
 // chat.completion.chunk events. Errors are *tollgate.Error: Kind Invalid
 // (HTTP 400) with OpenAI's param and code for requests, Kind BadGateway for

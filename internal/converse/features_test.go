@@ -269,13 +269,10 @@ func TestToConverseFeatures(t *testing.T) {
 				t.Errorf("Bedrock body mismatch (-want +got):\n%s", diff)
 			}
 			// The stream input carries the same fields.
-			sin, err := converse.ToConverseStream(r, model, tt.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sin := converse.StreamInput(in)
 			if (sin.GuardrailConfig != nil) != (in.GuardrailConfig != nil) || (sin.OutputConfig != nil) != (in.OutputConfig != nil) ||
 				(sin.AdditionalModelRequestFields != nil) != (in.AdditionalModelRequestFields != nil) || len(sin.RequestMetadata) != len(in.RequestMetadata) {
-				t.Errorf("ToConverseStream lost a field: %+v", sin)
+				t.Errorf("StreamInput lost a field: %+v", sin)
 			}
 		})
 	}

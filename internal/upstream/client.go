@@ -12,8 +12,9 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
+
+	"github.com/tollgate-gw/tollgate/internal/converse"
 )
 
 // DefaultMaxAttempts is how many times a Bedrock call is tried in all when
@@ -98,37 +99,11 @@ func (c *Client) Converse(ctx context.Context, in *bedrockruntime.ConverseInput)
 // before the stream starts are *tollgate.Error; the caller must Close the
 // returned stream.
 func (c *Client) ConverseStream(ctx context.Context, in *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseStreamEventStream, error) {
-	out, err := c.runtime.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{
-		ModelId:                           in.ModelId,
-		Messages:                          in.Messages,
-		System:                            in.System,
-		InferenceConfig:                   in.InferenceConfig,
-		ToolConfig:                        in.ToolConfig,
-		GuardrailConfig:                   streamGuardrail(in),
-		AdditionalModelRequestFields:      in.AdditionalModelRequestFields,
-		AdditionalModelResponseFieldPaths: in.AdditionalModelResponseFieldPaths,
-		OutputConfig:                      in.OutputConfig,
-		PerformanceConfig:                 in.PerformanceConfig,
-		PromptVariables:                   in.PromptVariables,
-		RequestMetadata:                   in.RequestMetadata,
-		ServiceTier:                       in.ServiceTier,
-	}, ownStreamCodec)
+	out, err := c.runtime.ConverseStream(ctx, converse.StreamInput(in), ownStreamCodec)
 	if err != nil {
 		return nil, MapError(err)
 	}
 	return out.GetStream(), nil
-}
-
-func streamGuardrail(in *bedrockruntime.ConverseInput) *types.GuardrailStreamConfiguration {
-	g := in.GuardrailConfig
-	if g == nil {
-		return nil
-	}
-	return &types.GuardrailStreamConfiguration{
-		GuardrailIdentifier: g.GuardrailIdentifier,
-		GuardrailVersion:    g.GuardrailVersion,
-		Trace:               g.Trace,
-	}
 }
 
 // bodyWithoutWriterTo works around a race in smithy-go (v1.28): once Do
