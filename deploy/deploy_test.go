@@ -514,7 +514,7 @@ func gatewayBinary(t *testing.T) string {
 			return
 		}
 		built.path = filepath.Join(dir, "bootstrap")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-o", built.path, "../cmd/server")
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-tags", "nomsgpack", "-o", built.path, "../cmd/server")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			built.err = fmt.Errorf("go build: %v\n%s", err, out)

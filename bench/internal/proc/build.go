@@ -22,8 +22,11 @@ func BuildLambda(ctx context.Context, dir string) (string, error) {
 	return build(ctx, filepath.Join(dir, "bootstrap"), "-ldflags", "-s -w")
 }
 
+// Tags are the build tags of `make build` and `make lambda`.
+const Tags = "nomsgpack"
+
 func build(ctx context.Context, bin string, flags ...string) (string, error) {
-	args := append([]string{"build", "-trimpath"}, flags...)
+	args := append([]string{"build", "-trimpath", "-tags", Tags}, flags...)
 	cmd := exec.CommandContext(ctx, "go", append(args, "-o", bin, "./cmd/server")...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
