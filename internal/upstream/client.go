@@ -1,7 +1,9 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -112,14 +114,33 @@ func (c *Client) ConverseStream(ctx context.Context, in *bedrockruntime.Converse
 // it takes that for a write error and closes the connection, cutting the
 // response being read (a stream ends early with "use of closed network
 // connection"). Real Bedrock answers too slowly to lose the race, a local
-// endpoint does not. Hiding WriteTo makes net/http read the body instead,
-// and a closed body reads as a clean end.
+// endpoint does not.
+//
+// A body of up to inMemoryBody bytes (every ordinary request) is copied into
+// a reader of its own, which smithy never closes. net/http also recognises
+// it as in memory and sends the headers and the body in one write, where it
+// flushes the headers of any other body first: one system call and one TCP
+// segment less per request. A larger body keeps smithy's reader with WriteTo
+// hidden, so that net/http reads it instead, and a closed body reads as a
+// clean end.
 type bodyWithoutWriterTo struct {
 	client aws.HTTPClient
 }
 
+// inMemoryBody bounds the request bodies that bodyWithoutWriterTo copies.
+const inMemoryBody = 1 << 20
+
 func (c bodyWithoutWriterTo) Do(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Body != http.NoBody {
+	switch {
+	case r.Body == nil || r.Body == http.NoBody:
+	case r.ContentLength > 0 && r.ContentLength <= inMemoryBody:
+		b := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, fmt.Errorf("upstream: read the request body: %w", err)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	default:
 		r.Body = struct{ io.ReadCloser }{r.Body}
 	}
 	return c.client.Do(r)
