@@ -318,7 +318,7 @@ func TestPolicyReloadsWithoutRestart(t *testing.T) {
 	if v := version(); v != v2 {
 		t.Errorf("policy version %s after a broken edit, want %s", v, v2)
 	}
-	if !strings.Contains(g.logs.String(), "policy.yaml:") {
+	if !logged(g, "policy.yaml:") {
 		t.Errorf("the broken edit was not logged with its file and line:\n%s", g.logs)
 	}
 }
@@ -361,7 +361,7 @@ func TestBrokenStreamsAreBilled(t *testing.T) {
 	if m := g.scrape(t); m["tollgate_usage_estimated_total{key=free,model="+haiku+"}"] != 1 {
 		t.Errorf("estimated usage not counted: %v", m["tollgate_usage_estimated_total{key=free,model="+haiku+"}"])
 	}
-	if !strings.Contains(g.logs.String(), `"usage_estimated":true`) {
+	if !logged(g, `"usage_estimated":true`) {
 		t.Error("the request log does not say the usage was estimated")
 	}
 }
@@ -388,5 +388,19 @@ func TestApplicationProfilePricedThroughItsModel(t *testing.T) {
 	status, _, b = g.do(t, "GET", "/v1/models", cappedSecret, "", "")
 	if status != 200 || !strings.Contains(string(b), arn) {
 		t.Errorf("the capped key's model list lacks the profile: %d", status)
+	}
+}
+
+// logged reports whether the gateway's log comes to hold s within a few
+// seconds: log lines are written by a goroutine of their own
+// (internal/logsink), a moment after the request they describe.
+func logged(g *gateway, s string) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if strings.Contains(g.logs.String(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
 	}
 }

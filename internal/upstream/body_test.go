@@ -38,8 +38,8 @@ func TestBodyOneWrite(t *testing.T) {
 	}
 	defer ln.Close()
 	type seen struct {
-		body  []byte
-		err   error
+		body []byte
+		err  error
 	}
 	got := make(chan seen, 1)
 	go func() {
