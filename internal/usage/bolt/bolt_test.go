@@ -92,12 +92,12 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-// TestForgetSettled checks that settled IDs are forgotten after the
-// retention (and not before).
+// TestForgetSettled checks that settled IDs are forgotten after the default
+// retention (usage.LocalSettleRetention), and not before.
 func TestForgetSettled(t *testing.T) {
 	ctx := t.Context()
 	clk := storetest.NewClock()
-	s, err := bolt.Open(filepath.Join(t.TempDir(), "usage.db"), bolt.WithClock(clk.Now), bolt.WithRetention(time.Hour))
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "usage.db"), bolt.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestForgetSettled(t *testing.T) {
 	if _, err := s.Settle(ctx, r, 10); err != nil {
 		t.Fatal(err)
 	}
-	clk.Advance(59 * time.Minute)
+	clk.Advance(usage.LocalSettleRetention - time.Minute)
 	if _, err := s.Sweep(ctx, clk.Now()); err != nil {
 		t.Fatal(err)
 	}

@@ -66,14 +66,14 @@ type Option func(*Store)
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
 // WithRetention sets how long a settled ID is remembered (default
-// usage.SettleRetention).
+// usage.LocalSettleRetention).
 func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention = d } }
 
 // New returns an empty Store.
 func New(opts ...Option) *Store {
 	s := &Store{
 		now:       time.Now,
-		retention: usage.SettleRetention,
+		retention: usage.LocalSettleRetention,
 		periods:   make(map[string]map[usage.Scope]*usage.Totals),
 		live:      make(map[string]*lease),
 		settled:   make(map[idHash]struct{}),

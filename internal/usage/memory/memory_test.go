@@ -53,12 +53,13 @@ func TestReserveSweepsInline(t *testing.T) {
 	}
 }
 
-// TestForgetSettled: settled IDs are forgotten after the retention, not
-// before, across blocks of the forget queue.
+// TestForgetSettled: settled IDs are forgotten after the default retention
+// (usage.LocalSettleRetention), not before, across blocks of the forget
+// queue.
 func TestForgetSettled(t *testing.T) {
 	ctx := t.Context()
 	clk := storetest.NewClock()
-	s := memory.New(memory.WithClock(clk.Now), memory.WithRetention(time.Hour))
+	s := memory.New(memory.WithClock(clk.Now))
 	ch := []usage.Charge{{Scope: usage.Global, Limit: usage.Uncapped}}
 	const n = 10000 // more than one block
 	rs := make([]*usage.Reservation, n)
@@ -74,7 +75,7 @@ func TestForgetSettled(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clk.Advance(59*time.Minute + time.Second)
+	clk.Advance(usage.LocalSettleRetention - time.Minute + time.Second)
 	if _, err := s.Sweep(ctx, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestForgetSettled(t *testing.T) {
 		rs[i].Expires = clk.Now().Add(time.Minute)
 		err := s.Reserve(ctx, rs[i])
 		if want := i >= n/2; errors.Is(err, usage.ErrDuplicate) != want {
-			t.Errorf("Reserve(%s) after an hour: %v, want duplicate %v", rs[i].ID, err, want)
+			t.Errorf("Reserve(%s) after the retention: %v, want duplicate %v", rs[i].ID, err, want)
 		}
 	}
 }
