@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -75,7 +76,10 @@ type options struct {
 	prompt         string
 	maxTokens      int
 
-	sdkWorker bool // internal: this process is the bare-SDK child
+	floor          bool
+
+	sdkWorker   bool // internal: this process is the bare-SDK child
+	proxyWorker bool // internal: this process is the minimal proxy (floor)
 	simURL    string
 	stream    bool
 }
@@ -103,7 +107,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.model, "model", "anthropic.claude-3-haiku-20240307-v1:0", "model id")
 	fs.StringVar(&o.prompt, "prompt", "Hello, Bedrock! Summarise the plot of Hamlet in two sentences.", "user message of the non-streamed requests")
 	fs.IntVar(&o.maxTokens, "max-tokens", 1024, "max_tokens of every request")
+	fs.BoolVar(&o.floor, "floor", true, "also measure a minimal Go proxy (net/http + the same SDK call, nothing else; floor.go) in every load phase")
 	fs.BoolVar(&o.sdkWorker, "sdk-worker", false, "internal: run as the bare-SDK child")
+	fs.BoolVar(&o.proxyWorker, "proxy-worker", false, "internal: run as the minimal proxy (floor)")
 	fs.StringVar(&o.simURL, "sim-url", "", "internal: the simulator's URL (bare-SDK child)")
 	fs.BoolVar(&o.stream, "stream", false, "internal: stream (bare-SDK child)")
 	if err := fs.Parse(args); err != nil {
@@ -119,6 +125,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if o.proxyWorker {
+		return proxyWorker(o.simURL, stderr)
 	}
 	if o.sdkWorker {
 		return sdkWorker(sdkJob{SimURL: o.simURL, Model: o.model, Prompt: o.prompt, MaxTokens: int32(o.maxTokens),
@@ -165,6 +174,7 @@ type rig struct {
 
 	bin      string
 	sim, gw  *proc.Child
+	floor    *proc.Child // nil without -floor
 	simURL   string
 	simPort  int
 	polDir   string
@@ -173,6 +183,8 @@ type rig struct {
 	plain    call
 	streamed call
 	job      sdkJob // the bare-SDK baseline of plain
+
+	floorPlain, floorStreamed call
 }
 
 func (r *rig) logf(format string, a ...any) { fmt.Fprintf(r.stderr, "load: "+format+"\n", a...) }
@@ -246,8 +258,37 @@ func (r *rig) start(ctx context.Context) error {
 
 	r.plain = chatCall(client, base, secret, chatBody(o.model, o.prompt, mt, false), false)
 	r.streamed = chatCall(client, base, secret, chatBody(o.model, streamPromptOf(o), mt, true), true)
+	if o.floor {
+		if err := r.startFloor(ctx, client, mt); err != nil {
+			return err
+		}
+	}
 	r.job = sdkJob{SimURL: r.simURL, Model: o.model, Prompt: o.prompt, MaxTokens: mt, Requests: o.requests,
 		Concurrency: o.concurrency, Warmup: o.warmup, Duration: o.duration, MaxIdleConnsPerHost: o.sdkIdle}
+	return nil
+}
+
+// startFloor starts the minimal proxy (floor.go) on the simulator.
+func (r *rig) startFloor(ctx context.Context, client *http.Client, maxTokens int32) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	r.floor, err = proc.Start(self, []string{"-proxy-worker", "-sim-url", r.simURL}, baseEnv(r.dir), "", filepath.Join(r.dir, "floor.log"))
+	if err != nil {
+		return err
+	}
+	addr, err := r.floor.WaitLog(ctx, logWait, "listening", "addr")
+	if err != nil {
+		return err
+	}
+	base := "http://" + addr
+	if err := checkChat(ctx, client, base, "none", r.o.model, r.o.prompt, maxTokens); err != nil {
+		return fmt.Errorf("minimal proxy: %w", err)
+	}
+	r.floorPlain = chatCall(client, base, "none", chatBody(r.o.model, r.o.prompt, maxTokens, false), false)
+	r.floorStreamed = chatCall(client, base, "none", chatBody(r.o.model, streamPromptOf(r.o), maxTokens, true), true)
+	r.logf("minimal proxy %s (pid %d)", base, r.floor.PID())
 	return nil
 }
 
@@ -262,6 +303,9 @@ func (r *rig) storeArg(name string) string {
 
 func (r *rig) close() {
 	r.gw.Stop(stopGrace)
+	if r.floor != nil {
+		r.floor.Stop(stopGrace)
+	}
 	r.sim.Stop(stopGrace)
 }
 
@@ -288,13 +332,20 @@ func (r *rig) loadRun(ctx context.Context, i int) (runReport, error) {
 	if err != nil {
 		return rr, err
 	}
-	rr.gwPlain, err = r.measure(ctx, o.concurrency, o.requests, o.warmup, r.plain)
+	rr.gwPlain, err = r.measure(ctx, r.gw.PID(), o.concurrency, o.requests, o.warmup, r.plain)
 	stop()
 	if err != nil {
 		return rr, err
 	}
+	r.served += rr.gwPlain.served()
 	rr.mem, _ = proc.ReadMem(r.gw.PID())
 	rr.served = r.served
+	if r.floor != nil {
+		r.logf("run %d: minimal proxy, %d non-streamed requests", i+1, o.requests)
+		if rr.floorPlain, err = r.measure(ctx, r.floor.PID(), o.concurrency, o.requests, o.warmup, r.floorPlain); err != nil {
+			return rr, fmt.Errorf("minimal proxy: %w", err)
+		}
+	}
 	r.logf("run %d: bare SDK, %d Converse calls at concurrency %d", i+1, o.requests, o.concurrency)
 	if rr.sdkPlain, err = runSDKChild(ctx, r.job); err != nil {
 		return rr, err
@@ -304,10 +355,17 @@ func (r *rig) loadRun(ctx context.Context, i int) (runReport, error) {
 	if stop, err = profile(".stream"); err != nil {
 		return rr, err
 	}
-	rr.gwStream, err = r.measure(ctx, o.concurrency, o.streamRequests, o.warmup/10, r.streamed)
+	rr.gwStream, err = r.measure(ctx, r.gw.PID(), o.concurrency, o.streamRequests, o.warmup/10, r.streamed)
 	stop()
 	if err != nil {
 		return rr, err
+	}
+	r.served += rr.gwStream.served()
+	if r.floor != nil {
+		r.logf("run %d: minimal proxy, %d streamed requests", i+1, o.streamRequests)
+		if rr.floorStream, err = r.measure(ctx, r.floor.PID(), o.concurrency, o.streamRequests, o.warmup/10, r.floorStreamed); err != nil {
+			return rr, fmt.Errorf("minimal proxy: %w", err)
+		}
 	}
 	if o.perf != "" && i == 0 {
 		r.logf("perf profiles of the gateway: perf report -i %s --no-children (and %[1]s.stream)", o.perf)
@@ -321,9 +379,10 @@ func (r *rig) loadRun(ctx context.Context, i int) (runReport, error) {
 
 	if o.serial > 0 {
 		r.logf("run %d: latency at concurrency 1, %d requests each", i+1, o.serial)
-		if rr.gwSerial, err = r.measure(ctx, 1, o.serial, 50, r.plain); err != nil {
+		if rr.gwSerial, err = r.measure(ctx, r.gw.PID(), 1, o.serial, 50, r.plain); err != nil {
 			return rr, err
 		}
+		r.served += rr.gwSerial.served()
 		job := r.job
 		job.Concurrency, job.Requests, job.Warmup = 1, o.serial, 50
 		if rr.sdkSerial, err = runSDKChild(ctx, job); err != nil {
@@ -370,31 +429,34 @@ func (r *rig) coldStarts(ctx context.Context) ([]coldStartSeries, error) {
 	return all, nil
 }
 
-// phase is one measured load phase through the gateway.
+// phase is one measured load phase through the gateway or the minimal proxy.
 type phase struct {
 	result
-	gwTicks   int64 // the gateway process's utime+stime over the phase
+	gwTicks   int64 // the measured process's utime+stime over the phase
 	simTicks  int64 // the simulator's
 	timeWaits int   // connections to the simulator closed during the phase
+	warmed    int   // requests answered in the warm-up
 }
 
-// measure warms up, then drives n calls from c clients and reads the
-// gateway's and the simulator's CPU time around them.
-func (r *rig) measure(ctx context.Context, c, n, warmup int, do call) (phase, error) {
+// served is how many requests the process answered in the phase.
+func (p phase) served() int { return p.warmed + p.Requests }
+
+// measure warms up, then drives n calls from c clients and reads the CPU
+// time of process pid (the gateway or the minimal proxy) and of the
+// simulator around them.
+func (r *rig) measure(ctx context.Context, pid, c, n, warmup int, do call) (phase, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.o.duration)
 	defer cancel()
 	w := drive(ctx, warmup, c, do)
-	r.served += w.Requests
 	if w.Errors > 0 {
 		return phase{}, fmt.Errorf("warm-up: %d errors, first: %s", w.Errors, w.FirstErr)
 	}
 	tw0 := timeWaitTo(r.simPort)
-	g0, err1 := proc.CPUTicks(r.gw.PID())
+	g0, err1 := proc.CPUTicks(pid)
 	s0, err2 := proc.CPUTicks(r.sim.PID())
 	res := drive(ctx, n, c, do)
-	g1, err3 := proc.CPUTicks(r.gw.PID())
+	g1, err3 := proc.CPUTicks(pid)
 	s1, err4 := proc.CPUTicks(r.sim.PID())
-	r.served += res.Requests
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return phase{}, err
 	}
@@ -404,7 +466,7 @@ func (r *rig) measure(ctx context.Context, c, n, warmup int, do call) (phase, er
 	if res.Requests < n {
 		return phase{}, fmt.Errorf("only %d of %d requests within -duration %s", res.Requests, n, r.o.duration)
 	}
-	return phase{result: res, gwTicks: g1 - g0, simTicks: s1 - s0, timeWaits: closedSince(tw0, timeWaitTo(r.simPort))}, nil
+	return phase{result: res, gwTicks: g1 - g0, simTicks: s1 - s0, timeWaits: closedSince(tw0, timeWaitTo(r.simPort)), warmed: w.Requests}, nil
 }
 
 // startPerf samples the gateway's stacks with perf, which must be installed.
@@ -460,6 +522,7 @@ func portOf(url string) (int, error) {
 // runReport is one repetition of the load phases.
 type runReport struct {
 	gwPlain, gwStream, gwSerial    phase
+	floorPlain, floorStream        phase // zero without -floor
 	sdkPlain, sdkStream, sdkSerial result
 	mem                            proc.Mem // after the non-streamed phase
 	served                         int      // requests the gateway had answered by then
@@ -500,6 +563,21 @@ func (rep report) print(w io.Writer) {
 		simc := float64(r.gwPlain.simTicks) * usPerTick / float64(r.gwPlain.Requests)
 		fmt.Fprintf(w, "| %d | %.0f | %.0f | %.2f | %.0f | %.1f (%.1f) | %.0f (%.1f) | %.2f | %.0f |\n",
 			i+1, gw, sdk, gw/sdk, gws, gws/chunks, chunks, sdks, events, gws/sdks, simc)
+	}
+
+	if o.floor {
+		fmt.Fprintf(w, "\n### Against a minimal proxy\n\n")
+		fmt.Fprintf(w, "The minimal proxy (bench/load/floor.go) serves the same requests with net/http, encoding/json and the same SDK call, and nothing else: no authentication, policy, budget, usage store, metering or log. gateway / floor is what Tollgate itself adds; floor / bare is what being an HTTP server costs at all.\n\n")
+		fmt.Fprintf(w, "| run | gateway µs/request | floor µs/request | bare SDK µs/call | gateway / floor | floor / bare | gateway µs/chunk | floor µs/chunk | stream gateway / floor |\n")
+		fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|\n")
+		for i, r := range rep.runs {
+			gw := float64(r.gwPlain.gwTicks) * usPerTick / float64(r.gwPlain.Requests)
+			fl := float64(r.floorPlain.gwTicks) * usPerTick / float64(r.floorPlain.Requests)
+			sdk := float64(r.sdkPlain.CPUMicros) / float64(r.sdkPlain.Requests)
+			gwc := float64(r.gwStream.gwTicks) * usPerTick / float64(r.gwStream.Chunks)
+			flc := float64(r.floorStream.gwTicks) * usPerTick / float64(r.floorStream.Chunks)
+			fmt.Fprintf(w, "| %d | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f | %.1f | %.2f |\n", i+1, gw, fl, sdk, gw/fl, fl/sdk, gwc, flc, gwc/flc)
+		}
 	}
 
 	fmt.Fprintf(w, "\n### Latency at concurrency %d (gateway: OpenAI HTTP JSON; direct: bare SDK to the simulator)\n\n", o.concurrency)
