@@ -10,7 +10,9 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
@@ -111,11 +113,33 @@ type wireTool struct {
 // ignores (user, seed, penalties, logit_bias, parallel_tool_calls, store,
 // metadata, service_tier, ...) never fail.
 func ParseChatRequest(body []byte) (*ChatRequest, error) {
+	// The fast path decodes the body and its messages in one pass. The
+	// careful path decodes each level on its own, to name the offending
+	// field of any error; it runs only when the fast one fails, so every
+	// error comes from it.
+	var f fastRequest
+	if json.Unmarshal(body, &f) == nil && f.Messages != nil {
+		if r, err := parseChat(&f.wireRequest, f.Messages); err == nil {
+			return r, nil
+		}
+	}
 	var w wireRequest
 	if err := decodeBody(body, &w); err != nil {
 		return nil, err
 	}
+	return parseChat(&w, nil)
+}
 
+// fastRequest is a wireRequest whose messages are decoded with it (its
+// Messages field, shallower, hides wireRequest's).
+type fastRequest struct {
+	wireRequest
+	Messages []wireMessage `json:"messages"`
+}
+
+// parseChat validates a decoded request. msgs, when not nil, are its
+// messages already decoded; otherwise w.Messages is decoded here.
+func parseChat(w *wireRequest, msgs []wireMessage) (*ChatRequest, error) {
 	r := &ChatRequest{}
 	if w.Model == nil || *w.Model == "" {
 		return nil, invalid(codeMissing, "model", "Missing required parameter: 'model'. Name the Bedrock model to call, e.g. \"anthropic.claude-3-haiku-20240307-v1:0\".")
@@ -134,7 +158,7 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 		r.User = *w.User
 	}
 
-	if err := parseUnsupported(&w); err != nil {
+	if err := parseUnsupported(w); err != nil {
 		return nil, err
 	}
 	var err error
@@ -155,7 +179,12 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 	if r.Stop, err = parseStop(w.Stop); err != nil {
 		return nil, err
 	}
-	if r.Messages, err = parseMessages(w.Messages); err != nil {
+	if msgs != nil {
+		r.Messages, err = parseMessageList(msgs)
+	} else {
+		r.Messages, err = parseMessages(w.Messages)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if r.Tools, err = parseTools(w.Tools); err != nil {
@@ -277,7 +306,7 @@ func parseMessages(raw json.RawMessage) ([]Message, error) {
 	msgs := make([]Message, len(raws))
 	calls := map[string]bool{} // ids of the tool calls seen so far
 	for i, rm := range raws {
-		p := fmt.Sprintf("messages[%d]", i)
+		p := messageParam(i)
 		if firstByte(rm) != '{' {
 			return nil, invalid(codeInvalidType, p, "Invalid type for '%s': expected a message object, but got %s instead.", p, rawKind(rm))
 		}
@@ -285,44 +314,7 @@ func parseMessages(raw json.RawMessage) ([]Message, error) {
 		if err := decodeInto(rm, &w, p); err != nil {
 			return nil, err
 		}
-		if w.Role == nil {
-			return nil, invalid(codeMissing, p+".role", "Missing required parameter: '%s.role'.", p)
-		}
-		m := &msgs[i]
-		m.Role = *w.Role
-		var err error
-		switch m.Role {
-		case RoleSystem, RoleDeveloper, RoleUser:
-			if isNull(w.Content) {
-				return nil, invalid(codeMissing, p+".content", "Missing required parameter: '%s.content'.", p)
-			}
-			m.Parts, err = parseContent(w.Content, p+".content", m.Role)
-		case RoleAssistant:
-			if m.Parts, err = parseContent(w.Content, p+".content", m.Role); err != nil {
-				return nil, err
-			}
-			if m.Reasoning, err = parseReasoningDetails(w.ReasoningDetails, p+".reasoning_details"); err != nil {
-				return nil, err
-			}
-			err = parseToolCalls(w.ToolCalls, p+".tool_calls", m, calls)
-		case RoleTool:
-			if w.ToolCallID == nil || *w.ToolCallID == "" {
-				return nil, invalid(codeMissing, p+".tool_call_id", "Missing required parameter: '%s.tool_call_id'.", p)
-			}
-			m.ToolCallID = *w.ToolCallID
-			if !calls[m.ToolCallID] {
-				return nil, invalid(codeInvalidValue, p+".tool_call_id", "Invalid '%s.tool_call_id': %q answers no tool call of an earlier assistant message. A tool message must follow the assistant message whose tool_calls hold that id.", p, m.ToolCallID)
-			}
-			if isNull(w.Content) {
-				return nil, invalid(codeMissing, p+".content", "Missing required parameter: '%s.content'.", p)
-			}
-			m.Parts, err = parseContent(w.Content, p+".content", m.Role)
-		case "function":
-			return nil, invalid(codeUnsupportedValue, p+".role", "Unsupported value: '%s.role' \"function\" is deprecated and not supported; use tool_calls and \"tool\" messages.", p)
-		default:
-			return nil, invalid(codeInvalidValue, p+".role", "Invalid value for '%s.role': %q. Supported values are: 'system', 'developer', 'user', 'assistant', and 'tool'.", p, m.Role)
-		}
-		if err != nil {
+		if err := parseMessage(&msgs[i], &w, p, calls); err != nil {
 			return nil, err
 		}
 	}
@@ -332,6 +324,69 @@ func parseMessages(raw json.RawMessage) ([]Message, error) {
 	return msgs, nil
 }
 
+// parseMessageList is parseMessages for messages decoded already.
+func parseMessageList(ws []wireMessage) ([]Message, error) {
+	if len(ws) == 0 {
+		return nil, invalid(codeEmptyArray, "messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
+	}
+	msgs := make([]Message, len(ws))
+	calls := map[string]bool{}
+	for i := range ws {
+		if err := parseMessage(&msgs[i], &ws[i], messageParam(i), calls); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkDocuments(msgs); err != nil {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+// messageParam names message i the way OpenAI's errors do.
+func messageParam(i int) string { return "messages[" + strconv.Itoa(i) + "]" }
+
+// parseMessage validates message w, named p, into m; calls holds the ids of
+// the tool calls of the messages before it and gains this message's.
+func parseMessage(m *Message, w *wireMessage, p string, calls map[string]bool) error {
+	if w.Role == nil {
+		return invalid(codeMissing, p+".role", "Missing required parameter: '%s.role'.", p)
+	}
+	m.Role = *w.Role
+	var err error
+	switch m.Role {
+	case RoleSystem, RoleDeveloper, RoleUser:
+		if isNull(w.Content) {
+			return invalid(codeMissing, p+".content", "Missing required parameter: '%s.content'.", p)
+		}
+		m.Parts, err = parseContent(w.Content, p+".content", m.Role)
+	case RoleAssistant:
+		if m.Parts, err = parseContent(w.Content, p+".content", m.Role); err != nil {
+			return err
+		}
+		if m.Reasoning, err = parseReasoningDetails(w.ReasoningDetails, p+".reasoning_details"); err != nil {
+			return err
+		}
+		err = parseToolCalls(w.ToolCalls, p+".tool_calls", m, calls)
+	case RoleTool:
+		if w.ToolCallID == nil || *w.ToolCallID == "" {
+			return invalid(codeMissing, p+".tool_call_id", "Missing required parameter: '%s.tool_call_id'.", p)
+		}
+		m.ToolCallID = *w.ToolCallID
+		if !calls[m.ToolCallID] {
+			return invalid(codeInvalidValue, p+".tool_call_id", "Invalid '%s.tool_call_id': %q answers no tool call of an earlier assistant message. A tool message must follow the assistant message whose tool_calls hold that id.", p, m.ToolCallID)
+		}
+		if isNull(w.Content) {
+			return invalid(codeMissing, p+".content", "Missing required parameter: '%s.content'.", p)
+		}
+		m.Parts, err = parseContent(w.Content, p+".content", m.Role)
+	case "function":
+		return invalid(codeUnsupportedValue, p+".role", "Unsupported value: '%s.role' \"function\" is deprecated and not supported; use tool_calls and \"tool\" messages.", p)
+	default:
+		return invalid(codeInvalidValue, p+".role", "Invalid value for '%s.role': %q. Supported values are: 'system', 'developer', 'user', 'assistant', and 'tool'.", p, m.Role)
+	}
+	return err
+}
+
 // parseContent normalises a message's content (a string, an array of parts
 // or null) to parts, accepting the part types that role may carry.
 func parseContent(raw json.RawMessage, p, role string) ([]Part, error) {
@@ -339,6 +394,9 @@ func parseContent(raw json.RawMessage, p, role string) ([]Part, error) {
 	case 'n', 0:
 		return nil, nil
 	case '"':
+		if s, ok := plainString(raw); ok {
+			return []Part{{Kind: PartText, Text: s}}, nil
+		}
 		var s string
 		if err := decodeInto(raw, &s, p); err != nil {
 			return nil, err
@@ -1197,6 +1255,21 @@ func firstByte(raw []byte) byte {
 		}
 	}
 	return 0
+}
+
+// plainString returns the JSON string raw holds when it needs no decoding:
+// no escape and valid UTF-8 (encoding/json would replace invalid bytes).
+// raw comes from a body that was decoded already, so it is valid JSON.
+func plainString(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	if bytes.IndexByte(in, '\\') >= 0 || !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
 }
 
 func isNull(raw json.RawMessage) bool {

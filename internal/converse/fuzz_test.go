@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,6 +33,15 @@ func FuzzParseChatRequest(f *testing.F) {
 		`{"model":"m","messages":[{"role":"developer","content":"x"},{"role":"user","content":"y"},{"role":"assistant","content":[{"type":"refusal","refusal":"no"}]},{"role":"user","content":"z"}],"tool_choice":{"type":"function","function":{"name":"g"}},"tools":[{"type":"function","function":{"name":"g"}}]}`,
 		`{"model":"m","messages":[{"role":"user","content":"hi"}],"n":1,"logprobs":false,"response_format":{"type":"text"},"max_completion_tokens":2147483647}`,
 		`{"model":"m","messages":[]}`,
+		`{"model":"m","messages":null}`,
+		`{"model":"m","messages":[null]}`,
+		`{"model":"m","messages":["hi"]}`,
+		`{"model":"m","messages":[{"role":"user","content":"a\"b\u00e9\n"}]}`,
+		"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"bad \xff utf-8\"}]}",
+		`{"model":"m","Messages":[{"role":"user","content":"case"}],"messages":[{"role":"user","content":"dup"}]}`,
+		`{"model":"m","messages":[{"role":"user","content":"x"}],"messages":"again"}`,
+		`{"model":"m","messages":[{"role":"user","content":  "spaced"  }]}`,
+		`{"model":"m","messages":[{"role":"user","content":"x","role":"assistant"}]}`,
 		`{"model":`,
 		`[]`,
 		``,
@@ -40,6 +50,16 @@ func FuzzParseChatRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := converse.ParseChatRequest(body)
+		// The one-pass fast path must agree with the careful path.
+		careful, cerr := converse.ParseChatRequestCareful(body)
+		switch {
+		case (err == nil) != (cerr == nil):
+			t.Fatalf("ParseChatRequest error %v, careful path error %v", err, cerr)
+		case err != nil && err.Error() != cerr.Error():
+			t.Fatalf("ParseChatRequest error %q, careful path error %q", err, cerr)
+		case err == nil && !reflect.DeepEqual(req, careful):
+			t.Fatalf("ParseChatRequest and the careful path disagree:\n%+v\n%+v", req, careful)
+		}
 		if err != nil {
 			checkInvalid(t, "ParseChatRequest", err)
 			return
