@@ -16,8 +16,7 @@ import (
 // readJSONBody reads a request body that must be JSON and at most max bytes.
 func readJSONBody(c *gin.Context, max int64, timeout time.Duration) ([]byte, error) {
 	ct := c.GetHeader("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || (mt != "application/json" && !(len(mt) > 5 && mt[len(mt)-5:] == "+json")) {
+	if !isJSONType(ct) {
 		return nil, tollgate.Errorf(tollgate.Invalid, "invalid_content_type", "Content-Type",
 			"Content-Type must be application/json, got %q. Send the request body as JSON with the header Content-Type: application/json.", ct)
 	}
@@ -31,7 +30,7 @@ func readJSONBody(c *gin.Context, max int64, timeout time.Duration) ([]byte, err
 	if timeout > 0 {
 		_ = rc.SetReadDeadline(time.Now().Add(timeout))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, max))
+	body, err := readAll(http.MaxBytesReader(c.Writer, c.Request.Body, max), c.Request.ContentLength)
 	if err == nil && timeout > 0 {
 		_ = rc.SetReadDeadline(time.Time{})
 	}
@@ -51,6 +50,42 @@ func readJSONBody(c *gin.Context, max int64, timeout time.Duration) ([]byte, err
 	}
 	return body, nil
 }
+
+// isJSONType tells whether a Content-Type is JSON: application/json or a
+// +json type, with or without parameters.
+func isJSONType(ct string) bool {
+	switch ct {
+	case "application/json", "application/json; charset=utf-8", "application/json;charset=utf-8":
+		return true // what clients send, without parsing
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || (len(mt) > 5 && mt[len(mt)-5:] == "+json"))
+}
+
+// readAll reads r to its end into a buffer sized for the declared length
+// (when there is one), so a body is read without regrowing the buffer.
+func readAll(r io.Reader, declared int64) ([]byte, error) {
+	if declared <= 0 || declared > maxPresize {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, declared+1) // +1: reading EOF needs no growth
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) { // longer than declared: net/http fails the read before this
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
+// maxPresize bounds the buffer allocated on a client's word alone.
+const maxPresize = 1 << 20
 
 func tooLarge(max int64) error {
 	return tollgate.Errorf(tollgate.TooLarge, "request_too_large", "",
