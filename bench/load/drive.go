@@ -84,3 +84,18 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	i := int(p/100*float64(len(sorted))+0.999999) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
+
+// add sums o into r: counts, wall time, CPU and latencies (kept sorted).
+func (r *result) add(o result) {
+	r.Requests += o.Requests
+	r.Errors += o.Errors
+	if r.FirstErr == "" {
+		r.FirstErr = o.FirstErr
+	}
+	r.Chunks += o.Chunks
+	r.Wall += o.Wall
+	r.CPUMicros += o.CPUMicros
+	r.TimeWaits += o.TimeWaits
+	r.Latencies = append(r.Latencies, o.Latencies...)
+	slices.Sort(r.Latencies)
+}

@@ -77,6 +77,7 @@ type options struct {
 	maxTokens      int
 
 	floor          bool
+	slices         int
 
 	sdkWorker   bool // internal: this process is the bare-SDK child
 	proxyWorker bool // internal: this process is the minimal proxy (floor)
@@ -107,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.model, "model", "anthropic.claude-3-haiku-20240307-v1:0", "model id")
 	fs.StringVar(&o.prompt, "prompt", "Hello, Bedrock! Summarise the plot of Hamlet in two sentences.", "user message of the non-streamed requests")
 	fs.IntVar(&o.maxTokens, "max-tokens", 1024, "max_tokens of every request")
+	fs.IntVar(&o.slices, "slices", 4, "the non-streamed phase of a run is measured in this many slices, each through the gateway, the minimal proxy and the bare SDK in turn")
 	fs.BoolVar(&o.floor, "floor", true, "also measure a minimal Go proxy (net/http + the same SDK call, nothing else; floor.go) in every load phase")
 	fs.BoolVar(&o.sdkWorker, "sdk-worker", false, "internal: run as the bare-SDK child")
 	fs.BoolVar(&o.proxyWorker, "proxy-worker", false, "internal: run as the minimal proxy (floor)")
@@ -310,8 +312,9 @@ func (r *rig) close() {
 }
 
 // loadRun is one repetition of the load phases: plain requests through the
-// gateway and with the bare SDK, the same streamed, and the same plain at
-// concurrency 1. The first run is profiled when -perf is set.
+// gateway, the minimal proxy and the bare SDK (in interleaved slices), the
+// same streamed, and the same plain at concurrency 1. The first slice of the
+// first run is profiled when -perf is set.
 func (r *rig) loadRun(ctx context.Context, i int) (runReport, error) {
 	o := r.o
 	var rr runReport
@@ -327,29 +330,54 @@ func (r *rig) loadRun(ctx context.Context, i int) (runReport, error) {
 		return func() { stopPerf(cmd) }, nil
 	}
 
-	r.logf("run %d: gateway, %d non-streamed requests at concurrency %d", i+1, o.requests, o.concurrency)
-	stop, err := profile("")
-	if err != nil {
-		return rr, err
+	// The non-streamed phase runs in slices, each through the gateway, the
+	// minimal proxy and the bare SDK in turn, so that the machine's drift
+	// (+-15 % over a minute here) weighs on all three alike.
+	slices := max(1, min(o.slices, o.requests))
+	var stop func()
+	for k := range slices {
+		n := o.requests / slices
+		if k == slices-1 {
+			n = o.requests - n*(slices-1)
+		}
+		warm := o.warmup
+		if k > 0 {
+			warm = o.warmup / 10 // the same connections, after a pause
+		}
+		r.logf("run %d, slice %d/%d: gateway, %d non-streamed requests at concurrency %d", i+1, k+1, slices, n, o.concurrency)
+		if k == 0 {
+			if stop, err = profile(""); err != nil {
+				return rr, err
+			}
+		}
+		p, err := r.measure(ctx, r.gw.PID(), o.concurrency, n, warm, r.plain)
+		if k == 0 {
+			stop()
+		}
+		if err != nil {
+			return rr, err
+		}
+		r.served += p.served()
+		rr.gwPlain.add(p)
+		if r.floor != nil {
+			r.logf("run %d, slice %d/%d: minimal proxy, %d non-streamed requests", i+1, k+1, slices, n)
+			p, err := r.measure(ctx, r.floor.PID(), o.concurrency, n, warm, r.floorPlain)
+			if err != nil {
+				return rr, fmt.Errorf("minimal proxy: %w", err)
+			}
+			rr.floorPlain.add(p)
+		}
+		r.logf("run %d, slice %d/%d: bare SDK, %d Converse calls at concurrency %d", i+1, k+1, slices, n, o.concurrency)
+		job := r.job
+		job.Requests = n
+		res, err := runSDKChild(ctx, job) // a new process: full warm-up
+		if err != nil {
+			return rr, err
+		}
+		rr.sdkPlain.add(res)
 	}
-	rr.gwPlain, err = r.measure(ctx, r.gw.PID(), o.concurrency, o.requests, o.warmup, r.plain)
-	stop()
-	if err != nil {
-		return rr, err
-	}
-	r.served += rr.gwPlain.served()
 	rr.mem, _ = proc.ReadMem(r.gw.PID())
 	rr.served = r.served
-	if r.floor != nil {
-		r.logf("run %d: minimal proxy, %d non-streamed requests", i+1, o.requests)
-		if rr.floorPlain, err = r.measure(ctx, r.floor.PID(), o.concurrency, o.requests, o.warmup, r.floorPlain); err != nil {
-			return rr, fmt.Errorf("minimal proxy: %w", err)
-		}
-	}
-	r.logf("run %d: bare SDK, %d Converse calls at concurrency %d", i+1, o.requests, o.concurrency)
-	if rr.sdkPlain, err = runSDKChild(ctx, r.job); err != nil {
-		return rr, err
-	}
 
 	r.logf("run %d: gateway, %d streamed requests of %d tokens", i+1, o.streamRequests, o.tokens)
 	if stop, err = profile(".stream"); err != nil {
@@ -436,6 +464,15 @@ type phase struct {
 	simTicks  int64 // the simulator's
 	timeWaits int   // connections to the simulator closed during the phase
 	warmed    int   // requests answered in the warm-up
+}
+
+// add sums p into the phase: CPU, requests and latencies.
+func (ph *phase) add(p phase) {
+	ph.result.add(p.result)
+	ph.gwTicks += p.gwTicks
+	ph.simTicks += p.simTicks
+	ph.timeWaits += p.timeWaits
+	ph.warmed += p.warmed
 }
 
 // served is how many requests the process answered in the phase.
