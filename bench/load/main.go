@@ -76,13 +76,13 @@ type options struct {
 	prompt         string
 	maxTokens      int
 
-	floor          bool
-	slices         int
+	floor  bool
+	slices int
 
 	sdkWorker   bool // internal: this process is the bare-SDK child
 	proxyWorker bool // internal: this process is the minimal proxy (floor)
-	simURL    string
-	stream    bool
+	simURL      string
+	stream      bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
