@@ -77,19 +77,10 @@ func runSDKChild(ctx context.Context, job sdkJob) (result, error) {
 func sdkWorker(job sdkJob, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), job.Duration)
 	defer cancel()
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("x", "x", "")))
+	rt, err := newSDKClient(ctx, job.SimURL, job.MaxIdleConnsPerHost)
 	if err != nil {
 		return err
 	}
-	rt := bedrockruntime.NewFromConfig(cfg, func(o *bedrockruntime.Options) {
-		o.BaseEndpoint = aws.String(job.SimURL)
-		if job.MaxIdleConnsPerHost > 0 {
-			o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-				t.MaxIdleConnsPerHost = job.MaxIdleConnsPerHost
-			})
-		}
-	})
 	msgs := []types.Message{{Role: types.ConversationRoleUser,
 		Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: job.Prompt}}}}
 	inf := &types.InferenceConfiguration{MaxTokens: aws.Int32(job.MaxTokens)}
@@ -140,6 +131,26 @@ func sdkWorker(job sdkJob, stdout io.Writer) error {
 	res.CPUMicros = rusageMicros() - before
 	res.TimeWaits = closedSince(tw, timeWaitTo(port))
 	return json.NewEncoder(stdout).Encode(res)
+}
+
+// newSDKClient is a Bedrock runtime client of the SDK's default
+// configuration, static credentials and endpoint simURL; idle, when
+// positive, is how many idle connections its transport keeps (the SDK's
+// default is 10 per host).
+func newSDKClient(ctx context.Context, simURL string, idle int) (*bedrockruntime.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("x", "x", "")))
+	if err != nil {
+		return nil, err
+	}
+	return bedrockruntime.NewFromConfig(cfg, func(o *bedrockruntime.Options) {
+		o.BaseEndpoint = aws.String(simURL)
+		if idle > 0 {
+			o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+				t.MaxIdleConns, t.MaxIdleConnsPerHost = max(t.MaxIdleConns, idle), idle
+			})
+		}
+	}), nil
 }
 
 // rusageMicros is this process's user+system CPU time, in microseconds.
