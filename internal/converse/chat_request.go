@@ -134,7 +134,22 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 // Messages field, shallower, hides wireRequest's).
 type fastRequest struct {
 	wireRequest
-	Messages []wireMessage `json:"messages"`
+	Messages wireMessages `json:"messages"`
+}
+
+// wireMessages decodes each occurrence of "messages" into a slice of its
+// own. Decoded in place, a second occurrence (a duplicate key, or one that
+// differs in case) would be merged into the elements of the first, where
+// the careful path takes the last occurrence alone.
+type wireMessages []wireMessage
+
+func (m *wireMessages) UnmarshalJSON(b []byte) error {
+	var fresh []wireMessage
+	if err := json.Unmarshal(b, &fresh); err != nil {
+		return err
+	}
+	*m = fresh
+	return nil
 }
 
 // parseChat validates a decoded request. msgs, when not nil, are its

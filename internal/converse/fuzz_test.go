@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"reflect"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate-gw/tollgate"
 	"github.com/tollgate-gw/tollgate/internal/converse"
@@ -57,8 +57,10 @@ func FuzzParseChatRequest(f *testing.F) {
 			t.Fatalf("ParseChatRequest error %v, careful path error %v", err, cerr)
 		case err != nil && err.Error() != cerr.Error():
 			t.Fatalf("ParseChatRequest error %q, careful path error %q", err, cerr)
-		case err == nil && !reflect.DeepEqual(req, careful):
-			t.Fatalf("ParseChatRequest and the careful path disagree:\n%+v\n%+v", req, careful)
+		case err == nil:
+			if diff := cmp.Diff(careful, req, cmp.AllowUnexported(converse.Message{})); diff != "" {
+				t.Fatalf("ParseChatRequest and the careful path disagree (-careful +fast):\n%s", diff)
+			}
 		}
 		if err != nil {
 			checkInvalid(t, "ParseChatRequest", err)
