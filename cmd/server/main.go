@@ -11,16 +11,13 @@ import (
 	"syscall"
 )
 
-func init() {
+func main() {
 	// No heap profile is ever served, so do not sample allocations for one:
 	// the sampler's stack table alone grew to 1.4 MiB under load. The
 	// garbage collector keeps Go's defaults (GOGC=100, no memory limit),
 	// measured against the alternatives in docs/benchmarks.md; GOGC and
 	// GOMEMLIMIT in the environment still apply.
 	runtime.MemProfileRate = 0
-}
-
-func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
