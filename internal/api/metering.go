@@ -1,6 +1,8 @@
 package api
 
 import (
+	"net/http"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate/internal/gate"
@@ -12,13 +14,17 @@ const ctxExchange = "tollgate.exchange"
 // openExchange wraps a model route: it opens the request's exchange with
 // the gate for the authenticated caller, and finishes it once the handler
 // is done, which records the request's one metering event (what it used
-// and cost, or how it failed) with the status the client got.
+// and cost, or how it failed) with the status the client got. A handler
+// that panics still finishes it, as a 500: its reservation is released and
+// the event recorded.
 func openExchange(g *gate.Gate, endpoint string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		x := g.Open(gate.Caller{Policy: policyOf(c), Key: keyOf(c), RequestID: c.GetString(ctxRequestID), Start: c.GetTime(ctxStart)}, endpoint)
 		c.Set(ctxExchange, x)
+		status := http.StatusInternalServerError // if the handler panics
+		defer func() { x.Finish(c.Request.Context(), status) }()
 		c.Next()
-		x.Finish(c.Request.Context(), c.Writer.Status())
+		status = c.Writer.Status()
 	}
 }
 
