@@ -42,13 +42,16 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		size := converse.MeasureInput(req, len(body))
-		ticket, err := d.Budget.Admit(c.Request.Context(), budget.Request{
+		size, framing := converse.MeasureInput(req, len(body)), converse.FramingOf(in)
+		breq := budget.Request{
 			ID: c.GetString(ctxRequestID), Policy: pol, Key: key, Route: route,
 			InputBytes: size.TextBytes, Images: size.Images,
-			Texts:     func() []string { return converse.InputTexts(req) },
+			Texts:          func() []string { return converse.InputTexts(in) },
+			DocumentTokens: converse.DocumentTokens(in),
+			Blocks:         framing.Blocks, Tools: framing.Tools, CacheWrite: framing.CachePoints,
 			MaxOutput: converse.MaxTokens(in), // Claude's thinking budget comes on top of max_tokens
-		})
+		}
+		ticket, err := d.Budget.Admit(c.Request.Context(), breq)
 		if err != nil {
 			writeError(c, err)
 			return
@@ -56,7 +59,7 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 		if ticket.MaxOutput > 0 && ticket.MaxOutput != converse.MaxTokens(in) {
 			converse.SetMaxTokens(in, ticket.MaxOutput)
 		}
-		x := &exchange{c: c, d: d, ticket: ticket, req: req, images: size.Images}
+		x := &exchange{c: c, d: d, ticket: ticket, breq: breq}
 		// Bedrock bills a generation whether or not the client waits for it,
 		// so the call runs on its own bounded context: it completes and is
 		// settled even when the client goes away.
@@ -100,8 +103,7 @@ type exchange struct {
 	c      *gin.Context
 	d      Deps
 	ticket *budget.Ticket
-	req    *converse.ChatRequest
-	images int
+	breq   budget.Request // what Admit was told, to estimate a broken stream's input alike
 }
 
 // settle records what the call cost, once, and notes it for the request log.
@@ -116,7 +118,7 @@ func (x *exchange) settle(u budget.Usage) {
 
 // estimate is the usage of a stream that ended before Bedrock reported it.
 func (x *exchange) estimate(outputBytes int) budget.Usage {
-	return x.d.Budget.Estimate(converse.InputTexts(x.req), x.images, outputBytes)
+	return x.d.Budget.Estimate(x.breq, outputBytes)
 }
 
 func usageOf(u converse.Usage) budget.Usage {

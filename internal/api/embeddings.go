@@ -89,7 +89,8 @@ func handleEmbeddings(d Deps) gin.HandlerFunc {
 			if r.tokens > 0 {
 				u.Input += int64(r.tokens)
 			} else {
-				est := d.Budget.Estimate(plan.Calls[i].Texts, 0, 0)
+				texts := plan.Calls[i].Texts
+				est := d.Budget.Estimate(budget.Request{Route: route, Texts: func() []string { return texts }}, 0)
 				u.Input += est.Input
 				u.Estimated = true
 			}
