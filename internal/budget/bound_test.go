@@ -108,7 +108,7 @@ func TestReservationBoundsSimulatorBill(t *testing.T) {
 		// The byte bound, on a key with room for it; then the precise
 		// count, on a key whose cap is one micro-dollar short of it.
 		roomy := f.reserve(t, r, "1000000", i, "roomy")
-		tight := f.reserve(t, r, budget.USD(roomy.amount-1)[1:], i, "tight")
+		tight := f.reserve(t, r, budget.USD(roomy.amount - 1)[1:], i, "tight")
 		for _, res := range []reservation{roomy, tight} {
 			if res.amount == 0 {
 				continue // refused: nothing reserved, nothing sent
