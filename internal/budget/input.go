@@ -1,6 +1,6 @@
 package budget
 
-import "strings"
+import "github.com/tollgate-gw/tollgate/internal/modelid"
 
 // This file bounds what a request reads, in tokens: the texts (see
 // [tokens]), the images, and the framing Bedrock wraps them in. Every
@@ -17,18 +17,19 @@ const (
 	BlockTokens   = 8  // each message, system block, content block and tool
 )
 
-// modelTokens is one row of a per-model table: the first row whose match is
-// a substring of the model id wins, so a more specific match goes first.
-// Matching a substring covers the base model id, the cross-region profiles
-// (us., eu., ... prefixes) and the ARNs that embed the id.
+// modelTokens is one row of a per-model table: the first row whose family
+// (a prefix of foundation model ids, see [modelid.HasFamily]) holds the
+// model wins, so a more specific family goes first. A cross-region profile
+// id or an ARN counts as the model it routes to; an application inference
+// profile ARN, whose model the id does not tell, gets the table's default.
 type modelTokens struct {
-	match  string
+	family string
 	tokens int
 }
 
 func lookup(table []modelTokens, modelID string, otherwise int) int {
 	for _, row := range table {
-		if strings.Contains(modelID, row.match) {
+		if modelid.HasFamily(modelID, row.family) {
 			return row.tokens
 		}
 	}
@@ -46,7 +47,7 @@ func lookup(table []modelTokens, modelID string, otherwise int) int {
 // Other families do not document theirs: 512 stays their allowance, as it
 // was for every model before.
 var toolPrompts = []modelTokens{
-	{match: "anthropic.claude", tokens: 530},
+	{family: "anthropic.claude", tokens: 530},
 }
 
 // defaultToolPrompt is the tool-use allowance of a model the table does not
@@ -74,17 +75,17 @@ func ToolPromptTokens(modelID string) int { return lookup(toolPrompts, modelID, 
 //     Llama 4 (at most 16 tiles of 336 px at 144 tokens, plus a global
 //     tile: about 2,500) stays under the same bound.
 var imageTokens = []modelTokens{
-	{match: "anthropic.claude-3", tokens: 1600},
-	{match: "anthropic.claude-opus-4-6", tokens: 1600},
-	{match: "anthropic.claude-sonnet-4-6", tokens: 1600},
-	{match: "anthropic.claude-opus-4-5", tokens: 1600},
-	{match: "anthropic.claude-sonnet-4-5", tokens: 1600},
-	{match: "anthropic.claude-haiku-4-5", tokens: 1600},
-	{match: "anthropic.claude-opus-4-1", tokens: 1600},
-	{match: "anthropic.claude-opus-4-2025", tokens: 1600},
-	{match: "anthropic.claude-sonnet-4-2025", tokens: 1600},
-	{match: "amazon.nova", tokens: 2600},
-	{match: "meta.llama", tokens: 6404},
+	{family: "anthropic.claude-3", tokens: 1600},
+	{family: "anthropic.claude-opus-4-6", tokens: 1600},
+	{family: "anthropic.claude-sonnet-4-6", tokens: 1600},
+	{family: "anthropic.claude-opus-4-5", tokens: 1600},
+	{family: "anthropic.claude-sonnet-4-5", tokens: 1600},
+	{family: "anthropic.claude-haiku-4-5", tokens: 1600},
+	{family: "anthropic.claude-opus-4-1", tokens: 1600},
+	{family: "anthropic.claude-opus-4-2025", tokens: 1600},
+	{family: "anthropic.claude-sonnet-4-2025", tokens: 1600},
+	{family: "amazon.nova", tokens: 2600},
+	{family: "meta.llama", tokens: 6404},
 }
 
 // defaultImageTokens is the image allowance of a model the table does not
