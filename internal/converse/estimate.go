@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"regexp"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
@@ -125,11 +126,11 @@ func DocumentTokens(in *bedrockruntime.ConverseInput) int {
 		for _, b := range in.Messages[i].Content {
 			switch b := b.(type) {
 			case *types.ContentBlockMemberDocument:
-				n += binaryDocumentBound(&b.Value)
+				n += binaryDocumentBound(&b.Value, maxExtractedBytes-n)
 			case *types.ContentBlockMemberToolResult:
 				for _, c := range b.Value.Content {
 					if d, ok := c.(*types.ToolResultContentBlockMemberDocument); ok {
-						n += binaryDocumentBound(&d.Value)
+						n += binaryDocumentBound(&d.Value, maxExtractedBytes-n)
 					}
 				}
 			}
@@ -138,12 +139,14 @@ func DocumentTokens(in *bedrockruntime.ConverseInput) int {
 	return n
 }
 
-func binaryDocumentBound(d *types.DocumentBlock) int {
+// binaryDocumentBound is ExtractedTextBound of a binary document, at most
+// limit.
+func binaryDocumentBound(d *types.DocumentBlock, limit int) int {
 	src, ok := d.Source.(*types.DocumentSourceMemberBytes)
-	if !ok || textDocument(d.Format) {
+	if !ok || textDocument(d.Format) || limit <= 0 {
 		return 0
 	}
-	return ExtractedTextBound(d.Format, src.Value)
+	return extractedTextBound(d.Format, src.Value, limit)
 }
 
 // InputTexts returns every text of in that the model reads, for a precise
@@ -257,10 +260,11 @@ func appendDocument(texts []string, d interface{ MarshalSmithyDocument() ([]byte
 	return texts
 }
 
-// maxExtractedBytes caps the bound of one document's text: 64 MiB of text
-// is more tokens than any Bedrock model's context window holds, and Bedrock
-// refuses (and does not bill) a prompt longer than the window, so no billed
-// request reads more.
+// maxExtractedBytes caps the bound of the documents' text of one request:
+// 64 MiB of text is more tokens than any Bedrock model's context window
+// holds, and Bedrock refuses (and does not bill) a prompt longer than the
+// window, so no billed request reads more. It also bounds the work of
+// inflating PDF streams.
 const maxExtractedBytes = 64 << 20
 
 // ExtractedTextBound bounds the bytes of the text Bedrock extracts from a
@@ -270,9 +274,15 @@ const maxExtractedBytes = 64 << 20
 // text is in its content streams, at most its bytes plus what its
 // Flate-compressed streams inflate to (counted, never kept). Legacy doc and
 // xls files store their text uncompressed: their bytes. The bound is at
-// most maxExtractedBytes. Its cost is a pass over the data and, for a PDF,
-// inflating its compressed streams.
+// most 64 MiB, for one document here and for all the documents of a
+// request in [DocumentTokens]: more text than any Bedrock model's context
+// window holds. Its cost is a pass over the data and, for a PDF, inflating
+// its compressed streams (at most 64 MiB of output).
 func ExtractedTextBound(format types.DocumentFormat, data []byte) int {
+	return extractedTextBound(format, data, maxExtractedBytes)
+}
+
+func extractedTextBound(format types.DocumentFormat, data []byte, limit int) int {
 	n := len(data)
 	switch format {
 	case types.DocumentFormatDocx, types.DocumentFormatXlsx:
@@ -280,28 +290,42 @@ func ExtractedTextBound(format types.DocumentFormat, data []byte) int {
 			var sum uint64
 			for _, f := range zr.File {
 				sum += f.UncompressedSize64
-				if sum > maxExtractedBytes {
+				if sum > uint64(limit) {
 					break
 				}
 			}
-			n = max(n, int(min(sum, maxExtractedBytes)))
+			n = max(n, int(min(sum, uint64(limit))))
 		}
 	case types.DocumentFormatPdf:
-		n += inflatedStreams(data, maxExtractedBytes-min(n, maxExtractedBytes))
+		n += inflatedStreams(data, limit-min(n, limit))
 	}
-	return min(n, maxExtractedBytes)
+	return min(n, limit)
 }
+
+// maxInflation is how many times its size a PDF's text streams may
+// inflate to before the PDF counts as unbounded. Content streams of text
+// inflate 3 to 6 times; only a stream made to look small inflates more.
+const maxInflation = 10
 
 // inflatedStreams returns how many bytes the Flate-compressed streams of a
 // PDF inflate to, at most limit. A stream's data starts after the keyword
-// "stream" and its end of line; streams that are not zlib data (images in
-// DCT, other filters) inflate to nothing and are counted by their bytes.
+// "stream" and its end of line; streams that are not zlib data (DCT and
+// other filters) inflate to nothing and are counted by their bytes, and
+// image streams (an object whose dictionary says /Subtype /Image) hold no
+// text. When the text streams inflate past maxInflation times the PDF's
+// size, the PDF is made to look smaller than it reads: inflating stops, and
+// the bound is limit. So the work is at most maxInflation times the PDF.
 func inflatedStreams(pdf []byte, limit int) int {
+	budget := min(limit, maxInflation*len(pdf))
 	total := 0
-	for rest := pdf; total < limit; {
+	for rest := pdf; ; {
 		i := bytes.Index(rest, []byte("stream"))
 		if i < 0 {
-			break
+			return total
+		}
+		dict := rest[max(0, i-512):i]
+		if j := bytes.LastIndex(dict, []byte("obj")); j >= 0 {
+			dict = dict[j:]
 		}
 		rest = rest[i+len("stream"):]
 		switch {
@@ -312,15 +336,22 @@ func inflatedStreams(pdf []byte, limit int) int {
 		default:
 			continue // "endstream", or the word inside some text
 		}
+		if imageDictionary.Match(dict) {
+			continue
+		}
 		zr, err := zlib.NewReader(bytes.NewReader(rest))
 		if err != nil {
 			continue
 		}
-		n, _ := io.Copy(io.Discard, io.LimitReader(zr, int64(limit-total)))
-		total += int(n)
+		n, _ := io.Copy(io.Discard, io.LimitReader(zr, int64(budget-total)+1))
+		if total += int(n); total > budget {
+			return limit
+		}
 	}
-	return min(total, limit)
 }
+
+// imageDictionary matches the dictionary of an image stream.
+var imageDictionary = regexp.MustCompile(`/Subtype\s*/Image\b`)
 
 // MaxTokens returns the max tokens in asks for, 0 when it sets none. It
 // can be more than the request's max_tokens: Claude's thinking budget is on

@@ -6,9 +6,12 @@ import (
 	"compress/zlib"
 	"encoding/base64"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/google/go-cmp/cmp"
@@ -152,12 +155,21 @@ func TestInputTextsHoldsEveryBilledText(t *testing.T) {
 // Flate-compressed as PDF writers do.
 func pdfWithText(t *testing.T, text string) []byte {
 	t.Helper()
+	return pdfStream(t, "/Filter /FlateDecode", "BT /F1 12 Tf ("+text+") Tj ET")
+}
+
+// pdfStream returns a minimal PDF of one Flate-compressed stream whose
+// dictionary holds dict.
+func pdfStream(t *testing.T, dict, content string) []byte {
+	t.Helper()
 	var z bytes.Buffer
 	zw := zlib.NewWriter(&z)
-	zw.Write([]byte("BT /F1 12 Tf (" + text + ") Tj ET"))
-	zw.Close()
+	zw.Write([]byte(content))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%%PDF-1.4\n1 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\r\n", z.Len())
+	fmt.Fprintf(&b, "%%PDF-1.4\n1 0 obj\n<< /Length %d %s >>\nstream\r\n", z.Len(), dict)
 	b.Write(z.Bytes())
 	b.WriteString("\r\nendstream\nendobj\ntrailer\n<< >>\n%%EOF\n")
 	return b.Bytes()
@@ -180,9 +192,18 @@ func zipOf(t *testing.T, name, content string) []byte {
 }
 
 func TestExtractedTextBound(t *testing.T) {
-	text := strings.Repeat("the same words again and again ", 10_000) // 310,000 bytes, compresses well
+	// 300,000 bytes of words in random order: text compresses 3 to 4 times
+	vocabulary := strings.Fields("budget cap key team model token price reserve settle bound stream document image tool schema")
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var b strings.Builder
+	for b.Len() < 300_000 {
+		b.WriteString(vocabulary[rnd.IntN(len(vocabulary))] + " ")
+	}
+	text := b.String()
 	pdf := pdfWithText(t, text)
 	docx := zipOf(t, "word/document.xml", "<w:t>"+text+"</w:t>")
+	repetitive := pdfWithText(t, strings.Repeat("the same words again and again ", 10_000))
+	image := pdfStream(t, "/Type /XObject /Subtype /Image /Filter /FlateDecode", strings.Repeat("\x00\xff", 500_000))
 	tests := []struct {
 		name   string
 		format types.DocumentFormat
@@ -193,6 +214,10 @@ func TestExtractedTextBound(t *testing.T) {
 	}{
 		{name: "compressed PDF text", format: types.DocumentFormatPdf, data: pdf, least: len(text), most: len(pdf) + len(text) + 100, packed: true},
 		{name: "docx", format: types.DocumentFormatDocx, data: docx, least: len(text), most: len(text) + 100, packed: true},
+		// a text stream inflating past 10 times the PDF: unbounded, the cap
+		{name: "PDF made to look small", format: types.DocumentFormatPdf, data: repetitive, least: 64 << 20, most: 64 << 20, packed: true},
+		// an image stream holds no text: the PDF's bytes
+		{name: "PDF image", format: types.DocumentFormatPdf, data: image, least: len(image), most: len(image)},
 		{name: "not a zip", format: types.DocumentFormatXlsx, data: []byte("garbage"), least: 7, most: 7},
 		{name: "PDF with no stream", format: types.DocumentFormatPdf, data: []byte("%PDF-1.4 stream endstream"), least: 25, most: 25},
 		{name: "legacy doc", format: types.DocumentFormatDoc, data: []byte(text), least: len(text), most: len(text)},
@@ -208,4 +233,30 @@ func TestExtractedTextBound(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDocumentTokensBoundsTheWork caps the documents of a request at 64 MiB
+// of text together, so that five PDFs that inflate to gigabytes cost one
+// bounded pass: Bedrock refuses, unbilled, any prompt that long.
+func TestDocumentTokensBoundsTheWork(t *testing.T) {
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestSpeed)
+	zeros := make([]byte, 1<<20)
+	for range 70 { // 70 MiB of zeros, a few hundred KB compressed
+		zw.Write(zeros)
+	}
+	zw.Close()
+	bomb := append([]byte("%PDF-1.4\n1 0 obj\n<< /Filter /FlateDecode >>\nstream\n"), z.Bytes()...)
+	in := &bedrockruntime.ConverseInput{}
+	var blocks []types.ContentBlock
+	for i := range 5 {
+		blocks = append(blocks, &types.ContentBlockMemberDocument{Value: types.DocumentBlock{
+			Format: types.DocumentFormatPdf, Name: aws.String(fmt.Sprint("bomb ", i)), Source: &types.DocumentSourceMemberBytes{Value: bomb}}})
+	}
+	in.Messages = []types.Message{{Role: types.ConversationRoleUser, Content: blocks}}
+	start := time.Now()
+	if got, want := converse.DocumentTokens(in), 64<<20; got != want {
+		t.Errorf("DocumentTokens = %d, want the cap %d", got, want)
+	}
+	t.Logf("5 PDFs of %d KB inflating to 70 MiB each: bounded in %v", len(bomb)>>10, time.Since(start))
 }
