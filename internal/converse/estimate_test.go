@@ -104,9 +104,12 @@ func TestFramingOf(t *testing.T) {
 }
 
 // TestInputTextsHoldsEveryBilledText marks every text a request can carry
-// and finds each mark in what InputTexts returns, on a model that takes
-// the JSON schema as outputConfig and on one that takes it as a tool. A
-// binary document is not a text: DocumentTokens bounds it.
+// and finds each mark that reaches Bedrock (in the body the SDK sends) in
+// what InputTexts returns, on a model that takes the JSON schema as
+// outputConfig and on one that takes it as a tool. A binary document is not
+// a text: DocumentTokens bounds it. An echoed reasoning_content is not sent
+// (Bedrock takes reasoning back only signed, as reasoning_details), so it
+// is not billed.
 func TestInputTextsHoldsEveryBilledText(t *testing.T) {
 	txt := base64.StdEncoding.EncodeToString([]byte("MARK_TEXT_FILE contents"))
 	pdf := base64.StdEncoding.EncodeToString(pdfWithText(t, strings.Repeat("MARK_PDF_TEXT ", 100)))
@@ -118,7 +121,7 @@ func TestInputTextsHoldsEveryBilledText(t *testing.T) {
 			{"type":"text","text":"MARK_USER"},
 			{"type":"file","file":{"file_data":"data:text/plain;base64,` + txt + `","filename":"MarkTxtName.txt"}},
 			{"type":"file","file":{"file_data":"data:application/pdf;base64,` + pdf + `","filename":"MarkPdfName.pdf"}}]},
-		{"role":"assistant","content":"MARK_ASSISTANT",
+		{"role":"assistant","content":"MARK_ASSISTANT","reasoning_content":"MARK_ECHOED_CONTENT",
 		 "reasoning_details":[{"type":"reasoning.text","text":"MARK_REASONING","signature":"c2ln","format":"bedrock-converse","index":0}],
 		 "tool_calls":[{"id":"call_1","type":"function","function":{"name":"mark_tool_name","arguments":"{\"q\":\"MARK_ARGUMENTS\"}"}}]},
 		{"role":"tool","tool_call_id":"call_1","content":"MARK_TOOL_RESULT"}],
@@ -133,12 +136,21 @@ func TestInputTextsHoldsEveryBilledText(t *testing.T) {
 		t.Run(model, func(t *testing.T) {
 			_, in := toConverse(t, body, model, converse.Options{})
 			all := strings.Join(converse.InputTexts(in), "\n")
-			for _, m := range marks {
-				if m == "MARK_REASONING" && model == haiku3 {
-					continue // no thinking on Claude 3 Haiku: the reasoning is not sent
-				}
-				if !strings.Contains(all, m) {
-					t.Errorf("InputTexts holds no %s", m)
+			wire, _ := wireBody(t, in)
+			sent := fmt.Sprint(wire)
+			if !strings.Contains(all, "MARK_TEXT_FILE") { // base64 on the wire
+				t.Errorf("InputTexts holds no MARK_TEXT_FILE")
+			}
+			for _, m := range append(marks, "MARK_ECHOED_CONTENT") {
+				switch {
+				case m == "MARK_TEXT_FILE":
+				case !strings.Contains(sent, m):
+					// not sent, so not billed: only where expected
+					if m != "MARK_ECHOED_CONTENT" && (m != "MARK_REASONING" || model != haiku3) {
+						t.Errorf("%s is not sent to Bedrock", m)
+					}
+				case !strings.Contains(all, m):
+					t.Errorf("%s is sent to Bedrock, but InputTexts holds no %s", m, m)
 				}
 			}
 			if strings.Contains(all, "MARK_PDF_TEXT") || strings.Contains(all, "%PDF") {
