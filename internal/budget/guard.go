@@ -236,8 +236,12 @@ func (g *Guard) refusal(e *usage.ExceededError, worst policy.Price, input int64,
 			}
 			figures += ")"
 		}
-		msg = fmt.Sprintf("This request could cost up to %s (%d input and %d output tokens at most), more than %s.",
-			USD(worst.Cost(input, int64(maxOutput), 0, 0)), input, maxOutput, figures)
+		tokens := fmt.Sprintf("%d input and %d output tokens at most", input, maxOutput)
+		if worst.Output == 0 { // embeddings: input only
+			tokens = fmt.Sprintf("%d input tokens at most", input)
+		}
+		msg = fmt.Sprintf("This request could cost up to %s (%s), more than %s.",
+			USD(worst.Cost(input, int64(maxOutput), 0, 0)), tokens, figures)
 		inputCost := worst.Cost(input, 0, 0, 0)
 		fit := (shown - inputCost) * 1000 / max(worst.Output, 1)
 		switch {

@@ -7,7 +7,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate-gw/tollgate/internal/budget"
+	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/usage"
+	"github.com/tollgate-gw/tollgate/internal/usage/memory"
 )
 
 func TestModelTables(t *testing.T) {
@@ -81,5 +83,34 @@ func TestAdmitFraming(t *testing.T) {
 				t.Errorf("alice's totals (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestRefusalOfInputOnlyRequest refuses an embedding request, whose model
+// bills no output: the message names its input tokens only.
+func TestRefusalOfInputOnlyRequest(t *testing.T) {
+	const titan = "amazon.titan-embed-text-v2:0"
+	p, err := policy.Parse(map[string][]byte{"policy.yaml": []byte(`
+keys:
+  - id: alice
+    sha256: "` + policy.HashSecret("alice") + `"
+    monthly_budget_usd: 0.001
+pricing:
+  ` + titan + `: {input: 100, output: 0}
+`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := p.KeyByID("alice")
+	route, err := p.Route(k, titan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{t: midNovember}
+	g := budget.New(memory.New(memory.WithClock(clk.Now)), budget.Options{Now: clk.Now})
+	_, err = g.Admit(context.Background(), budget.Request{ID: "r1", Policy: p, Key: k, Route: route, InputBytes: 20})
+	want := "This request could cost up to $0.002000 (20 input tokens at most), more than the $0.001000 left of your API key's monthly budget ($0.00 spent of $0.001000 in 2026-11). Its input alone could cost up to $0.002000: shorten the prompt (fewer or shorter messages, images, documents or tools). It resets on 2026-12-01 00:00 UTC."
+	if diff := cmp.Diff(want, asError(t, err).Message); diff != "" {
+		t.Errorf("refusal (-want +got):\n%s", diff)
 	}
 }
