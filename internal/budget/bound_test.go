@@ -42,7 +42,7 @@ pricing:
 `
 
 // chatBudgetRequest describes body to the guard as the chat handler does.
-func chatBudgetRequest(t *testing.T, body []byte, model string, route policy.Route) (budget.Request, *bedrockruntime.ConverseInput) {
+func chatBudgetRequest(t *testing.T, body []byte, model string, route policy.Route) (budget.Request, *bedrockruntime.ConverseInput, int) {
 	t.Helper()
 	req, err := converse.ParseChatRequest(body)
 	if err != nil {
@@ -53,14 +53,15 @@ func chatBudgetRequest(t *testing.T, body []byte, model string, route policy.Rou
 		t.Fatalf("ToConverse: %v\n%s", err, body)
 	}
 	size, framing := converse.MeasureInput(req, len(body)), converse.FramingOf(in)
+	maxTokens, thinking := converse.OutputCap(req, model)
 	return budget.Request{
 		Route:      route,
 		InputBytes: size.TextBytes, Images: size.Images,
 		Texts:          func() []string { return converse.InputTexts(in) },
 		DocumentTokens: converse.DocumentTokens(in),
 		Blocks:         framing.Blocks, Tools: framing.Tools, CacheWrite: framing.CachePoints,
-		MaxOutput: converse.MaxTokens(in),
-	}, in
+		MaxOutput: maxTokens,
+	}, in, thinking
 }
 
 // TestReservationBoundsSimulatorBill sends random requests mixing every
@@ -103,7 +104,7 @@ func TestReservationBoundsSimulatorBill(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, in := chatBudgetRequest(t, body, model, route)
+		r, in, thinking := chatBudgetRequest(t, body, model, route)
 
 		// The byte bound, on a key with room for it; then the precise
 		// count, on a key whose cap is one micro-dollar short of it.
@@ -114,7 +115,7 @@ func TestReservationBoundsSimulatorBill(t *testing.T) {
 				continue // refused: nothing reserved, nothing sent
 			}
 			call := *in
-			converse.SetMaxTokens(&call, res.maxOutput)
+			converse.CapOutput(&call, res.maxOutput, thinking)
 			out, err := client.Converse(ctx, &call)
 			if err != nil {
 				t.Fatalf("request %d (%s): Converse: %v\n%s", i, model, err, body)

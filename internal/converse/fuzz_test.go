@@ -82,7 +82,8 @@ func FuzzParseChatRequest(f *testing.F) {
 		_ = converse.InputTexts(in)
 		_ = converse.FramingOf(in)
 		_ = converse.DocumentTokens(in)
-		converse.SetMaxTokens(in, 1)
+		_, thinking := converse.OutputCap(req, req.Model)
+		converse.CapOutput(in, 1, thinking)
 	})
 }
 
