@@ -44,15 +44,25 @@ func lookup(table []modelTokens, modelID string, otherwise int) int {
 // 281 (any, tool), Claude 3 Sonnet 159 / 235, Claude 3 Haiku 264 / 340,
 // Claude 3.5, 3.7 and 4.x 346 / 313. The table keeps the largest, 530, for
 // every Claude model, since the request's tool_choice is not known here.
-// Other families do not document theirs: 512 stays their allowance, as it
-// was for every model before.
+// The other providers on Bedrock do not document theirs: 512 stays their
+// allowance, as it was for every model before.
 var toolPrompts = []modelTokens{
 	{family: "anthropic.claude", tokens: 530},
+	{family: "amazon.", tokens: 512},
+	{family: "meta.", tokens: 512},
+	{family: "mistral.", tokens: 512},
+	{family: "cohere.", tokens: 512},
+	{family: "deepseek.", tokens: 512},
+	{family: "openai.", tokens: 512},
+	{family: "ai21.", tokens: 512},
+	{family: "writer.", tokens: 512},
+	{family: "qwen.", tokens: 512},
 }
 
 // defaultToolPrompt is the tool-use allowance of a model the table does not
-// name.
-const defaultToolPrompt = 512
+// name, such as the one behind an application inference profile: the
+// largest of the table.
+const defaultToolPrompt = 530
 
 // ToolPromptTokens returns the most tokens of the system prompt that
 // modelID adds to a request offering tools.

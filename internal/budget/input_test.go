@@ -29,7 +29,8 @@ func TestModelTables(t *testing.T) {
 		{id: "us.meta.llama4-maverick-17b-instruct-v1:0", image: 6404, toolTokens: 512},
 		{id: "mistral.pixtral-large-2502-v1:0", image: 6404, toolTokens: 512},
 		// an application profile names no model: the largest allowances
-		{id: "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123", image: 6404, toolTokens: 512},
+		{id: "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123", image: 6404, toolTokens: 530},
+		{id: "newcomer.model-v1:0", image: 6404, toolTokens: 530},
 	}
 	for _, tt := range tests {
 		if got := budget.ImageTokens(tt.id); got != tt.image {
