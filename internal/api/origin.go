@@ -25,25 +25,26 @@ const MinOriginSecretLen = 32
 // ParseOriginSecrets reads the -origin-secret setting: empty for no check,
 // one secret, or two separated by a comma while a rotation is under way
 // (the front door's edges switch to the new value over minutes, and both
-// must pass meanwhile). Errors describe the value's shape, never the value.
+// must pass meanwhile). Errors describe the value's shape, never the value;
+// the caller names the setting.
 func ParseOriginSecrets(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
 	}
 	parts := strings.Split(s, ",")
 	if len(parts) > 2 {
-		return nil, fmt.Errorf("origin secret: %d comma-separated values, want one, or two during a rotation", len(parts))
+		return nil, fmt.Errorf("%d comma-separated values, want one, or two during a rotation", len(parts))
 	}
 	secrets := make([]string, 0, len(parts))
 	for i, p := range parts {
 		p = strings.TrimSpace(p)
 		if len(p) < MinOriginSecretLen {
-			return nil, fmt.Errorf("origin secret: value %d of %d has %d characters, want at least %d", i+1, len(parts), len(p), MinOriginSecretLen)
+			return nil, fmt.Errorf("value %d of %d has %d characters, want at least %d", i+1, len(parts), len(p), MinOriginSecretLen)
 		}
 		secrets = append(secrets, p)
 	}
 	if len(secrets) == 2 && secrets[0] == secrets[1] {
-		return nil, errors.New("origin secret: the two values are the same")
+		return nil, errors.New("the two values are the same")
 	}
 	return secrets, nil
 }
