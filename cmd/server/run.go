@@ -143,7 +143,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.BoolVar(&c.imageFetch, "image-fetch", envBoolOr(getenv, "TOLLGATE_IMAGE_FETCH", true), "fetch images that requests send by http(s) URL, with the SSRF guard (env TOLLGATE_IMAGE_FETCH)")
 	fs.StringVar(&c.imageHosts, "image-hosts", getenv("TOLLGATE_IMAGE_HOSTS"), "comma-separated hosts image URLs may name (\"*.example.com\" globs); empty = any public host (env TOLLGATE_IMAGE_HOSTS)")
 	fs.StringVar(&c.imagePrivate, "image-allow-private", getenv("TOLLGATE_IMAGE_ALLOW_PRIVATE"), "comma-separated address ranges (CIDR) image URLs may reach despite the SSRF guard, for internal image servers (env TOLLGATE_IMAGE_ALLOW_PRIVATE)")
-	origin := fs.String("origin-secret", getenv("TOLLGATE_ORIGIN_SECRET"), "refuse requests whose "+api.OriginHeader+" header is not this value (or one of two, comma-separated, during a rotation); set by the CloudFront front door (env TOLLGATE_ORIGIN_SECRET)")
+	// The secret is not the flag's default, which -h would print.
+	origin := fs.String("origin-secret", "", "refuse requests whose "+api.OriginHeader+" header is not this value (or one of two, comma-separated, during a rotation); set by the CloudFront front door (env TOLLGATE_ORIGIN_SECRET)")
 	level := fs.String("log-level", envOr(getenv, "TOLLGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env TOLLGATE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -153,6 +154,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("-log-level: %w", err)
+	}
+	if *origin == "" {
+		*origin = getenv("TOLLGATE_ORIGIN_SECRET")
 	}
 	secrets, err := api.ParseOriginSecrets(*origin)
 	if err != nil {
