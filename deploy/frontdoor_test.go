@@ -467,3 +467,43 @@ func TestTemplateCfnLint(t *testing.T) {
 		})
 	}
 }
+
+// TestTemplateFrontDoorParameters checks the front door's parameter
+// patterns (Go's regexp agrees with CloudFormation's on these) against
+// values a user would type.
+func TestTemplateFrontDoorParameters(t *testing.T) {
+	params := section(t, parseTemplate(t), "Parameters")
+	for _, tt := range []struct {
+		param    string
+		accepted []string
+		refused  []string
+	}{
+		{"DomainName", []string{"", "llm.example.com", "gw.eu-1.example.co.uk"},
+			[]string{"https://llm.example.com", "llm.example.com/", "localhost", "LLM.example.com"}},
+		{"CertificateArn", []string{"", cert},
+			// CloudFront takes certificates from us-east-1 only.
+			[]string{"arn:aws:acm:eu-west-1:123456789012:certificate/0123abcd", "0123abcd-0000-0000-0000-000000000000"}},
+		{"OriginSecretVersion", []string{"", versionNew, "EXAMPLE1-90ab-cdef-fedc-ba987SAMPLE"},
+			[]string{"AWSCURRENT", "AWSPREVIOUS", versionNew + ":"}},
+		{"OriginSecretPreviousVersion", []string{"", versionOld}, []string{"AWSPREVIOUS"}},
+	} {
+		p := params[tt.param].(map[string]any)
+		re, err := regexp.Compile(str(t, p["AllowedPattern"], tt.param))
+		if err != nil {
+			t.Fatalf("%s AllowedPattern: %v", tt.param, err)
+		}
+		for _, v := range tt.accepted {
+			if !re.MatchString(v) {
+				t.Errorf("%s refuses %q", tt.param, v)
+			}
+		}
+		for _, v := range tt.refused {
+			if re.MatchString(v) {
+				t.Errorf("%s accepts %q", tt.param, v)
+			}
+		}
+		if def := fmt.Sprint(p["Default"]); !re.MatchString(def) {
+			t.Errorf("%s refuses its own default %q", tt.param, def)
+		}
+	}
+}
