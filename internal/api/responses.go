@@ -9,7 +9,6 @@ import (
 
 	"github.com/tollgate-gw/tollgate"
 	"github.com/tollgate-gw/tollgate/internal/converse"
-	"github.com/tollgate-gw/tollgate/internal/gate"
 )
 
 // handleResponses serves POST /v1/responses (OpenAI's Responses API, which
@@ -46,12 +45,7 @@ func handleResponses(d Deps) gin.HandlerFunc {
 			return
 		}
 		maxTokens, thinking := converse.OutputCap(chat, route.ModelID)
-		size := converse.MeasureInput(chat, len(body))
-		grant, err := x.Admit(ctx, gate.Demand{
-			InputBytes: size.TextBytes, Images: size.Images,
-			Texts:     func() []string { return converse.InputTexts(chat) },
-			MaxOutput: maxTokens, ThinkingBudget: thinking,
-		})
+		grant, err := x.Admit(ctx, converseDemand(chat, in, len(body), maxTokens, thinking))
 		if err != nil {
 			writeError(c, err)
 			return
