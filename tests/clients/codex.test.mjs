@@ -85,6 +85,20 @@ function codexExec(prompt, extra = [], { timeoutMs = 90_000 } = {}) {
   });
 }
 
+/**
+ * settled waits until the gateway's request log stops growing: a line is
+ * written once its response is sent, maybe after codex exited.
+ */
+async function settled() {
+  let n = -1;
+  for (let i = 0; i < 100; i++) {
+    const m = requests().length;
+    if (m === n) return;
+    n = m;
+    await new Promise((r) => { setTimeout(r, 50); });
+  }
+}
+
 /** requests returns the gateway's request log lines for /v1/responses. */
 function requests() {
   return gw.logs().split('\n').filter((l) => l.includes('"msg":"request"'))
@@ -97,6 +111,7 @@ describe('codex exec', () => {
     const r = await codexExec('Say hello');
     assert.equal(r.code, 0, `codex exit ${r.code} ${r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     assert.match(r.stdout, /simulated reply from Claude 3 Haiku/);
+    await settled();
     const reqs = requests().slice(before);
     assert.equal(reqs.length, 1, JSON.stringify(reqs));
     assert.equal(reqs[0].status, 200);
@@ -109,6 +124,7 @@ describe('codex exec', () => {
     const r = await codexExec('List the files here [sim:tool]');
     assert.equal(r.code, 0, `codex exit ${r.code} ${r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     assert.match(r.stdout + r.stderr, /The tool returned/);
+    await settled();
     const reqs = requests().slice(before);
     assert.ok(reqs.length >= 2, `two turns at least: ${JSON.stringify(reqs)}`);
     assert.ok(reqs.every((q) => q.status === 200), JSON.stringify(reqs));
@@ -120,6 +136,7 @@ describe('codex exec', () => {
       ['-c', `model="${SONNET}"`, '-c', 'model_reasoning_effort="low"', '-c', 'model_reasoning_summary="auto"']);
     assert.equal(r.code, 0, `codex exit ${r.code} ${r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     assert.match(r.stdout + r.stderr, /The tool returned/);
+    await settled();
     const reqs = requests().slice(before);
     assert.ok(reqs.length >= 2 && reqs.every((q) => q.status === 200 && q.model === SONNET), JSON.stringify(reqs));
   });
@@ -127,6 +144,7 @@ describe('codex exec', () => {
   test('a Bedrock error reaches Codex as a failed turn, not a hang', async () => {
     const r = await codexExec('Hi [sim:error=ValidationException]');
     assert.notEqual(r.code, 0, `codex should fail\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+    await settled();
     assert.ok(requests().some((q) => q.status === 400), 'the gateway answered 400');
   });
 });
