@@ -10,7 +10,6 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/converse"
 )
 
-
 // signed is the encrypted_content Tollgate returns for a thinking block
 // "Let me think." signed "sig-1".
 var signed = converse.EncodeReasoning(converse.ReasoningDetail{Type: converse.ReasoningText, Text: "Let me think.", Signature: "sig-1"})
@@ -248,9 +247,9 @@ func TestResponsesToConverse(t *testing.T) {
 			want: `{"messages":[{"role":"user","content":[{"text":"Hi"}]},{"role":"assistant","content":[{"text":"Hello"}]},{"role":"user","content":[{"text":"Bye"}]}]}`,
 		},
 		{
-			name:  "text.format json_schema becomes a forced tool on Claude 3",
-			body:  `{"model":"m","input":"Give JSON","text":{"format":{"type":"json_schema","name":"answer","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"}}}}}}`,
-			want:  `{"messages":[{"role":"user","content":[{"text":"Give JSON"}]}],"toolConfig":{"tools":[{"toolSpec":{"name":"json_response","description":"Respond with JSON matching the answer schema.","inputSchema":{"json":{"type":"object","properties":{"a":{"type":"string"}}}}}}],"toolChoice":{"tool":{"name":"json_response"}}}}`,
+			name: "text.format json_schema becomes a forced tool on Claude 3",
+			body: `{"model":"m","input":"Give JSON","text":{"format":{"type":"json_schema","name":"answer","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"}}}}}}`,
+			want: `{"messages":[{"role":"user","content":[{"text":"Give JSON"}]}],"toolConfig":{"tools":[{"toolSpec":{"name":"json_response","description":"Respond with JSON matching the answer schema.","inputSchema":{"json":{"type":"object","properties":{"a":{"type":"string"}}}}}}],"toolChoice":{"tool":{"name":"json_response"}}}}`,
 		},
 		{
 			name: "text.format text is plain output",
