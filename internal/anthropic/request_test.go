@@ -232,9 +232,9 @@ func TestBedrockModel(t *testing.T) {
 		}
 	}
 	for in, want := range map[string]string{
-		"us.anthropic.claude-sonnet-4-5-20250929-v1:0": "anthropic.claude-sonnet-4-5-20250929-v1:0",
+		"us.anthropic.claude-sonnet-4-5-20250929-v1:0":                                                             "anthropic.claude-sonnet-4-5-20250929-v1:0",
 		"arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.anthropic.claude-haiku-4-5-20251001-v1:0": "anthropic.claude-haiku-4-5-20251001-v1:0",
-		"anthropic.claude-3-haiku-20240307-v1:0": "anthropic.claude-3-haiku-20240307-v1:0",
+		"anthropic.claude-3-haiku-20240307-v1:0":                                                                   "anthropic.claude-3-haiku-20240307-v1:0",
 	} {
 		if got := anthropic.FoundationModel(in); got != want {
 			t.Errorf("FoundationModel(%q) = %q, want %q", in, got, want)
