@@ -1,6 +1,10 @@
 package anthropic
 
-import "strings"
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
 
 // claudeModel is a Claude model as Anthropic and Bedrock name it.
 type claudeModel struct {
@@ -78,4 +82,77 @@ func FoundationModel(id string) string {
 // the Messages body on InvokeModel.
 func IsClaude(id string) bool {
 	return strings.Contains(id, "anthropic.claude")
+}
+
+// ModelName returns Anthropic's (dated) name of a Claude model that Bedrock
+// names by id (a foundation id or a geography's profile id), and false for
+// a model the table does not know.
+func ModelName(bedrockID string) (string, bool) {
+	base := FoundationModel(bedrockID)
+	for _, m := range claudeModels {
+		if m.bedrockID == base {
+			return m.names[0], true
+		}
+	}
+	return "", false
+}
+
+// ModelInfo is one entry of Anthropic's model list.
+type ModelInfo struct {
+	ID          string
+	DisplayName string
+	Created     time.Time
+}
+
+type modelInfoJSON struct {
+	Type        string `json:"type"`
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	CreatedAt   string `json:"created_at"`
+}
+
+type modelPage struct {
+	Data    []modelInfoJSON `json:"data"`
+	HasMore bool            `json:"has_more"`
+	FirstID *string         `json:"first_id"`
+	LastID  *string         `json:"last_id"`
+}
+
+// ModelList renders one page of Anthropic's model list (GET /v1/models with
+// anthropic-version): the models after the one named afterID (all when
+// empty), at most limit of them (1 to 1000; 20 when 0), has_more, first_id
+// and last_id.
+func ModelList(models []ModelInfo, afterID string, limit int) []byte {
+	if limit <= 0 {
+		limit = 20
+	}
+	limit = min(limit, 1000)
+	if afterID != "" {
+		for i, m := range models {
+			if m.ID == afterID {
+				models = models[i+1:]
+				break
+			}
+		}
+	}
+	page := modelPage{Data: make([]modelInfoJSON, 0, min(len(models), limit))}
+	if len(models) > limit {
+		models, page.HasMore = models[:limit], true
+	}
+	for _, m := range models {
+		created := m.Created
+		if created.IsZero() {
+			created = time.Unix(0, 0)
+		}
+		name := m.DisplayName
+		if name == "" {
+			name = m.ID
+		}
+		page.Data = append(page.Data, modelInfoJSON{Type: "model", ID: m.ID, DisplayName: name, CreatedAt: created.UTC().Format(time.RFC3339)})
+	}
+	if n := len(page.Data); n > 0 {
+		page.FirstID, page.LastID = &page.Data[0].ID, &page.Data[n-1].ID
+	}
+	body, _ := json.Marshal(page) // strings and bools always encode
+	return body
 }
