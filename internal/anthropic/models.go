@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/tollgate-gw/tollgate/internal/modelid"
 )
 
 // claudeModel is a Claude model as Anthropic and Bedrock name it.
@@ -62,27 +64,21 @@ func BedrockModel(name, geo string) (id string, ok bool) {
 	return "", false
 }
 
-// FoundationModel returns the foundation model id of a Bedrock id that names
-// an inference profile by its geography prefix ("us.anthropic..." →
-// "anthropic..."), and the id itself otherwise. Bedrock's CountTokens takes
-// only foundation model ids.
+// FoundationModel returns the foundation model id behind a Bedrock id (a
+// cross-region profile id or a model ARN; modelid.Base), and the id itself
+// when it names none, such as an application inference profile ARN.
+// Bedrock's CountTokens takes only foundation model ids.
 func FoundationModel(id string) string {
-	for _, geo := range []string{"us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca."} {
-		if rest, ok := strings.CutPrefix(id, geo); ok {
-			return rest
-		}
-	}
-	if i := strings.Index(id, ":inference-profile/"); i >= 0 && strings.HasPrefix(id, "arn:") {
-		return FoundationModel(id[i+len(":inference-profile/"):])
+	if base, ok := modelid.Base(id); ok {
+		return base
 	}
 	return id
 }
 
 // IsClaude reports whether a Bedrock id names a Claude model, which takes
-// the Messages body on InvokeModel.
-func IsClaude(id string) bool {
-	return strings.Contains(id, "anthropic.claude")
-}
+// the Messages body on InvokeModel. An application inference profile ARN
+// must be resolved through the catalog first.
+func IsClaude(id string) bool { return modelid.HasFamily(id, "anthropic.claude") }
 
 // ModelName returns Anthropic's (dated) name of a Claude model that Bedrock
 // names by id (a foundation id or a geography's profile id), and false for
