@@ -48,10 +48,13 @@ func BenchmarkRequest(b *testing.B) {
 // read for its usage and framed as SSE.
 func BenchmarkStreamEvent(b *testing.B) {
 	chunk := []byte(`{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Here is a line of generated text "}}`)
-	s := anthropic.NewStream()
+	m := anthropic.NewMeter()
+	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Event(chunk); err != nil {
+		m.Add(chunk)
+		var err error
+		if buf, err = anthropic.AppendFrame(buf[:0], chunk); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -35,12 +35,13 @@
 //
 // A plain answer is Anthropic's message object already; [ParseUsage] reads
 // its usage. A stream is Bedrock's chunk events, each holding one Anthropic
-// event: a [Stream] per request turns each into the SSE frame Anthropic
-// sends ("event: <type>" then "data: <json>"), keeps the usage
-// (message_start for input and cache tokens, message_delta for output, and
-// Bedrock's amazon-bedrock-invocationMetrics, which wins when present and is
-// never passed to the client), and says whether message_stop arrived: a
-// stream without it failed, and ends with [ErrorEvent].
+// event: [AppendFrame] turns each into the SSE frame Anthropic sends
+// ("event: <type>" then "data: <json>"; Bedrock's
+// amazon-bedrock-invocationMetrics is never passed on), and a [Meter] per
+// request reads them for the usage (message_start for input and cache
+// tokens, message_delta for output, the invocation metrics, which win) and
+// says whether message_stop arrived: a stream without it failed, and ends
+// with [ErrorEvent].
 //
 // # Models
 //

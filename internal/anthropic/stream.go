@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/tollgate-gw/tollgate"
@@ -56,21 +57,24 @@ func ParseUsage(body []byte) (Usage, error) {
 // stream; it is Bedrock's, not Anthropic's, and never reaches the client.
 const metricsKey = "amazon-bedrock-invocationMetrics"
 
-// Stream turns the events of one InvokeModelWithResponseStream answer into
-// Anthropic's server-sent events and keeps their usage. Create one per
-// request with [NewStream]; it is not safe for concurrent use.
-type Stream struct {
+// Meter reads the events of one InvokeModelWithResponseStream answer for
+// what the call costs: the usage (message_start for input and cache tokens,
+// message_delta for output, Bedrock's invocation metrics, which win, at
+// message_stop) and the bytes generated so far, for an estimate when the
+// stream breaks first. It is kept apart from what the client is sent
+// ([AppendFrame]), so that the bill does not depend on the client. Create
+// one per request with [NewMeter]; it is not safe for concurrent use.
+type Meter struct {
 	usage      Usage
-	metrics    bool // Bedrock's invocation metrics arrived: the usage is final
+	metrics    bool // Bedrock's invocation metrics arrived
 	done       bool // message_stop arrived
-	started    bool // message_start arrived
 	outputText int  // bytes of generated text, thinking and tool input so far
 }
 
-// NewStream returns a Stream for one answer.
-func NewStream() *Stream { return &Stream{} }
+// NewMeter returns a Meter for one answer.
+func NewMeter() *Meter { return &Meter{} }
 
-// event is what the Stream reads of one Anthropic event.
+// event is what the Meter reads of one Anthropic event.
 type event struct {
 	Type    string `json:"type"`
 	Message *struct {
@@ -90,72 +94,92 @@ type event struct {
 	} `json:"amazon-bedrock-invocationMetrics"`
 }
 
-// Event takes the bytes of one chunk (the JSON of one Anthropic event) and
-// returns the SSE frame to send: "event: <type>\ndata: <json>\n\n". Events
-// pass through as Bedrock sent them, except message_stop, which loses
-// Bedrock's invocation metrics. An event that is not JSON with a type is an
-// error of kind BadGateway.
-func (s *Stream) Event(chunk []byte) ([]byte, error) {
+// Add reads the bytes of one chunk (the JSON of one Anthropic event). A
+// chunk that is not an event counts for nothing.
+func (m *Meter) Add(chunk []byte) {
 	var ev event
-	if err := json.Unmarshal(chunk, &ev); err != nil || ev.Type == "" {
-		return nil, &tollgate.Error{Kind: tollgate.BadGateway, Code: "upstream_error",
-			Message: "Bedrock sent a stream event that is not an Anthropic event.", Cause: err}
+	if json.Unmarshal(chunk, &ev) != nil {
+		return
 	}
 	switch ev.Type {
 	case "message_start":
-		s.started = true
 		if ev.Message != nil {
-			ev.Message.Usage.merge(&s.usage)
+			ev.Message.Usage.merge(&m.usage)
 		}
 	case "message_delta":
-		ev.Usage.merge(&s.usage)
+		ev.Usage.merge(&m.usage)
 	case "content_block_delta":
 		if d := ev.Delta; d != nil {
-			s.outputText += len(d.Text) + len(d.Thinking) + len(d.PartialJSON)
+			m.outputText += len(d.Text) + len(d.Thinking) + len(d.PartialJSON)
 		}
 	case "message_stop":
-		s.done = true
-		if m := ev.Metrics; m != nil {
-			s.metrics = true
+		m.done = true
+		if mt := ev.Metrics; mt != nil {
+			m.metrics = true
 			for _, f := range []struct {
 				src *int
 				dst *int
-			}{{m.InputTokenCount, &s.usage.Input}, {m.OutputTokenCount, &s.usage.Output}, {m.CacheReadInputTokenCount, &s.usage.CacheRead}, {m.CacheWriteInputTokenCount, &s.usage.CacheWrite}} {
+			}{{mt.InputTokenCount, &m.usage.Input}, {mt.OutputTokenCount, &m.usage.Output}, {mt.CacheReadInputTokenCount, &m.usage.CacheRead}, {mt.CacheWriteInputTokenCount, &m.usage.CacheWrite}} {
 				if f.src != nil {
 					*f.dst = *f.src
 				}
 			}
-			chunk = []byte(`{"type":"message_stop"}`)
 		}
 	}
-	return frame(ev.Type, chunk), nil
 }
 
-// frame renders one SSE event.
-func frame(typ string, data []byte) []byte {
-	out := make([]byte, 0, len(typ)+len(data)+16)
-	out = append(out, "event: "...)
-	out = append(out, typ...)
-	out = append(out, "\ndata: "...)
-	out = append(out, data...)
-	return append(out, "\n\n"...)
+// Done reports whether message_stop arrived: a stream that ends without it
+// failed.
+func (m *Meter) Done() bool { return m.done }
+
+// Usage returns the usage so far and whether Bedrock reported it in full
+// (message_stop arrived). A stream that broke before has the input usage
+// of message_start and the output counted so far.
+func (m *Meter) Usage() (u Usage, reported bool) { return m.usage, m.done || m.metrics }
+
+// OutputBytes returns the bytes of text, thinking and tool input generated
+// so far, for an estimate when the stream broke before its usage.
+func (m *Meter) OutputBytes() int { return m.outputText }
+
+// typePrefix is how every Anthropic event Bedrock sends begins.
+const typePrefix = `{"type":"`
+
+// AppendFrame appends to dst the SSE frame Anthropic sends for one chunk's
+// event: "event: <type>\ndata: <json>\n\n". Events pass through as Bedrock
+// sent them, except message_stop, which loses Bedrock's invocation metrics.
+// A chunk that is not an event with a type is an error of kind BadGateway.
+func AppendFrame(dst, chunk []byte) ([]byte, error) {
+	typ, ok := eventType(chunk)
+	if !ok {
+		return dst, &tollgate.Error{Kind: tollgate.BadGateway, Code: "upstream_error",
+			Message: "Bedrock sent a stream event that is not an Anthropic event."}
+	}
+	if typ == "message_stop" {
+		chunk = []byte(`{"type":"message_stop"}`)
+	}
+	dst = append(dst, "event: "...)
+	dst = append(dst, typ...)
+	dst = append(dst, "\ndata: "...)
+	dst = append(dst, chunk...)
+	return append(dst, "\n\n"...), nil
+}
+
+// eventType reads an event's type: at once when it comes first, as Bedrock
+// sends it, else by decoding the event.
+func eventType(chunk []byte) (string, bool) {
+	if rest, ok := bytes.CutPrefix(chunk, []byte(typePrefix)); ok {
+		if i := bytes.IndexByte(rest, '"'); i > 0 && bytes.IndexByte(rest[:i], '\\') < 0 {
+			return string(rest[:i]), true
+		}
+	}
+	var ev struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(chunk, &ev) != nil || ev.Type == "" {
+		return "", false
+	}
+	return ev.Type, true
 }
 
 // Ping is the SSE frame of Anthropic's keep-alive event.
 var Ping = []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n")
-
-// Done reports whether message_stop arrived: a stream that ends without it
-// failed.
-func (s *Stream) Done() bool { return s.done }
-
-// Started reports whether message_start arrived.
-func (s *Stream) Started() bool { return s.started }
-
-// Usage returns the usage so far and whether it is final (Bedrock's
-// invocation metrics, or message_stop, arrived). A stream that broke before
-// reports input usage from message_start and the output counted so far.
-func (s *Stream) Usage() (u Usage, final bool) { return s.usage, s.done || s.metrics }
-
-// OutputBytes returns the bytes of text, thinking and tool input generated
-// so far, for an estimate when the stream broke before its usage.
-func (s *Stream) OutputBytes() int { return s.outputText }

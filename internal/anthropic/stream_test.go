@@ -51,14 +51,14 @@ data: {"type":"message_stop"}
 `
 
 func TestStream(t *testing.T) {
-	s := anthropic.NewStream()
-	var out strings.Builder
+	s := anthropic.NewMeter()
+	var out []byte
 	for i, chunk := range recorded {
-		frame, err := s.Event([]byte(chunk))
-		if err != nil {
+		var err error
+		if out, err = anthropic.AppendFrame(out, []byte(chunk)); err != nil {
 			t.Fatal(err)
 		}
-		out.Write(frame)
+		s.Add([]byte(chunk))
 		// The usage is known piece by piece: input at message_start, output
 		// at message_delta, Bedrock's counts (which win) at message_stop.
 		u, final := s.Usage()
@@ -73,7 +73,7 @@ func TestStream(t *testing.T) {
 			}
 		}
 	}
-	if diff := cmp.Diff(transcript, out.String()); diff != "" {
+	if diff := cmp.Diff(transcript, string(out)); diff != "" {
 		t.Errorf("SSE (-want +got)\n%s", diff)
 	}
 	if u, final := s.Usage(); u != (anthropic.Usage{Input: 12, Output: 6, CacheRead: 200, CacheWrite: 100}) || !final || !s.Done() {
@@ -85,16 +85,15 @@ func TestStream(t *testing.T) {
 }
 
 func TestStreamBroken(t *testing.T) {
-	s := anthropic.NewStream()
+	s := anthropic.NewMeter()
 	for _, chunk := range recorded[:3] {
-		if _, err := s.Event([]byte(chunk)); err != nil {
-			t.Fatal(err)
-		}
+		s.Add([]byte(chunk))
 	}
-	if u, final := s.Usage(); s.Done() || final || u.Input != 12 {
+	s.Add([]byte(`not json`))
+	if u, final := s.Usage(); s.Done() || final || u.Input != 12 || s.OutputBytes() != len("Hello ") {
 		t.Errorf("a broken stream: usage %+v final %v done %v", u, final, s.Done())
 	}
-	_, err := s.Event([]byte(`not json`))
+	_, err := anthropic.AppendFrame(nil, []byte(`not json`))
 	var e *tollgate.Error
 	if !errors.As(err, &e) || e.Kind != tollgate.BadGateway {
 		t.Errorf("a bad chunk: %v", err)
@@ -163,13 +162,15 @@ func TestBedrockAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("InvokeModelWithResponseStream: %v", err)
 	}
-	s := anthropic.NewStream()
+	s := anthropic.NewMeter()
 	var sse strings.Builder
 	for ev := range out.GetStream().Events() {
-		frame, err := s.Event(ev.(*types.ResponseStreamMemberChunk).Value.Bytes)
+		chunk := ev.(*types.ResponseStreamMemberChunk).Value.Bytes
+		frame, err := anthropic.AppendFrame(nil, chunk)
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.Add(chunk)
 		sse.Write(frame)
 	}
 	if !s.Done() || !strings.HasSuffix(sse.String(), "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n") || strings.Contains(sse.String(), "invocationMetrics") {
