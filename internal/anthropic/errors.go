@@ -16,9 +16,14 @@ const StatusOverloaded = 529
 // a 429 rate_limit_error that [Retryable] says not to retry.
 func Status(k tollgate.Kind) (status int, errType string) {
 	switch k {
-	case tollgate.Invalid, tollgate.MethodNotAllowed, tollgate.UnsupportedMedia, tollgate.RequestTimeout:
-		status, _ = k.Status()
-		return status, "invalid_request_error"
+	case tollgate.Invalid:
+		return http.StatusBadRequest, "invalid_request_error"
+	case tollgate.MethodNotAllowed:
+		return http.StatusMethodNotAllowed, "invalid_request_error"
+	case tollgate.UnsupportedMedia:
+		return http.StatusUnsupportedMediaType, "invalid_request_error"
+	case tollgate.RequestTimeout:
+		return http.StatusRequestTimeout, "invalid_request_error"
 	case tollgate.Unauthenticated:
 		return http.StatusUnauthorized, "authentication_error"
 	case tollgate.PermissionDenied:
@@ -29,13 +34,14 @@ func Status(k tollgate.Kind) (status int, errType string) {
 		return http.StatusRequestEntityTooLarge, "request_too_large"
 	case tollgate.RateLimited, tollgate.QuotaExceeded:
 		return http.StatusTooManyRequests, "rate_limit_error"
+	case tollgate.BadGateway:
+		return http.StatusBadGateway, "api_error"
 	case tollgate.Unavailable:
 		return StatusOverloaded, "overloaded_error"
 	case tollgate.GatewayTimeout:
 		return http.StatusGatewayTimeout, "timeout_error"
-	default: // Internal, BadGateway
-		status, _ = k.Status()
-		return status, "api_error"
+	default: // Internal, and any kind this table does not know
+		return http.StatusInternalServerError, "api_error"
 	}
 }
 
