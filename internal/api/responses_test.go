@@ -40,12 +40,17 @@ type responsesEnv struct {
 
 func newResponsesEnv(t *testing.T) *responsesEnv {
 	t.Helper()
+	return newResponsesEnvWith(t, bedrocksim.Options{})
+}
+
+func newResponsesEnvWith(t *testing.T, opts bedrocksim.Options) *responsesEnv {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("talks to the simulator")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	sim := bedrocksim.New(bedrocksim.Options{})
+	sim := bedrocksim.New(opts)
 	simURL, err := sim.Start(ctx, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -354,5 +359,42 @@ func TestResponsesBrokenStream(t *testing.T) {
 		if r := events[len(events)-1]["response"].(map[string]any); r["status"] != "failed" || r["error"] == nil {
 			t.Errorf("%s: failed response %v", marker, r)
 		}
+	}
+}
+
+// TestResponsesClientLeaves: a client that leaves after the first event
+// does not stop the bill: the gate reads the stream on and settles it with
+// Bedrock's usage.
+func TestResponsesClientLeaves(t *testing.T) {
+	e := newResponsesEnvWith(t, bedrocksim.Options{ChunkInterval: 5 * time.Millisecond}) // the stream outlasts the client
+	start := time.Now()
+	e.logs.mu.Lock()
+	e.logs.w.Reset()
+	e.logs.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.srv.URL+"/v1/responses",
+		strings.NewReader(responsesBody(haiku, `"Tell me a long story [sim:tokens=300]"`, `,"stream":true`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+goldenFree)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil || !strings.HasPrefix(string(buf), "event: response.created") {
+		t.Fatalf("first bytes %q, %v", buf, err)
+	}
+	cancel()
+	resp.Body.Close()
+	log := e.logs.logLine(t)
+	if log["output_tokens"].(float64) != 300 || log["cost_micros"].(float64) <= 0 || log["estimated"] != nil {
+		t.Errorf("settled: %v", log)
+	}
+	if time.Since(start) < 100*time.Millisecond {
+		t.Errorf("the stream ended in %v: the client did not leave before its end", time.Since(start))
 	}
 }
