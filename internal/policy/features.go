@@ -109,16 +109,17 @@ func (p *Policy) addModels(entries []modelEntry) []Problem {
 }
 
 // modelSettings returns the settings of the models entry for a request: an
-// entry naming the requested name or the model id exactly, else the first
-// glob (in file-name and entry order) matching either.
-func (p *Policy) modelSettings(requested, modelID string) ModelSettings {
+// entry naming one of its names exactly (the requested name, the model id,
+// or a model it routes to), else the first glob (in file-name and entry
+// order) matching one of them.
+func (p *Policy) modelSettings(names []string) ModelSettings {
 	for _, e := range p.models {
-		if !isGlob(e.pattern) && (e.pattern == requested || e.pattern == modelID) {
+		if !isGlob(e.pattern) && slices.Contains(names, e.pattern) {
 			return e.ModelSettings
 		}
 	}
 	for _, e := range p.models {
-		if isGlob(e.pattern) && (Match(e.pattern, requested) || Match(e.pattern, modelID)) {
+		if isGlob(e.pattern) && matchAny([]string{e.pattern}, names) {
 			return e.ModelSettings
 		}
 	}
@@ -129,14 +130,14 @@ func (p *Policy) modelSettings(requested, modelID string) ModelSettings {
 // alias), as [Policy.Route] applies them; the zero value when no entry
 // matches.
 func (p *Policy) ModelSettingsFor(model string) ModelSettings {
-	return p.modelSettings(model, model)
+	return p.modelSettings(resolveModel(model, nil).served(model))
 }
 
 // applyFeatures fills r's guardrail and prompt caching: the key's own
 // setting when it has one, else the model's, else none (no guardrail,
 // caching off).
-func (p *Policy) applyFeatures(k *Key, r *Route) {
-	ms := p.modelSettings(r.Requested, r.ModelID)
+func (p *Policy) applyFeatures(k *Key, r *Route, res resolution) {
+	ms := p.modelSettings(res.served(r.Requested))
 	r.Guardrail = ms.Guardrail
 	if k.Guardrail != nil {
 		r.Guardrail = k.Guardrail

@@ -49,31 +49,13 @@ func (k *Key) BudgetMicros() int64 {
 	return usdToMicros(*k.MonthlyBudgetUSD)
 }
 
-// Allows reports whether the key's own patterns let it use model: no
-// allowlist or a matching allowlist pattern, and no matching deny pattern. It
-// knows nothing of aliases or prices; [Policy.Route] and [Policy.Visible]
-// make the full decision.
+// Allows reports whether the key's own patterns let it use model, a model
+// id, profile id or ARN: an allowlist pattern matching it (when the key has
+// an allowlist), and no deny pattern matching it or a model it routes to. It
+// knows nothing of aliases, prices or the catalog; [Policy.Route] and
+// [Policy.Visible] make the full decision.
 func (k *Key) Allows(model string) bool {
-	return k.allows(model, model)
-}
-
-// allows applies the allowlist and denylist to the name a client asked for
-// and the model id it resolves to.
-func (k *Key) allows(requested, modelID string) bool {
-	for _, pattern := range k.Deny {
-		if Match(pattern, requested) || Match(pattern, modelID) {
-			return false
-		}
-	}
-	if len(k.Models) == 0 {
-		return true
-	}
-	for _, pattern := range k.Models {
-		if Match(pattern, requested) || Match(pattern, modelID) {
-			return true
-		}
-	}
-	return false
+	return k.permits(model, model, resolveModel(model, nil)) == nil
 }
 
 // Restricted reports whether the key has a model allowlist.

@@ -1,9 +1,6 @@
 package policy
 
-import (
-	"math"
-	"strings"
-)
+import "math"
 
 // Price is what a model costs, in nano-USD per token (USD per 1M tokens ×
 // 1000): integer maths keeps settlement exact.
@@ -26,43 +23,21 @@ func (pr Price) Cost(input, output, cacheRead, cacheWrite int64) int64 {
 // (us., eu., apac., global., us-gov., jp., au., ca.) or a system inference
 // profile ARN through its base model id, a foundation-model ARN through its
 // model id. An application inference profile ARN is priced only if the
-// policy names it, since the model behind it cannot be told from the ARN.
+// policy names it, since the model behind it cannot be told from the ARN
+// ([Policy.RouteVia] asks the catalog).
 func (p *Policy) Price(modelID string) (Price, bool) {
-	if pr, ok := p.prices[modelID]; ok {
-		return pr, true
-	}
-	if base, ok := baseModel(modelID); ok {
-		if pr, ok := p.prices[base]; ok {
+	return p.priceOf(resolveModel(modelID, nil))
+}
+
+// priceOf returns the price of the first of a resolution's ids that has one:
+// the id itself, the id its ARN names, then the model a profile routes to.
+func (p *Policy) priceOf(r resolution) (Price, bool) {
+	for _, id := range r.ids {
+		if pr, ok := p.prices[id]; ok {
 			return pr, true
-		}
-		if b, ok := baseModel(base); ok { // a profile id inside an ARN
-			pr, ok := p.prices[b]
-			return pr, ok
 		}
 	}
 	return Price{}, false
-}
-
-// profilePrefixes are the geographies of cross-region inference profile ids.
-var profilePrefixes = []string{"us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca."}
-
-// baseModel returns the id that id routes to, if it is a profile id or an
-// ARN naming one.
-func baseModel(id string) (string, bool) {
-	if strings.HasPrefix(id, "arn:") {
-		for _, kind := range []string{":foundation-model/", ":inference-profile/"} {
-			if _, rest, ok := strings.Cut(id, kind); ok {
-				return rest, rest != ""
-			}
-		}
-		return "", false
-	}
-	for _, prefix := range profilePrefixes {
-		if rest, ok := strings.CutPrefix(id, prefix); ok {
-			return rest, rest != ""
-		}
-	}
-	return "", false
 }
 
 // price converts a pricing entry (USD per 1M tokens) to nano-USD per token,
