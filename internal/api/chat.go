@@ -19,6 +19,9 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		if refuseExhausted(c, d, body) {
+			return
+		}
 		req, err := converse.ParseChatRequest(body)
 		if err != nil {
 			writeError(c, err)

@@ -32,6 +32,9 @@ func handleEmbeddings(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		if refuseExhausted(c, d, body) {
+			return
+		}
 		req, err := converse.ParseEmbeddingRequest(body, decode)
 		if err != nil {
 			writeError(c, err)

@@ -119,6 +119,13 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 	if !errors.As(err, &exceeded) {
 		return t.admitted(err)
 	}
+	// A cap without room for the smallest form of this request (no text,
+	// the least output a clamp allows) refuses it before anything is
+	// counted: counting is the costly part, and a key with nothing left
+	// must not make the gateway work.
+	if !g.roomFor(t, exceeded, int64(r.Images*ImageTokens+Overhead)) {
+		return nil, g.refusal(exceeded, now)
+	}
 	// Near a cap: the byte bound is about four times the real count, so
 	// count precisely before refusing.
 	if r.Texts != nil {
@@ -142,6 +149,45 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 		}
 	}
 	return nil, g.refusal(exceeded, now)
+}
+
+// roomFor reports whether the scope e reports on could still take t with at
+// least minInput input tokens and the least output a clamp allows, in exact
+// nano-USD: Cost rounds a reservation up to the micro-dollar, so it fits in
+// what is left if and only if its nano-USD do.
+func (g *Guard) roomFor(t *Ticket, e *usage.ExceededError, minInput int64) bool {
+	left := (e.Limit - e.Spent - e.Reserved) * 1000
+	wp := t.worstPrice()
+	return left-minInput*wp.Input >= int64(min(g.opts.MinOutput, t.MaxOutput))*wp.Output
+}
+
+// Exhausted returns the refusal Admit would give any request of k under p
+// this period, found without counting anything: a 429 budget_exceeded when
+// a cap k is under has nothing left (spent, or held by requests in flight).
+// It reads the store once, so callers use it before costly work on a large
+// request, not on every one. It returns nil when every cap has room, k is
+// uncapped, or the store cannot be read (Admit then decides).
+func (g *Guard) Exhausted(ctx context.Context, p *policy.Policy, k *policy.Key) error {
+	if !p.Caps(k).Capped() {
+		return nil
+	}
+	st, err := g.Status(ctx, p, k)
+	if err != nil {
+		return nil
+	}
+	now := g.opts.Now().UTC()
+	for _, s := range []struct {
+		kind  usage.Kind
+		id    string
+		scope *ScopeStatus
+	}{{usage.KindKey, k.ID, &st.Key}, {usage.KindTeam, k.Team, st.Team}, {usage.KindGlobal, "", st.Global}} {
+		if s.scope == nil || s.scope.Limit == usage.Uncapped || s.scope.Remaining() > 0 {
+			continue
+		}
+		return g.refusal(&usage.ExceededError{Scope: usage.Scope{Kind: s.kind, ID: s.id},
+			Limit: s.scope.Limit, Spent: s.scope.Spent, Reserved: s.scope.Reserved}, now)
+	}
+	return nil
 }
 
 // reserve holds the cost of input tokens and t.MaxOutput output tokens.
