@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/modelid"
 )
 
 // Route is what a request for a model turns into.
@@ -220,38 +221,33 @@ func (r resolution) served(requested string) []string {
 	return append(names, r.hidden...)
 }
 
-// profilePrefixes are the geographies of cross-region inference profile ids.
-var profilePrefixes = []string{"us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca."}
-
-// resolveModel resolves a Bedrock model id: a foundation model id, a
-// cross-region inference profile id, a foundation-model or inference-profile
-// ARN (parsed), or an application inference profile ARN (through base, the
-// catalog).
+// resolveModel resolves a Bedrock model id (package modelid parses it): a
+// foundation model id, a cross-region inference profile id, a
+// foundation-model or inference-profile ARN, or an application inference
+// profile ARN (through base, the catalog).
 func resolveModel(id string, base BaseModel) resolution {
 	r := resolution{ids: []string{id}, known: true}
-	add := func(ids ...string) {
-		for _, s := range ids {
-			if s != "" && !slices.Contains(r.ids, s) {
-				r.ids = append(r.ids, s)
-			}
+	add := func(s string, ok bool) {
+		if ok && s != "" && !slices.Contains(r.ids, s) {
+			r.ids = append(r.ids, s)
 		}
 	}
 	named := id
-	if strings.HasPrefix(id, "arn:") {
-		kind, resource, ok := parseARN(id)
+	if modelid.IsARN(id) {
+		inner, ok := modelid.Unwrap(id)
 		switch {
-		case ok && (kind == "foundation-model" || kind == "inference-profile"):
-			named = resource
-			add(named)
-		case ok && kind == "application-inference-profile" && base != nil:
+		case ok:
+			named = inner
+			add(inner, true)
+		case modelid.IsApplicationProfile(id) && base != nil:
 			b, found := base(id)
 			if !found || b == "" {
 				r.known = false
 				break
 			}
 			r.nSame = 1
-			add(b)
-			add(profileBase(b))
+			add(b, true)
+			add(modelid.Unwrap(b))
 			r.hidden = hiddenIDs(b, r.ids)
 			return r
 		default:
@@ -260,32 +256,10 @@ func resolveModel(id string, base BaseModel) resolution {
 	}
 	r.nSame = len(r.ids)
 	if r.known {
-		add(profileBase(named))
+		add(modelid.Unwrap(named))
 		r.hidden = hiddenIDs(named, r.ids)
 	}
 	return r
-}
-
-// parseARN splits a Bedrock ARN, arn:PARTITION:bedrock:REGION:ACCOUNT:KIND/ID,
-// into its resource kind and id. The id may contain ':' (model versions).
-func parseARN(arn string) (kind, resource string, ok bool) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "bedrock" {
-		return "", "", false
-	}
-	kind, resource, ok = strings.Cut(parts[5], "/")
-	return kind, resource, ok && resource != "" && !strings.Contains(resource, "/")
-}
-
-// profileBase returns the foundation model id a cross-region inference
-// profile id routes to, or "" if id is not one.
-func profileBase(id string) string {
-	for _, prefix := range profilePrefixes {
-		if rest, ok := strings.CutPrefix(id, prefix); ok {
-			return rest
-		}
-	}
-	return ""
 }
 
 // hiddenIDs returns what id reads as once leading dotted labels are taken
