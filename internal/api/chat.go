@@ -45,6 +45,26 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		// Admitted under the policy in force now, not the one of when the
+		// headers were read.
+		if pol2, key2, err := currentPolicy(c, d); err != nil {
+			writeError(c, err)
+			return
+		} else if pol2 != pol {
+			route2, err := pol2.RouteVia(key2, req.Model, baseModel(c.Request.Context(), d))
+			if err != nil {
+				writeError(c, err)
+				return
+			}
+			if !sameCall(route, route2) {
+				c.Set(ctxResolved, route2.ModelID)
+				if in, err = converse.ToConverse(req, route2.ModelID, chatOptions(c, d, key2, route2)); err != nil {
+					writeError(c, err)
+					return
+				}
+			}
+			pol, key, route = pol2, key2, route2
+		}
 		size := converse.MeasureInput(req, len(body))
 		ticket, err := d.Budget.Admit(c.Request.Context(), budget.Request{
 			ID: c.GetString(ctxRequestID), Policy: pol, Key: key, Route: route,

@@ -41,7 +41,13 @@ func handleEmbeddings(d Deps) gin.HandlerFunc {
 			return
 		}
 		c.Set(ctxModel, req.Model)
-		pol, key := policyOf(c), keyOf(c)
+		// Routed and admitted under the policy in force now, not the one of
+		// when the headers were read: nothing slow comes between.
+		pol, key, err := currentPolicy(c, d)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
 		route, err := pol.RouteVia(key, req.Model, baseModel(c.Request.Context(), d))
 		if err != nil {
 			writeError(c, err)

@@ -142,19 +142,46 @@ func (p *Policy) Authenticate(secret string, now time.Time) (*Key, error) {
 	if !ok || secret == "" {
 		return nil, errUnknownKey()
 	}
+	if err := k.usable(now); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Reauthenticate returns p's version of a key authenticated under an
+// earlier policy, so that a request is admitted under the policy in force
+// when it reaches its budget check, not the one of when its headers were
+// read: a key disabled, removed, expired or given another secret
+// meanwhile is refused, and the returned key carries p's caps and models.
+// Errors are those of [Policy.Authenticate].
+func (p *Policy) Reauthenticate(k *Key, now time.Time) (*Key, error) {
+	cur, ok := p.byID[k.ID]
+	if !ok || cur.hash != k.hash {
+		e := errUnknownKey()
+		e.Cause = fmt.Errorf("key %q was removed or its secret changed while the request was read", k.ID)
+		return nil, e
+	}
+	if err := cur.usable(now); err != nil {
+		return nil, err
+	}
+	return cur, nil
+}
+
+// usable says whether k may be used at now: enabled and not expired.
+func (k *Key) usable(now time.Time) error {
 	if k.Enabled != nil && !*k.Enabled {
 		e := tollgate.Errorf(tollgate.Unauthenticated, "invalid_api_key", "",
 			"This API key has been disabled. Ask your Tollgate administrator to enable it or to issue a new one.")
 		e.Cause = fmt.Errorf("key %q is disabled", k.ID)
-		return nil, e
+		return e
 	}
 	if k.Expires != nil && !now.Before(k.Expires.Start()) {
 		e := tollgate.Errorf(tollgate.Unauthenticated, "invalid_api_key", "",
 			"This API key expired on %s (00:00 UTC). Ask your Tollgate administrator for a new one.", k.Expires)
 		e.Cause = fmt.Errorf("key %q expired on %s", k.ID, k.Expires)
-		return nil, e
+		return e
 	}
-	return k, nil
+	return nil
 }
 
 // KeyByID returns the key with the given policy id.
