@@ -2,7 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
 	"github.com/gin-gonic/gin"
 
@@ -93,7 +96,7 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 		}
 		out, err := d.Bedrock.Converse(ctx, in)
 		if err != nil {
-			x.settle(budget.Usage{}) // Bedrock bills no failed call
+			x.settle(x.failedUsage(ctx, in))
 			writeError(c, err)
 			return
 		}
@@ -135,6 +138,23 @@ func (x *exchange) settle(u budget.Usage) {
 		x.d.Logger.Error("settlement failed: the reservation will expire at the end of its lease",
 			"request_id", x.c.GetString(ctxRequestID), "key_id", x.ticket.KeyID, "cost_micros", s.CostMicros, "error", err.Error())
 	}
+}
+
+// failedUsage is what a call that failed before any output is billed.
+// Bedrock bills no call it failed, so nothing, unless the gateway gave up
+// on the call at the upstream timeout: Bedrock may still be generating,
+// and bills that, so it is settled at the estimate of its input and its
+// whole output cap, marked estimated.
+func (x *exchange) failedUsage(ctx context.Context, in *bedrockruntime.ConverseInput) budget.Usage {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return budget.Usage{}
+	}
+	u := x.estimate(0)
+	u.Output = int64(converse.MaxTokens(in))
+	if u.Output <= 0 {
+		u.Output = budget.DefaultMaxOutput
+	}
+	return u
 }
 
 // estimate is the usage of a stream that ended before Bedrock reported it.

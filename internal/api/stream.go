@@ -7,7 +7,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
-	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/converse"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
@@ -23,7 +22,7 @@ func streamChat(ctx context.Context, x *exchange, in *bedrockruntime.ConverseInp
 	c, d := x.c, x.d
 	stream, err := d.Bedrock.ConverseStream(ctx, in)
 	if err != nil {
-		x.settle(budget.Usage{}) // Bedrock bills no call that failed to start
+		x.settle(x.failedUsage(ctx, in)) // nothing, unless the gateway gave up waiting
 		writeError(c, err)
 		return
 	}
@@ -96,7 +95,7 @@ loop:
 			tail = streamErrorEvent(c, upstream.MapError(err))
 		}
 	case t.OutputBytes() == 0 && err != nil:
-		x.settle(budget.Usage{}) // failed before any output: nothing to bill
+		x.settle(x.failedUsage(ctx, in)) // failed before any output: nothing to bill, unless abandoned
 		tail = streamErrorEvent(c, upstream.MapError(err))
 	default:
 		x.settle(x.estimate(t.OutputBytes()))
