@@ -221,21 +221,39 @@ func (t *Ticket) admitted(err error) (*Ticket, error) {
 	}
 }
 
+// refusal explains a refusal by the scope e reports on. A key sees its own
+// figures exactly; of a scope it shares with other keys (its team, the
+// gateway) only the limit and what is left, rounded down to the cent
+// ([SharedRemaining]): the exact spend and reservations of a shared scope
+// would tell it what the other keys spend, and how large the requests in
+// flight are.
 func (g *Guard) refusal(e *usage.ExceededError, now time.Time) error {
-	scope := "Your API key's"
+	reset := NextPeriod(now).Format("2006-01-02 15:04 MST")
+	var msg string
 	switch e.Scope.Kind {
-	case usage.KindTeam:
-		scope = fmt.Sprintf("Your team %q's", e.Scope.ID)
-	case usage.KindGlobal:
-		scope = "The gateway's total"
+	case usage.KindKey:
+		held := ""
+		if e.Reserved > 0 {
+			held = fmt.Sprintf(" (%s more is held by requests in flight)", USD(e.Reserved))
+		}
+		msg = fmt.Sprintf("Your API key's monthly budget is exhausted: %s spent of %s in %s%s. It resets on %s.",
+			USD(e.Spent), USD(e.Limit), Period(now), held, reset)
+	default:
+		scope := "The gateway's total"
+		if e.Scope.Kind == usage.KindTeam {
+			scope = fmt.Sprintf("Your team %q's", e.Scope.ID)
+		}
+		msg = fmt.Sprintf("%s monthly budget is exhausted: %s of %s left in %s, not enough for this request. It resets on %s.",
+			scope, USD(SharedRemaining(e.Limit, e.Spent+e.Reserved)), USD(e.Limit), Period(now), reset)
 	}
-	held := ""
-	if e.Reserved > 0 {
-		held = fmt.Sprintf(" (%s more is held by requests in flight)", USD(e.Reserved))
-	}
-	return &tollgate.Error{Kind: tollgate.QuotaExceeded, Code: "budget_exceeded",
-		Message: fmt.Sprintf("%s monthly budget is exhausted: %s spent of %s in %s%s. It resets on %s.",
-			scope, USD(e.Spent), USD(e.Limit), Period(now), held, NextPeriod(now).Format("2006-01-02 15:04 MST"))}
+	return &tollgate.Error{Kind: tollgate.QuotaExceeded, Code: "budget_exceeded", Message: msg}
+}
+
+// SharedRemaining is what a key is shown of a budget it shares with other
+// keys: what is left of limit after committed (spent and reserved, in
+// micro-USD), rounded down to the cent, never below 0.
+func SharedRemaining(limit, committed int64) int64 {
+	return max(0, limit-committed) / 10_000 * 10_000
 }
 
 func charges(keyID string, caps policy.Caps) []usage.Charge {

@@ -478,7 +478,32 @@ teams:
 `,
 			setup:   func(t *testing.T, f *fixture) { f.spend(t, "carol", 998_000) },
 			key:     "bob",
-			wantMsg: `Your team "research"'s monthly budget is exhausted: $0.998000 spent of $1.00 in 2026-11. ` + reset,
+			// Another key's spend, which the team's exact figures would
+			// give away, is not shown: only what is left, to the cent.
+			wantMsg: `Your team "research"'s monthly budget is exhausted: $0.00 of $1.00 left in 2026-11, not enough for this request. ` + reset,
+		},
+		{
+			name: "team cap with another key's request in flight",
+			policy: `
+keys:
+  - id: bob
+    sha256: "#bob"
+    team: research
+  - id: carol
+    sha256: "#carol"
+    team: research
+teams:
+  - id: research
+    monthly_budget_usd: 1
+`,
+			setup: func(t *testing.T, f *fixture) {
+				f.hold(t, "carol")
+				f.spend(t, "carol", 997_000)
+			},
+			key: "bob",
+			// Neither carol's spend nor the size of her request in flight
+			// shows.
+			wantMsg: `Your team "research"'s monthly budget is exhausted: $0.00 of $1.00 left in 2026-11, not enough for this request. ` + reset,
 		},
 		{
 			name: "global cap tightest",
@@ -503,7 +528,7 @@ budget:
 				f.spend(t, "dave", 1_008_000)
 			},
 			key:     "alice",
-			wantMsg: "The gateway's total monthly budget is exhausted: $2.998000 spent of $3.00 in 2026-11. " + reset,
+			wantMsg: "The gateway's total monthly budget is exhausted: $0.00 of $3.00 left in 2026-11, not enough for this request. " + reset,
 		},
 	}
 	for _, tt := range tests {
@@ -1209,5 +1234,22 @@ teams:
 				t.Errorf("texts counted = %v, want %v", counted, tt.wantCount)
 			}
 		})
+	}
+}
+
+func TestSharedRemaining(t *testing.T) {
+	tests := []struct{ limit, committed, want int64 }{
+		{1_000_000, 0, 1_000_000},
+		{1_000_000, 1, 990_000}, // a micro-dollar spent shows as a cent
+		{1_000_000, 9_999, 990_000},
+		{1_000_000, 10_000, 990_000},
+		{1_000_000, 10_001, 980_000},
+		{1_000_000, 999_999, 0},
+		{1_000_000, 1_500_000, 0},
+	}
+	for _, tt := range tests {
+		if got := budget.SharedRemaining(tt.limit, tt.committed); got != tt.want {
+			t.Errorf("SharedRemaining(%d, %d) = %d, want %d", tt.limit, tt.committed, got, tt.want)
+		}
 	}
 }
