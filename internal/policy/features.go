@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"slices"
@@ -148,4 +150,20 @@ func (p *Policy) applyFeatures(k *Key, r *Route, res resolution) {
 	case ms.PromptCache != nil:
 		r.PromptCache = *ms.PromptCache
 	}
+}
+
+// CacheScope names whose prompt-cache entries k's requests may read, as an
+// opaque token fit for a prompt: k's own, unless k's team shares its cache
+// (teams[].share_prompt_cache), then the team's. Bedrock keeps one prompt
+// cache for the whole AWS account, and a cache read tells a key that some
+// other request sent the same prefix (a confidential system prompt, guessed
+// right); the gateway opens every cached prompt with its scope, so that keys
+// that do not share a scope never share a prefix.
+func (p *Policy) CacheScope(k *Key) string {
+	scope := "key\x00" + k.ID
+	if t, ok := p.teamByID[k.Team]; ok && t.SharePromptCache != nil && *t.SharePromptCache {
+		scope = "team\x00" + t.ID
+	}
+	sum := sha256.Sum256([]byte("tollgate prompt cache scope\x00" + scope))
+	return hex.EncodeToString(sum[:8])
 }

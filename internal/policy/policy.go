@@ -66,6 +66,9 @@ type Team struct {
 	ID               string   `yaml:"id"`
 	MonthlyBudgetUSD *float64 `yaml:"monthly_budget_usd,omitempty"`
 	AlertAt          *float64 `yaml:"alert_at,omitempty"`
+	// SharePromptCache lets the team's keys read each other's prompt-cache
+	// entries; by default each key's are its own ([Policy.CacheScope]).
+	SharePromptCache *bool `yaml:"share_prompt_cache,omitempty"`
 
 	src source
 }
