@@ -23,14 +23,14 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/usage/memory"
 )
 
-// countingBedrock answers every Converse call with a short reply and counts
+// replyingBedrock answers every Converse call with a short reply and counts
 // the calls: the seam under test is what reaches Bedrock at all.
-type countingBedrock struct {
+type replyingBedrock struct {
 	fakeBedrock
 	converse atomic.Int64
 }
 
-func (b *countingBedrock) Converse(context.Context, *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseOutput, error) {
+func (b *replyingBedrock) Converse(context.Context, *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseOutput, error) {
 	b.converse.Add(1)
 	return &bedrockruntime.ConverseOutput{
 		Output: &types.ConverseOutputMemberMessage{Value: types.Message{Role: types.ConversationRoleAssistant,
@@ -73,7 +73,7 @@ func TestReauthenticateAtAdmission(t *testing.T) {
 			holder := policy.NewHolder(policyWith(t, ", monthly_budget_usd: 10"))
 			authenticated := make(chan struct{})
 			var once sync.Once
-			bedrock := &countingBedrock{}
+			bedrock := &replyingBedrock{}
 			srv := httptest.NewServer(api.NewServer(api.Deps{
 				Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 				Policies: holder,

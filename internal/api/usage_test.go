@@ -42,7 +42,7 @@ budget:
 	srv := httptest.NewServer(api.NewServer(api.Deps{
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Policies: policy.NewHolder(p),
-		Bedrock:  &countingBedrock{},
+		Bedrock:  &replyingBedrock{},
 		Catalog:  fakeCatalog{},
 		Budget:   guard,
 	}))

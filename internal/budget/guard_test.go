@@ -476,8 +476,8 @@ teams:
   - id: research
     monthly_budget_usd: 1
 `,
-			setup:   func(t *testing.T, f *fixture) { f.spend(t, "carol", 998_000) },
-			key:     "bob",
+			setup: func(t *testing.T, f *fixture) { f.spend(t, "carol", 998_000) },
+			key:   "bob",
 			// Another key's spend, which the team's exact figures would
 			// give away, is not shown: only what is left, to the cent.
 			wantMsg: `Your team "research"'s monthly budget is exhausted: $0.00 of $1.00 left in 2026-11, not enough for this request. ` + reset,
