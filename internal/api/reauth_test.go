@@ -67,6 +67,8 @@ func TestReauthenticateAtAdmission(t *testing.T) {
 		{"removed", "-", 401, "invalid_api_key"},
 		{"budget set to 0", ", monthly_budget_usd: 0", 429, "budget_exceeded"},
 		{"model denied", `, deny: ["*haiku*"]`, 403, "model_not_allowed"},
+		// The request was built without the guardrail: it must be sent again.
+		{"guardrail added", `, guardrail: {id: abc123, version: "1"}`, 503, "policy_changed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
