@@ -10,6 +10,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+
 	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/converse"
 	"github.com/tollgate-gw/tollgate/internal/policy"
@@ -101,7 +103,7 @@ func cpuNanos() int64 {
 // BenchmarkPreAdmissionHostile is the CPU a request of issue 13's attack
 // costs the gateway before it is refused: a 1 MB body, one message of a
 // single character repeated (which took seconds to count whole), or random
-// text, parsed, measured and admitted against a key whose cap leaves too
+// words, parsed, translated, measured and admitted against a key whose cap leaves too
 // little (so the texts are counted before the refusal: the worst case).
 // cpu-ms/MB must stay under 50.
 func BenchmarkPreAdmissionHostile(b *testing.B) {
@@ -134,15 +136,15 @@ keys:
 			g := budget.New(store, budget.Options{})
 			ctx := context.Background()
 			b.SetBytes(int64(len(body)))
-			admit := func(req *converse.ChatRequest, size converse.InputSize) error {
+			admit := func(in *bedrockruntime.ConverseInput, size converse.InputSize) error {
 				_, err := g.Admit(ctx, budget.Request{ID: "bench", Policy: p, Key: key, Route: route,
 					InputBytes: size.TextBytes, Images: size.Images, MaxOutput: 1000,
-					Texts: func() []string { return converse.InputTexts(req) }})
+					Texts: func() []string { return converse.InputTexts(in) }})
 				return err
 			}
 			// The tokenizer loads on first use (once per process): not
 			// part of a request's cost.
-			_ = admit(&converse.ChatRequest{}, converse.InputSize{TextBytes: 1 << 20})
+			_ = admit(&bedrockruntime.ConverseInput{}, converse.InputSize{TextBytes: 1 << 20})
 			cpu0 := cpuNanos()
 			for b.Loop() {
 				if !utf8.Valid(body) {
@@ -152,7 +154,11 @@ keys:
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := admit(req, converse.MeasureInput(req, len(body))); err == nil {
+				in, err := converse.ToConverse(req, model, converse.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := admit(in, converse.MeasureInput(req, len(body))); err == nil {
 					b.Fatal("admitted: the cap must leave too little")
 				}
 			}

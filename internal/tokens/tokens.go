@@ -10,7 +10,9 @@
 //     from the binary on first use (about 100 ms and 12 MB, so never at start
 //     and never in the hot path), then multiplied by [Margin]: Claude's and
 //     Llama's tokenizers split text differently from cl100k, by up to a fifth
-//     more tokens in our measurements of English and code.
+//     more tokens in our measurements of English and code. It is never below
+//     a token per [BytesPerToken] bytes: cl100k packs common English words
+//     into single tokens of 5 to 8 bytes, which a finer tokenizer may split.
 //
 // Count's work is bounded, whatever the text: tiktoken's byte-pair merge is
 // quadratic in the length of a run without spaces (80 KB of "=" took seconds
@@ -32,6 +34,11 @@ import (
 // Margin is the factor applied to a cl100k count to cover tokenizers that
 // split more finely.
 const Margin = 1.25
+
+// BytesPerToken is the fewest tokens Count gives a text: one per this many
+// bytes, rounded up. The Bedrock simulator bills text at this rate, and
+// Claude's tokenizer comes close to it on English prose.
+const BytesPerToken = 4
 
 // Bound returns an upper bound of the tokens of a text of n bytes.
 func Bound(n int) int { return n }
@@ -57,12 +64,13 @@ const (
 	minPiece = 64
 )
 
-// Count returns the estimated tokens of the texts, with Margin applied and
-// rounded up. Only the first PreciseBytes of the texts are tokenized, in
-// pieces (which never count fewer tokens than the whole text: a cut can only
-// stop a merge); the rest is counted at the byte bound. If the encoding
-// cannot be loaded it falls back to Bound, so an estimate is never lower than
-// it should be.
+// Count returns the estimated tokens of the texts: for each, its cl100k
+// count with Margin applied and rounded up, and at least its bytes /
+// BytesPerToken, rounded up. Only the first PreciseBytes of the texts are
+// tokenized, in pieces (which never count fewer tokens than the whole text:
+// a cut can only stop a merge); the rest is counted at the byte bound. If
+// the encoding cannot be loaded it falls back to Bound, so an estimate is
+// never lower than it should be.
 func (c *Counter) Count(texts ...string) int {
 	c.once.Do(c.load)
 	total, budget := 0, PreciseBytes
@@ -80,7 +88,8 @@ func (c *Counter) Count(texts ...string) int {
 		for piece := range pieces(head) {
 			n += len(c.enc.EncodeOrdinary(piece))
 		}
-		total += int(math.Ceil(float64(n)*Margin)) + Bound(len(t)-len(head))
+		counted := max(int(math.Ceil(float64(n)*Margin)), (len(head)+BytesPerToken-1)/BytesPerToken)
+		total += counted + Bound(len(t)-len(head))
 	}
 	return total
 }
