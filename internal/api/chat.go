@@ -35,7 +35,7 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		if err := fetchImages(ctx, d.Images, req); err != nil {
+		if err := fetchImages(ctx, d.Images, req, x); err != nil {
 			writeError(c, err)
 			return
 		}

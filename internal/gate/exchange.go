@@ -185,6 +185,19 @@ func (x *Exchange) Exhausted(ctx context.Context) error {
 	return x.note(x.g.c.Budget.Exhausted(ctx, x.caller.Policy, x.caller.Key))
 }
 
+// Afford refuses, with the 429 budget_exceeded of a request that cannot
+// fit, a routed request whose images alone (images of them, at the routed
+// model's most tokens per image) do not fit what one of the caller's caps
+// has left, found from the usage store alone: front ends call it before
+// fetching image URLs, which such a request must not make the gateway do.
+func (x *Exchange) Afford(ctx context.Context, images int) error {
+	if x.route == nil {
+		return x.outOfOrder("Afford")
+	}
+	minInput := int64(images) * int64(budget.ImageTokens(x.route.ModelID))
+	return x.note(x.g.c.Budget.Afford(ctx, x.caller.Policy, x.caller.Key, *x.route, minInput))
+}
+
 // callContext is the context of a Bedrock call: Bedrock bills a generation
 // whether or not the client waits for it, so the call completes, and is
 // settled, even when the client goes away.
