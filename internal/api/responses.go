@@ -23,6 +23,9 @@ func handleResponses(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		if refuseExhausted(c, x, body) {
+			return
+		}
 		req, err := converse.ParseResponsesRequest(body)
 		if err != nil {
 			writeError(c, err)
@@ -35,7 +38,7 @@ func handleResponses(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		if err := fetchImages(ctx, d.Images, chat); err != nil {
+		if err := fetchImages(ctx, d.Images, chat, x); err != nil {
 			writeError(c, req.InputError(err))
 			return
 		}
