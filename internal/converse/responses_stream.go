@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/jsonstr"
 )
 
 // ResponsesStream translates the events of one ConverseStream answer into
@@ -123,11 +124,10 @@ func (s *ResponsesStream) AppendEvent(dst []byte, ev types.ConverseStreamOutput)
 				if c.item.Type != "function_call" {
 					return dst // a custom tool's input is sent whole, when it is complete
 				}
-				return s.emit(dst, "response.function_call_arguments.delta", struct {
-					ItemID      string `json:"item_id"`
-					OutputIndex int    `json:"output_index"`
-					Delta       string `json:"delta"`
-				}{c.item.ID, c.index, input})
+				dst = s.deltaHead(dst, "response.function_call_arguments.delta", c)
+				dst = append(dst, `,"delta":`...)
+				dst = jsonstr.Append(dst, input)
+				return append(dst, "}\n\n"...)
 			}
 			return dst
 		case *types.ContentBlockDeltaMemberReasoningContent:
@@ -205,13 +205,10 @@ func (s *ResponsesStream) openText(dst []byte, block int32, kind int) []byte {
 func (s *ResponsesStream) textDelta(dst []byte, text string) []byte {
 	c := s.cur
 	c.text = append(c.text, text...)
-	return s.emit(dst, "response.output_text.delta", struct {
-		ItemID       string `json:"item_id"`
-		OutputIndex  int    `json:"output_index"`
-		ContentIndex int    `json:"content_index"`
-		Delta        string `json:"delta"`
-		Logprobs     []any  `json:"logprobs"`
-	}{c.item.ID, c.index, 0, text, []any{}})
+	dst = s.deltaHead(dst, "response.output_text.delta", c)
+	dst = append(dst, `,"content_index":0,"delta":`...)
+	dst = jsonstr.Append(dst, text)
+	return append(dst, ",\"logprobs\":[]}\n\n"...)
 }
 
 func (s *ResponsesStream) reasoningDelta(dst []byte, d types.ReasoningContentBlockDelta) []byte {
@@ -231,12 +228,10 @@ func (s *ResponsesStream) reasoningDelta(dst []byte, d types.ReasoningContentBlo
 		}
 		c.text = append(c.text, d.Value...)
 		s.reasoningBytes += len(d.Value)
-		return s.emit(dst, "response.reasoning_summary_text.delta", struct {
-			ItemID       string `json:"item_id"`
-			OutputIndex  int    `json:"output_index"`
-			SummaryIndex int    `json:"summary_index"`
-			Delta        string `json:"delta"`
-		}{c.item.ID, c.index, 0, d.Value})
+		dst = s.deltaHead(dst, "response.reasoning_summary_text.delta", c)
+		dst = append(dst, `,"summary_index":0,"delta":`...)
+		dst = jsonstr.Append(dst, d.Value)
+		return append(dst, "}\n\n"...)
 	case *types.ReasoningContentBlockDeltaMemberSignature:
 		c.sig += d.Value
 	case *types.ReasoningContentBlockDeltaMemberRedactedContent:
@@ -393,6 +388,23 @@ func (s *ResponsesStream) Fail(dst []byte, e *tollgate.Error) []byte {
 	s.resp.Status = "failed"
 	s.resp.Error = &ResponseError{Code: code, Message: e.Message}
 	return s.emitResponse(dst, "response.failed")
+}
+
+// deltaHead starts a delta event of item c by hand, up to its
+// output_index: deltas are most of a stream's events, and encoding/json
+// would cost a reflection pass and an allocation each.
+func (s *ResponsesStream) deltaHead(dst []byte, typ string, c *openItem) []byte {
+	dst = append(dst, "event: "...)
+	dst = append(dst, typ...)
+	dst = append(dst, "\ndata: {\"type\":\""...)
+	dst = append(dst, typ...)
+	dst = append(dst, `","sequence_number":`...)
+	dst = strconv.AppendInt(dst, int64(s.seq), 10)
+	s.seq++
+	dst = append(dst, `,"item_id":`...)
+	dst = jsonstr.Append(dst, c.item.ID)
+	dst = append(dst, `,"output_index":`...)
+	return strconv.AppendInt(dst, int64(c.index), 10)
 }
 
 // emit appends one event: its "event:" line, and its data, the JSON of
