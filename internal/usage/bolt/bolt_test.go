@@ -83,12 +83,32 @@ func TestReopen(t *testing.T) {
 	if ok, err := s.Settle(ctx, live, 900); !ok || err != nil {
 		t.Errorf("Settle(live) after reopening = %v, %v; want true, nil", ok, err)
 	}
-	want = map[usage.Scope]usage.Totals{key: {Spent: 1300, Reserved: 100}, usage.Global: {Spent: 1300, Reserved: 100}}
+	// short expired unsettled: charged at its 300, estimated.
+	want = map[usage.Scope]usage.Totals{key: {Spent: 1600, Reserved: 100, Estimated: 300}, usage.Global: {Spent: 1600, Reserved: 100, Estimated: 300}}
 	if got, err = s.List(ctx, "2026-11"); err != nil {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("totals (-want +got):\n%s", d)
+	}
+	// The swept reservation is remembered across a restart: its late
+	// settlement replaces the estimate, once.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, clk.Now)
+	defer s.Close()
+	for i, wantOK := range []bool{true, false} {
+		if ok, err := s.Settle(ctx, short, 50); ok != wantOK || err != nil {
+			t.Errorf("late Settle(short) #%d = %v, %v; want %v, nil", i+1, ok, err, wantOK)
+		}
+	}
+	want = map[usage.Scope]usage.Totals{key: {Spent: 1350, Reserved: 100}, usage.Global: {Spent: 1350, Reserved: 100}}
+	if got, err = s.List(ctx, "2026-11"); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("totals after the late settlement (-want +got):\n%s", d)
 	}
 }
 

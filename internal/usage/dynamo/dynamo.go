@@ -31,11 +31,13 @@ const (
 	attrSK        = "sk"
 	attrCommitted = "committed" // counter: spent + reserved, micro-USD
 	attrSpent     = "spent"     // counter: settled, micro-USD
+	attrEstimated = "estimated" // counter: the part of spent charged by sweeps, micro-USD
 	attrPeriod    = "period"    // reservation, marker
 	attrAmount    = "amount"    // reservation: micro-USD held
 	attrExpires   = "expires"   // reservation: end of the lease, unix s (rounded up)
-	attrScopes    = "scopes"    // reservation: sort keys of the charged counters
+	attrScopes    = "scopes"    // reservation, swept marker: sort keys of the charged counters
 	attrActual    = "actual"    // marker: micro-USD settled
+	attrSwept     = "swept"     // swept marker: micro-USD charged by the sweep
 	attrSettled   = "settled"   // marker: when, unix s
 	attrTTL       = "ttl"       // reservation, marker: DynamoDB TTL, unix s
 
@@ -253,10 +255,11 @@ func (s *Store) exceeded(ctx context.Context, r *usage.Reservation, reasons []re
 // Settle implements [usage.Store.Settle] with one TransactWriteItems: the
 // Delete of the reservation item (conditional on its existence and amount),
 // the Put of a settlement marker (conditional on its absence) and an ADD to
-// each counter. If the reservation was swept, a second transaction puts the
-// marker and charges actual. A Reservation with a zero Expires is taken as
-// never reserved (a spend with no capped scope): only the second
-// transaction runs.
+// each counter. If the reservation was swept, a second transaction corrects
+// the sweep's charge (the swept marker says what it was) or, for a
+// reservation never made, puts the marker and charges actual. A Reservation
+// with a zero Expires is taken as never reserved (a spend with no capped
+// scope): only the second transaction runs.
 func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) (bool, error) {
 	if err := usage.CheckSettle(r, actual); err != nil {
 		return false, err
@@ -286,6 +289,9 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 		return true, nil
 	}
 	if failed[1].failed {
+		if m := failed[1].item; m != nil && m[attrSwept] != nil && m[attrActual] == nil {
+			return s.settleSwept(ctx, r, m, actual)
+		}
 		return false, nil // the marker exists: settled already
 	}
 	if failed[0].item != nil {
@@ -295,6 +301,46 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 	// The reservation item is gone and no marker was seen: swept (or never
 	// reserved).
 	return s.settleUnreserved(ctx, r, marker, actual)
+}
+
+// settleSwept replaces the charge of a swept reservation, recorded in
+// marker m, with actual, once: the condition on m decides.
+func (s *Store) settleSwept(ctx context.Context, r *usage.Reservation, m map[string]types.AttributeValue, actual int64) (bool, error) {
+	charged, err := strconv.ParseInt(numStr(m[attrSwept]), 10, 64)
+	scopes, ok := m[attrScopes].(*types.AttributeValueMemberL)
+	if err != nil || !ok {
+		return false, fmt.Errorf("usage/dynamo: settle %s: malformed swept marker %s", r.ID, describe(m))
+	}
+	items := []types.TransactWriteItem{{Update: &types.Update{
+		TableName:                aws.String(s.table),
+		Key:                      setKey(r.ID),
+		UpdateExpression:         aws.String("SET #a = :a, #t = :t"),
+		ConditionExpression:      aws.String("attribute_exists(#s) AND attribute_not_exists(#a)"),
+		ExpressionAttributeNames: map[string]string{"#a": attrActual, "#t": attrSettled, "#s": attrSwept},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":a": num(actual), ":t": num(s.now().Unix()),
+		},
+	}}}
+	period := str(m[attrPeriod])
+	for _, v := range scopes.Value {
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table),
+			Key: map[string]types.AttributeValue{
+				attrPK: &types.AttributeValueMemberS{Value: prefixTotals + period},
+				attrSK: v,
+			},
+			UpdateExpression:         aws.String("ADD #c :d, #s :d, #e :e"),
+			ExpressionAttributeNames: map[string]string{"#c": attrCommitted, "#s": attrSpent, "#e": attrEstimated},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":d": num(actual - charged), ":e": num(-charged),
+			},
+		}})
+	}
+	failed, err := s.transact(ctx, "settle swept", items)
+	if err != nil {
+		return false, err
+	}
+	return failed == nil, nil
 }
 
 // settleUnreserved charges actual to r's scopes, once: the marker's
@@ -317,10 +363,11 @@ func (s *Store) marker(r *usage.Reservation, actual int64) types.TransactWriteIt
 	item[attrSettled] = num(now)
 	item[attrTTL] = num(max(now, expiresUnix(r.Expires)) + int64(s.retention/time.Second))
 	return types.TransactWriteItem{Put: &types.Put{
-		TableName:                aws.String(s.table),
-		Item:                     item,
-		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		TableName:                           aws.String(s.table),
+		Item:                                item,
+		ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames:            map[string]string{"#pk": attrPK},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
 }
 
@@ -404,9 +451,11 @@ func (s *Store) List(ctx context.Context, period string) (map[usage.Scope]usage.
 
 // Sweep implements [usage.Store.Sweep]: it queries every reservation shard
 // for leases that expired before now (at one-second resolution: expires <
-// now) and releases each with a transaction of its own, conditional on the
+// now) and charges each with a transaction of its own, conditional on the
 // item still being there with the same expiry, so that concurrent sweeps
-// and settles release a lease once.
+// and settles end a lease once. The transaction replaces the reservation
+// with a swept marker (what was charged, on which counters) that a late
+// Settle corrects.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	nowSec := float64(now.UnixMilli()) / 1000
 	released := 0
@@ -441,8 +490,8 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	return released, nil
 }
 
-// release releases one expired reservation item, unless it was settled or
-// released meanwhile.
+// release charges one expired reservation item at its amount, unless it was
+// settled or charged meanwhile.
 func (s *Store) release(ctx context.Context, item map[string]types.AttributeValue) (bool, error) {
 	amount, err1 := strconv.ParseInt(numStr(item[attrAmount]), 10, 64)
 	_, err2 := strconv.ParseInt(numStr(item[attrExpires]), 10, 64)
@@ -451,13 +500,29 @@ func (s *Store) release(ctx context.Context, item map[string]types.AttributeValu
 		return false, fmt.Errorf("usage/dynamo: sweep: malformed reservation %s", describe(item))
 	}
 	period := str(item[attrPeriod])
-	items := []types.TransactWriteItem{{Delete: &types.Delete{
-		TableName:                 aws.String(s.table),
-		Key:                       map[string]types.AttributeValue{attrPK: item[attrPK], attrSK: item[attrSK]},
-		ConditionExpression:       aws.String("attribute_exists(#pk) AND #e = :e"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#e": attrExpires},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":e": item[attrExpires]},
-	}}}
+	now := s.now().Unix()
+	marker := setKey(str(item[attrSK]))
+	marker[attrPeriod] = item[attrPeriod]
+	marker[attrSwept] = num(amount)
+	marker[attrScopes] = scopes
+	marker[attrSettled] = num(now)
+	marker[attrTTL] = num(now + int64(s.retention/time.Second))
+	items := []types.TransactWriteItem{
+		{Delete: &types.Delete{
+			TableName:                 aws.String(s.table),
+			Key:                       map[string]types.AttributeValue{attrPK: item[attrPK], attrSK: item[attrSK]},
+			ConditionExpression:       aws.String("attribute_exists(#pk) AND #e = :e"),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#e": attrExpires},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":e": item[attrExpires]},
+		}},
+		{Put: &types.Put{
+			TableName:                aws.String(s.table),
+			Item:                     marker,
+			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		}},
+	}
+	// Committed stays: the hold becomes spend.
 	for _, v := range scopes.Value {
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
 			TableName: aws.String(s.table),
@@ -465,9 +530,9 @@ func (s *Store) release(ctx context.Context, item map[string]types.AttributeValu
 				attrPK: &types.AttributeValueMemberS{Value: prefixTotals + period},
 				attrSK: v,
 			},
-			UpdateExpression:          aws.String("ADD #c :c"),
-			ExpressionAttributeNames:  map[string]string{"#c": attrCommitted},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":c": num(-amount)},
+			UpdateExpression:          aws.String("ADD #s :a, #e :a"),
+			ExpressionAttributeNames:  map[string]string{"#s": attrSpent, "#e": attrEstimated},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":a": num(amount)},
 		}})
 	}
 	failed, err := s.transact(ctx, "sweep", items)
@@ -608,7 +673,7 @@ func numStr(v types.AttributeValue) string {
 func counterTotals(item map[string]types.AttributeValue) usage.Totals {
 	committed := intAttr(item[attrCommitted])
 	spent := intAttr(item[attrSpent])
-	return usage.Totals{Spent: spent, Reserved: committed - spent}
+	return usage.Totals{Spent: spent, Reserved: committed - spent, Estimated: intAttr(item[attrEstimated])}
 }
 
 func intAttr(v types.AttributeValue) int64 {
