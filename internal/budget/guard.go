@@ -43,14 +43,22 @@ type Options struct {
 	MaxOutput int           // max tokens imposed on capped requests that set none
 	MinOutput int           // below this many output tokens, refuse rather than clamp
 	FailOpen  bool          // admit capped requests when the store is unreachable
+	// SettleWait bounds how long Ticket.Settle waits for the store before
+	// deferring the settlement to the background (DefaultSettleWait).
+	SettleWait time.Duration
+	// OnDeferred, if set, is told of each settlement deferred to the
+	// background and of how it ended (for logs and metrics). It is called
+	// from the settling goroutines and must not block.
+	OnDeferred func(Deferred)
 }
 
 // Guard admits requests against the budgets of the policy. It is safe for
 // concurrent use.
 type Guard struct {
-	store   usage.Store
-	opts    Options
-	counter tokens.Counter
+	store    usage.Store
+	opts     Options
+	counter  tokens.Counter
+	settling *settling // deferred settlements (ticket.go)
 }
 
 // New returns a Guard recording in store.
@@ -67,7 +75,10 @@ func New(store usage.Store, opts Options) *Guard {
 	if opts.MinOutput <= 0 {
 		opts.MinOutput = DefaultMinOutput
 	}
-	return &Guard{store: store, opts: opts}
+	if opts.SettleWait <= 0 {
+		opts.SettleWait = DefaultSettleWait
+	}
+	return &Guard{store: store, opts: opts, settling: newSettling()}
 }
 
 // Request is what the guard needs to know of a request about to be sent.
