@@ -203,13 +203,21 @@ func (g *Guard) refusal(e *usage.ExceededError, now time.Time) error {
 			scope, USD(e.Spent), USD(e.Limit), Period(now), held, NextPeriod(now).Format("2006-01-02 15:04 MST"))}
 }
 
+// charges are the counters a request of keyID writes: its key's always (the
+// record of what each key spent), its team's and the global one only when
+// they have a cap. Every request writing the global counter made it one hot
+// item for the whole gateway; an uncapped team's or the gateway's spend is
+// the sum of its keys' (Status, Overview).
 func charges(keyID string, caps policy.Caps) []usage.Charge {
 	cs := make([]usage.Charge, 0, 3)
 	cs = append(cs, usage.Charge{Scope: usage.Scope{Kind: usage.KindKey, ID: keyID}, Limit: caps.Key})
-	if caps.TeamID != "" {
+	if caps.TeamID != "" && caps.Team != usage.Uncapped {
 		cs = append(cs, usage.Charge{Scope: usage.Scope{Kind: usage.KindTeam, ID: caps.TeamID}, Limit: caps.Team})
 	}
-	return append(cs, usage.Charge{Scope: usage.Scope{Kind: usage.KindGlobal}, Limit: caps.Global})
+	if caps.Global != usage.Uncapped {
+		cs = append(cs, usage.Charge{Scope: usage.Global, Limit: caps.Global})
+	}
+	return cs
 }
 
 func capped(cs []usage.Charge) bool {

@@ -135,6 +135,26 @@ func (s *Store) CreateTable(ctx context.Context) error {
 	return nil
 }
 
+// ErrNoTable is returned by Check when the table does not exist.
+var ErrNoTable = errors.New("usage/dynamo: no such table")
+
+// Check makes sure the table exists, with one DescribeTable, so that a
+// gateway can refuse to start on a missing table rather than answer every
+// budgeted request with a 503. A missing table is ErrNoTable; any other
+// failure (network, permissions) wraps usage.ErrUnavailable.
+func (s *Store) Check(ctx context.Context) error {
+	_, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)})
+	var nf *types.ResourceNotFoundException
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nf):
+		return fmt.Errorf("%w: %s", ErrNoTable, s.table)
+	default:
+		return unavailable("describe table", err)
+	}
+}
+
 // Close implements [usage.Store.Close]. It does nothing: the client is the
 // caller's.
 func (s *Store) Close() error { return nil }
