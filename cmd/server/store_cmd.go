@@ -65,7 +65,7 @@ func openStore(ctx context.Context, cfg serveConfig, awsCfg aws.Config) (usage.S
 		if where == "" {
 			return nil, errors.New("-store dynamodb://TABLE: missing the table name")
 		}
-		return dynamo.Open(dynamodb.NewFromConfig(awsCfg), where), nil
+		return dynamo.Open(dynamo.NewClient(awsCfg), where), nil
 	default:
 		return nil, fmt.Errorf("-store %q: unknown kind %q; want bolt, dynamodb or memory", cfg.store, kind)
 	}

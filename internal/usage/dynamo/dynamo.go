@@ -11,11 +11,16 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -60,7 +65,21 @@ type Store struct {
 	now       func() time.Time
 	retention time.Duration
 	attempts  int
+	// slots bound the transactions this process has in flight on one
+	// counter item (by stripe): see acquire.
+	slots [stripeCount]chan struct{}
 }
+
+// Transactions on one item are applied one at a time by DynamoDB; sent all
+// at once they only conflict (TransactionConflict, or lock timeouts on
+// DynamoDB Local) and fail after their retries, so this process sends at
+// most itemSlots at once per counter item (in stripes of items by hash).
+// itemSlots in flight at ~10 ms each is ~800 transactions a second, above
+// what one item takes (500: 1,000 WCU/s, 2 per transactional write).
+const (
+	itemSlots   = 8
+	stripeCount = 256
+)
 
 // Option configures a Store.
 type Option func(*Store)
@@ -80,12 +99,50 @@ func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention
 // call fails with usage.ErrUnavailable.
 func WithConflictAttempts(n int) Option { return func(s *Store) { s.attempts = max(1, n) } }
 
+// ClientAttempts is how many times NewClient's client tries a call.
+const ClientAttempts = 6
+
+// NewClient returns the DynamoDB client a Store wants, from cfg: the SDK's
+// standard retries, ClientAttempts tries with at most a second between
+// them, and no client-side retry quota. Every request of a busy key
+// writes the same counter item, so a burst of throttled or lock-contended
+// transactions is expected; the quota (5 tokens a retry, 500 in all) would
+// drain in a moment and fail every request after it with a 503. Retries
+// of a transaction keep its ClientRequestToken, so one that did commit
+// before its answer was lost is not applied twice.
+//
+// It also keeps more idle connections than the SDK's default ten, which
+// under a gateway's concurrency would close and reopen connections.
+func NewClient(cfg aws.Config) *dynamodb.Client {
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = ClientAttempts
+			o.MaxBackoff = time.Second
+			o.RateLimiter = ratelimit.None
+		})
+	}
+	cfg.RetryMaxAttempts = 0 // the Retryer above decides
+	if hc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok || cfg.HTTPClient == nil {
+		if hc == nil {
+			hc = awshttp.NewBuildableClient()
+		}
+		cfg.HTTPClient = hc.WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = 256
+			t.MaxIdleConnsPerHost = 256
+		})
+	}
+	return dynamodb.NewFromConfig(cfg)
+}
+
 // Open returns a Store on table through client. It does not contact
 // DynamoDB; CreateTable creates the table.
 func Open(client *dynamodb.Client, table string, opts ...Option) *Store {
 	s := &Store{client: client, table: table, now: time.Now, retention: usage.SettleRetention, attempts: 8}
 	for _, o := range opts {
 		o(s)
+	}
+	for i := range s.slots {
+		s.slots[i] = make(chan struct{}, itemSlots)
 	}
 	return s
 }
@@ -571,8 +628,14 @@ type reason struct {
 // by conflicts with concurrent transactions or by throttling are tried
 // again with jittered exponential backoff: nothing of them was applied.
 func (s *Store) transact(ctx context.Context, op string, items []types.TransactWriteItem) ([]reason, error) {
+	stripes := counterStripes(items)
 	for attempt := 0; ; attempt++ {
-		_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		release, err := s.acquire(ctx, stripes)
+		if err != nil {
+			return nil, unavailable(op, err)
+		}
+		_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		release()
 		if err == nil {
 			return nil, nil
 		}
@@ -598,6 +661,50 @@ func (s *Store) transact(ctx context.Context, op string, items []types.TransactW
 			return nil, err
 		}
 	}
+}
+
+// counterStripes returns the stripes of the counter items that items
+// update, sorted and without repeats (so that acquiring them in order cannot
+// deadlock).
+func counterStripes(items []types.TransactWriteItem) []int {
+	var out []int
+	for _, it := range items {
+		if it.Update == nil {
+			continue
+		}
+		pk, sk := str(it.Update.Key[attrPK]), str(it.Update.Key[attrSK])
+		if !strings.HasPrefix(pk, prefixTotals) {
+			continue
+		}
+		h := fnv.New32a()
+		h.Write([]byte(pk))
+		h.Write([]byte{0})
+		h.Write([]byte(sk))
+		out = append(out, int(h.Sum32()%stripeCount))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// acquire takes a slot of each stripe, in order, and returns how to give
+// them back.
+func (s *Store) acquire(ctx context.Context, stripes []int) (release func(), err error) {
+	taken := 0
+	release = func() {
+		for _, i := range stripes[:taken] {
+			<-s.slots[i]
+		}
+	}
+	for _, i := range stripes {
+		select {
+		case s.slots[i] <- struct{}{}:
+			taken++
+		case <-ctx.Done():
+			release()
+			return nil, ctx.Err()
+		}
+	}
+	return release, nil
 }
 
 // backoff sleeps before attempt (1, 2, ...): a random time up to 10 ms ×
