@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,6 +61,7 @@ func TestServeRefusesMissingTable(t *testing.T) {
 // requests (TransactWriteItems, and any single-item write) and the counter
 // items they write.
 type dynamoCounter struct {
+	down     atomic.Bool // answer every write with a 500, as DynamoDB in an outage
 	mu       sync.Mutex
 	writes   int            // write requests
 	counters int            // counter items (pk TOT#...) written
@@ -111,6 +113,12 @@ func newDynamoCounter(t *testing.T, endpoint string) (*dynamoCounter, string) {
 			}
 		}
 		c.mu.Unlock()
+		if c.down.Load() && strings.Contains(op, "Write") {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"test outage"}`)
+			return
+		}
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
@@ -153,5 +161,58 @@ func TestDynamoWritesPerRequest(t *testing.T) {
 					perReq, countersPerReq, tt.wantWrites, tt.wantCounterPerSecret)
 			}
 		})
+	}
+}
+
+// TestShutdownFlushesSettlements: a request is answered while DynamoDB
+// cannot take writes, so its settlement is deferred; DynamoDB comes back
+// and the gateway is stopped at once. Shutdown waits for the settlement
+// (Guard.Flush) before it stops the background work and closes the store,
+// so the spend is recorded exactly and nothing stays reserved.
+func TestShutdownFlushesSettlements(t *testing.T) {
+	body := chatBody("hi [sim:tokens=100] [sim:latency=1s]", 100, false)
+	dir := t.TempDir()
+	writeBudgetPolicy(t, dir, "20")
+	// What the request costs, from a gateway on a memory store.
+	ref := startGateway(t, nil, "-sim", "-policies", dir, "-store", "memory://")
+	if status, _, b := ref.do(t, "POST", "/v1/chat/completions", cappedSecret, "application/json", body); status != 200 {
+		t.Fatalf("%d %s", status, b)
+	}
+	cost := int64(ref.usage(t, cappedSecret).Key.SpentUSD*1e6 + 0.5)
+
+	counter, endpoint := newDynamoCounter(t, testsvc.DynamoDB(t))
+	store := useDynamoDB(t, endpoint, "usage_shutdown")
+	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", store)
+	done := make(chan int, 1)
+	go func() {
+		status, _, _ := g.do(t, "POST", "/v1/chat/completions", cappedSecret, "application/json", body)
+		done <- status
+	}()
+	time.Sleep(500 * time.Millisecond) // reserved; Bedrock still answering
+	counter.down.Store(true)
+	if status := <-done; status != 200 {
+		t.Fatalf("status %d, want 200: a settlement that cannot land must not fail the request", status)
+	}
+	if !strings.Contains(g.logs.String(), "budget settlement deferred") {
+		t.Fatalf("no deferred settlement logged:\n%s", g.logs)
+	}
+	counter.down.Store(false)
+	if err := g.stop(); err != nil {
+		t.Fatal(err)
+	}
+	logs := g.logs.String()
+	recorded, stopped := strings.Index(logs, "deferred budget settlement recorded"), strings.Index(logs, `"msg":"stopped"`)
+	if recorded < 0 || stopped < 0 || recorded > stopped {
+		t.Fatalf("the deferred settlement was not recorded before the gateway stopped:\n%s", logs)
+	}
+
+	// A fresh gateway on the table sees the request's exact cost, settled.
+	g2 := startGateway(t, nil, "-sim", "-policies", dir, "-store", store)
+	u := g2.usage(t, cappedSecret)
+	if u.Key.ReservedUSD != 0 || u.Key.SpentUSD <= 0 {
+		t.Errorf("after the restart: spent %v, reserved %v USD; want the request settled", u.Key.SpentUSD, u.Key.ReservedUSD)
+	}
+	if got := int64(u.Key.SpentUSD*1e6 + 0.5); got != cost {
+		t.Errorf("spent %d micro-USD, want %d (one request)", got, cost)
 	}
 }
