@@ -125,7 +125,7 @@ func (t *Ticket) Settle(ctx context.Context, u Usage) (Settlement, error) {
 		if t.err == nil || errors.Is(t.err, usage.ErrInvalid) {
 			return
 		}
-		if g.settling.defer_(t, attempts, t.err) {
+		if g.settling.background(t, attempts, t.err) {
 			t.result.Deferred, t.err = true, nil
 		}
 	})
@@ -161,9 +161,9 @@ func newSettling() *settling {
 	return &settling{flushing: make(chan struct{}), stop: stop, cancel: cancel}
 }
 
-// defer_ hands t's settlement to a background goroutine; false once Flush
+// background hands t's settlement to a background goroutine; false once Flush
 // has run.
-func (s *settling) defer_(t *Ticket, attempts int, err error) bool {
+func (s *settling) background(t *Ticket, attempts int, err error) bool {
 	s.mu.Lock()
 	if s.flushed {
 		s.mu.Unlock()
