@@ -154,3 +154,53 @@ func BenchmarkReserveSettle(b *testing.B) {
 	defer s.Close()
 	storetest.Bench(b, s)
 }
+
+// TestForgetSwept: a swept reservation is remembered for the retention (a
+// late settlement corrects it, and its ID cannot be reserved again), then
+// forgotten; an ID swept and then settled keeps its settled record for the
+// retention counted from the settlement, not from the sweep.
+func TestForgetSwept(t *testing.T) {
+	ctx := t.Context()
+	clk := storetest.NewClock()
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "usage.db"), bolt.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ch := []usage.Charge{{Scope: usage.Global, Limit: 1000}}
+	res := func(id string) *usage.Reservation {
+		return &usage.Reservation{ID: id, Period: "2026-11", Charges: ch, Amount: 10, Expires: clk.Now().Add(time.Minute)}
+	}
+	forgotten, settledLate := res("forgotten"), res("settled-late")
+	for _, r := range []*usage.Reservation{forgotten, settledLate} {
+		if err := s.Reserve(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(2 * time.Minute)
+	if n, err := s.Sweep(ctx, clk.Now()); n != 2 || err != nil {
+		t.Fatalf("Sweep = %d, %v; want 2", n, err)
+	}
+	clk.Advance(usage.LocalSettleRetention / 2)
+	if ok, err := s.Settle(ctx, settledLate, 4); !ok || err != nil {
+		t.Fatalf("late Settle = %v, %v; want true", ok, err)
+	}
+	// Past the sweep's retention, not the settlement's.
+	clk.Advance(usage.LocalSettleRetention/2 + time.Minute)
+	if _, err := s.Sweep(ctx, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Settle(ctx, settledLate, 4); ok || err != nil {
+		t.Errorf("Settle(settled-late) again = %v, %v; want false: still within its settlement's retention", ok, err)
+	}
+	if err := s.Reserve(ctx, res("forgotten")); err != nil {
+		t.Errorf("Reserve(forgotten) after the retention: %v", err)
+	}
+	got, err := s.Totals(ctx, "2026-11", []usage.Scope{usage.Global})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (usage.Totals{Spent: 14, Reserved: 10, Estimated: 10}); got[usage.Global] != want {
+		t.Errorf("totals %+v, want %+v", got[usage.Global], want)
+	}
+}
