@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +19,9 @@ import { DEMO_KEY, startGateway } from './gateway.mjs';
 const CODEX = fileURLToPath(new URL('./node_modules/.bin/codex', import.meta.url));
 const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
 const SONNET = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
+
+/** A key whose monthly budget cannot afford one request. */
+const BROKE_KEY = 'sk-tollgate-broke-0123456789';
 
 let gw;
 let home;
@@ -51,8 +55,15 @@ apps = false
 }
 
 before(async () => {
-  gw = await startGateway();
   home = mkdtempSync(path.join(tmpdir(), 'tollgate-codex-'));
+  const policies = path.join(home, 'policies');
+  mkdirSync(policies);
+  writeFileSync(path.join(policies, 'keys.yaml'), `keys:
+  - id: broke
+    sha256: "${createHash('sha256').update(BROKE_KEY).digest('hex')}"
+    monthly_budget_usd: 0.000001
+`);
+  gw = await startGateway({ args: ['-policies', policies] }); // the last -policies wins
   work = path.join(home, 'work');
   mkdirSync(path.join(home, 'codex'));
   mkdirSync(work);
@@ -67,9 +78,9 @@ after(async () => {
 });
 
 /** codexExec runs `codex exec` with prompt and returns { code, stdout, stderr }. */
-function codexExec(prompt, extra = [], { timeoutMs = 90_000 } = {}) {
+function codexExec(prompt, extra = [], { timeoutMs = 90_000, key = DEMO_KEY } = {}) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OPENAI_') && !k.startsWith('CODEX_')));
-  Object.assign(env, { CODEX_HOME: path.join(home, 'codex'), TOLLGATE_API_KEY: DEMO_KEY, NO_COLOR: '1' });
+  Object.assign(env, { CODEX_HOME: path.join(home, 'codex'), TOLLGATE_API_KEY: key, NO_COLOR: '1' });
   return new Promise((resolve, reject) => {
     const child = spawn(CODEX, ['exec', '--skip-git-repo-check', '-C', work, ...extra, prompt], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -146,5 +157,16 @@ describe('codex exec', () => {
     assert.notEqual(r.code, 0, `codex should fail\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     await settled();
     assert.ok(requests().some((q) => q.status === 400), 'the gateway answered 400');
+  });
+
+  test('a budget refusal: Codex shows "Quota exceeded" and does not retry', async () => {
+    const before = requests().length;
+    const r = await codexExec('Say hello', [], { key: BROKE_KEY });
+    assert.notEqual(r.code, 0, `codex should fail\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+    assert.match(r.stdout + r.stderr, /quota exceeded/i);
+    await settled();
+    const reqs = requests().slice(before);
+    assert.equal(reqs.length, 1, `one request, no retry: ${JSON.stringify(reqs)}`);
+    assert.equal(reqs[0].status, 429);
   });
 });
