@@ -324,6 +324,7 @@ func TestResponsesErrors(t *testing.T) {
 		{"previous response", goldenFree, responsesBody(haiku, `"Hi"`, `,"previous_response_id":"resp_1"`), 400, "invalid_request_error", "unsupported_parameter", "previous_response_id"},
 		{"output without call", goldenFree, responsesBody(haiku, `[{"role":"user","content":"Hi"},{"type":"function_call_output","call_id":"c1","output":"x"}]`, ``), 400, "invalid_request_error", "invalid_value", "input[1].call_id"},
 		{"assistant first", goldenFree, responsesBody(haiku, `[{"role":"developer","content":"Be nice"},{"role":"assistant","content":"Hi"}]`, ``), 400, "invalid_request_error", "invalid_value", "input[1]"},
+		{"image URL, no fetcher", goldenFree, responsesBody(haiku, `[{"role":"user","content":[{"type":"input_text","text":"What?"},{"type":"input_image","image_url":"https://example.com/cat.png"}]}]`, ``), 400, "invalid_request_error", "unsupported_value", "input[0].content[1].image_url"},
 		{"throttled", goldenFree, responsesBody(haiku, `"Hi [sim:error=ThrottlingException]"`, `,"stream":true`), 429, "requests", "rate_limit_exceeded", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -396,5 +397,22 @@ func TestResponsesClientLeaves(t *testing.T) {
 	}
 	if time.Since(start) < 100*time.Millisecond {
 		t.Errorf("the stream ended in %v: the client did not leave before its end", time.Since(start))
+	}
+}
+
+// TestResponsesImageToolOutput: an image in a function_call_output (Codex's
+// view_image) reaches Bedrock in the toolResult.
+func TestResponsesImageToolOutput(t *testing.T) {
+	e := newResponsesEnv(t)
+	png := "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+	status, _, body := e.post(t, goldenFree, responsesBody(haiku, `[{"role":"user","content":"Look at it"},{"type":"function_call","call_id":"c1","name":"view_image","arguments":"{\"path\":\"a.png\"}"},`+
+		`{"type":"function_call_output","call_id":"c1","output":[{"type":"input_image","image_url":"data:image/png;base64,`+png+`"}]}]`,
+		`,"tools":[{"type":"function","name":"view_image","parameters":{"type":"object","properties":{"path":{"type":"string"}}}}]`))
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	openapitest.Validate(t, "Response", body)
+	if u := decode(t, body)["usage"].(map[string]any); u["input_tokens"].(float64) < 1600 {
+		t.Errorf("the image is not billed as input: %v", u)
 	}
 }

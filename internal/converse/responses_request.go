@@ -245,7 +245,7 @@ func ParseResponsesRequest(body []byte) (*ResponsesRequest, error) {
 
 	e := &r.Echo
 	e.Instructions = orJSON(w.Instructions, "null")
-	e.Tools = orJSON(w.Tools, "[]")
+	e.Tools = echoTools(orJSON(w.Tools, "[]"))
 	e.ToolChoice = orJSON(w.ToolChoice, `"auto"`)
 	e.Metadata = orJSON(w.Metadata, "{}")
 	e.Text = orJSON(w.Text, `{"format":{"type":"text"}}`)
@@ -270,6 +270,45 @@ func orJSON(raw json.RawMessage, dflt string) json.RawMessage {
 		return json.RawMessage(dflt)
 	}
 	return b.Bytes()
+}
+
+// echoTools returns the request's tools as a response repeats them: every
+// function tool with the strict and parameters fields OpenAI's schema
+// requires (null when the request left them out).
+func echoTools(raw json.RawMessage) json.RawMessage {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var tools []map[string]any
+	if dec.Decode(&tools) != nil {
+		return raw
+	}
+	var fill func(ts []map[string]any)
+	fill = func(ts []map[string]any) {
+		for _, t := range ts {
+			switch t["type"] {
+			case "function":
+				for _, k := range []string{"strict", "parameters"} {
+					if _, ok := t[k]; !ok {
+						t[k] = nil
+					}
+				}
+			case "namespace":
+				if inner, ok := t["tools"].([]any); ok {
+					for _, it := range inner {
+						if m, ok := it.(map[string]any); ok {
+							fill([]map[string]any{m})
+						}
+					}
+				}
+			}
+		}
+	}
+	fill(tools)
+	b, err := json.Marshal(tools)
+	if err != nil {
+		return raw
+	}
+	return b
 }
 
 // responsesUnsupported refuses what needs state Tollgate does not keep, or
@@ -585,8 +624,14 @@ func parseToolOutput(raw json.RawMessage, p string) ([]Part, error) {
 			switch {
 			case w.Type != nil && (*w.Type == "input_text" || *w.Type == "output_text") && w.Text != nil:
 				parts = append(parts, Part{Kind: PartText, Text: *w.Text})
+			case w.Type != nil && *w.Type == "input_image" && (w.FileID == nil || *w.FileID == ""):
+				img, err := parseImageURL(w.ImageURL, pp+".image_url")
+				if err != nil {
+					return nil, err
+				}
+				parts = append(parts, Part{Kind: PartImage, Image: img})
 			default:
-				return nil, invalid(codeUnsupportedValue, pp, "Unsupported value: '%s': a tool output may only carry input_text parts here.", pp)
+				return nil, invalid(codeUnsupportedValue, pp, "Unsupported value: '%s': a tool output may carry input_text and input_image parts (an image_url).", pp)
 			}
 		}
 		return parts, nil
@@ -892,5 +937,8 @@ func (r *ResponsesRequest) renameParam(p string) string {
 		return p
 	}
 	_, rest, _ = strings.Cut(p, "]")
+	if r.Chat.Messages[i].Role == RoleTool {
+		rest = strings.Replace(rest, ".content", ".output", 1) // a function_call_output's parts
+	}
 	return r.params[i] + rest
 }

@@ -118,6 +118,14 @@ func TestResponsesToConverse(t *testing.T) {
 				"toolConfig":{"tools":[{"toolSpec":{"name":"f","inputSchema":{"json":{"type":"object","properties":{}}}}}]}}`,
 		},
 		{
+			name: "an image in a tool output (Codex's view_image) goes into the toolResult",
+			body: `{"model":"m","input":[{"role":"user","content":"Look"},{"type":"function_call","call_id":"c","name":"view_image","arguments":"{}"},
+				{"type":"function_call_output","call_id":"c","output":[{"type":"input_text","text":"here"},{"type":"input_image","image_url":"data:image/png;base64,` + pngB64 + `"}]}],"tools":[{"type":"function","name":"view_image"}]}`,
+			want: `{"messages":[{"role":"user","content":[{"text":"Look"}]},{"role":"assistant","content":[{"toolUse":{"toolUseId":"c","name":"view_image","input":{}}}]},
+				{"role":"user","content":[{"toolResult":{"toolUseId":"c","content":[{"text":"here"},{"image":{"format":"png","source":{"bytes":"` + pngB64 + `"}}}]}}]}],
+				"toolConfig":{"tools":[{"toolSpec":{"name":"view_image","inputSchema":{"json":{"type":"object","properties":{}}}}}]}}`,
+		},
+		{
 			name: "calls in the history without tools declared get synthesized specs",
 			body: `{"model":"m","input":[{"role":"user","content":"Go"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"ok"}]}`,
 			want: `{"messages":[{"role":"user","content":[{"text":"Go"}]},{"role":"assistant","content":[{"toolUse":{"toolUseId":"c","name":"f","input":{}}}]},{"role":"user","content":[{"toolResult":{"toolUseId":"c","content":[{"text":"ok"}]}}]}],
@@ -338,7 +346,8 @@ func TestResponsesRequestErrors(t *testing.T) {
 		{"conversation", `{"model":"m","input":"Hi","conversation":"conv_1"}`, "conversation", "unsupported_parameter"},
 		{"background", `{"model":"m","input":"Hi","background":true}`, "background", "unsupported_value"},
 		{"stored prompt", `{"model":"m","input":"Hi","prompt":{"id":"pmpt_1"}}`, "prompt", "unsupported_parameter"},
-		{"a tool output part that is not text", `{"model":"m","input":[{"role":"user","content":"Hi"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":[{"type":"input_image","image_url":"https://x"}]}]}`, "input[2].output[0]", "unsupported_value"},
+		{"a tool output part that is a file", `{"model":"m","input":[{"role":"user","content":"Hi"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":[{"type":"input_file","file_data":"eA=="}]}]}`, "input[2].output[0]", "unsupported_value"},
+		{"an image URL in a tool output is not fetched by translation", `{"model":"m","input":[{"role":"user","content":"Hi"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":[{"type":"input_image","image_url":"https://x"}]}]}`, "input[2].output[0].image_url", "unsupported_value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
