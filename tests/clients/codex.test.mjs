@@ -169,4 +169,11 @@ describe('codex exec', () => {
     assert.equal(reqs.length, 1, `one request, no retry: ${JSON.stringify(reqs)}`);
     assert.equal(reqs[0].status, 429);
   });
+
+  test('web search left on: the 400 names the tool and says how to turn it off', async () => {
+    const r = await codexExec('Say hello', ['-c', 'web_search="live"']);
+    assert.match(r.stdout + r.stderr, /web_search = \\?"disabled\\?"/, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+    await settled();
+    assert.equal(requests().at(-1).status, 400);
+  });
 });
