@@ -8,6 +8,7 @@ import (
 
 	"github.com/tollgate-gw/tollgate"
 	"github.com/tollgate-gw/tollgate/internal/converse"
+	"github.com/tollgate-gw/tollgate/internal/openapitest"
 )
 
 // FuzzParseResponsesRequest: ParseResponsesRequest never panics, and every
@@ -58,5 +59,33 @@ func FuzzParseResponsesRequest(f *testing.F) {
 		if _, err := s.End(); err != nil {
 			t.Fatal(err)
 		}
+	})
+}
+
+// FuzzResponsesStream: random sequences of ConverseStream events (the
+// decoder of FuzzStream) into NewResponsesStream never panic, and the
+// output, ended by End or, for a stream End finds incomplete, by Fail, is
+// a valid Responses event stream (types, order, sequence numbers, schemas).
+func FuzzResponsesStream(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 5, 'H', 'e', 'l', 'l', 'o', 4, 0, 5, 0, 6, 0, 5, 0, 3, 0, 0, 0, 0})
+	f.Add([]byte{0, 2, 1, 3, 'i', 'd', '1', 3, 'g', 'e', 't', 3, 1, 6, '{', '"', 'a', '"', ':', '1', 3, 1, 1, '}', 4, 1, 5, 1, 6, 0, 7, 0, 9, 0, 0})
+	f.Add([]byte{7, 0, 0, 3, 'h', 'm', 'm', 4, 0, 1, 1, 2, 'o', 'k', 5, 0, 6, 1})
+	f.Add([]byte{1, 0, 2, 0xff, 0xfe, 5, 2})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := converse.NewResponsesStream(converse.ResponsesMeta{ID: "resp_FUZZ", CreatedAt: 1700000000, Model: "m", JSONTool: "json_response"})
+		var out []byte
+		for _, ev := range decodeEvents(data) {
+			out = s.AppendEvent(out, ev)
+		}
+		tail, err := s.End()
+		if err != nil {
+			var te *tollgate.Error
+			if !errors.As(err, &te) || te.Kind != tollgate.BadGateway {
+				t.Fatalf("End: %v, want a BadGateway", err)
+			}
+			tail = s.Fail(nil, te)
+		}
+		openapitest.ValidateResponsesSSE(t, append(out, tail...))
 	})
 }

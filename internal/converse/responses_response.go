@@ -147,7 +147,7 @@ type OutputItem struct {
 }
 
 // MarshalJSON writes the fields each item type requires, even when empty
-// (a message's content, a reasoning item's summary).
+// (a message's content, a reasoning item's summary, a call's name).
 func (it OutputItem) MarshalJSON() ([]byte, error) {
 	type plain OutputItem
 	switch it.Type {
@@ -175,6 +175,33 @@ func (it OutputItem) MarshalJSON() ([]byte, error) {
 			Summary          []SummaryPart `json:"summary"`
 			EncryptedContent *string       `json:"encrypted_content,omitempty"`
 		}{it.ID, it.Type, it.Status, summary, it.EncryptedContent})
+	case "function_call":
+		args := ""
+		if it.Arguments != nil {
+			args = *it.Arguments
+		}
+		return json.Marshal(struct {
+			ID        string `json:"id"`
+			Type      string `json:"type"`
+			Status    string `json:"status,omitempty"`
+			CallID    string `json:"call_id"`
+			Namespace string `json:"namespace,omitempty"`
+			Name      string `json:"name"`
+			Arguments string `json:"arguments"`
+		}{it.ID, it.Type, it.Status, it.CallID, it.Namespace, it.Name, args})
+	case "custom_tool_call":
+		input := ""
+		if it.Input != nil {
+			input = *it.Input
+		}
+		return json.Marshal(struct {
+			ID     string `json:"id"`
+			Type   string `json:"type"`
+			Status string `json:"status,omitempty"`
+			CallID string `json:"call_id"`
+			Name   string `json:"name"`
+			Input  string `json:"input"`
+		}{it.ID, it.Type, it.Status, it.CallID, it.Name, input})
 	}
 	return json.Marshal(plain(it))
 }
