@@ -113,6 +113,7 @@ type serveConfig struct {
 	imageHosts      string
 	imagePrivate    string
 	lambda          bool // running on AWS Lambda
+	originSecrets   []string
 }
 
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
@@ -142,6 +143,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.BoolVar(&c.imageFetch, "image-fetch", envBoolOr(getenv, "TOLLGATE_IMAGE_FETCH", true), "fetch images that requests send by http(s) URL, with the SSRF guard (env TOLLGATE_IMAGE_FETCH)")
 	fs.StringVar(&c.imageHosts, "image-hosts", getenv("TOLLGATE_IMAGE_HOSTS"), "comma-separated hosts image URLs may name (\"*.example.com\" globs); empty = any public host (env TOLLGATE_IMAGE_HOSTS)")
 	fs.StringVar(&c.imagePrivate, "image-allow-private", getenv("TOLLGATE_IMAGE_ALLOW_PRIVATE"), "comma-separated address ranges (CIDR) image URLs may reach despite the SSRF guard, for internal image servers (env TOLLGATE_IMAGE_ALLOW_PRIVATE)")
+	// The secret is not the flag's default, which -h would print.
+	origin := fs.String("origin-secret", "", "refuse requests whose "+api.OriginHeader+" header is not this value (or one of two, comma-separated, during a rotation); set by the CloudFront front door (env TOLLGATE_ORIGIN_SECRET)")
 	level := fs.String("log-level", envOr(getenv, "TOLLGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env TOLLGATE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -152,6 +155,14 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("-log-level: %w", err)
 	}
+	if *origin == "" {
+		*origin = getenv("TOLLGATE_ORIGIN_SECRET")
+	}
+	secrets, err := api.ParseOriginSecrets(*origin)
+	if err != nil {
+		return c, fmt.Errorf("-origin-secret (env TOLLGATE_ORIGIN_SECRET): %w", err)
+	}
+	c.originSecrets = secrets
 	if c.adminAddr == "off" {
 		c.adminAddr = ""
 	}
@@ -263,6 +274,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		StreamWriteTimeout: cfg.writeTimeout,
 		MaxConcurrent:      cfg.maxConcurrent,
 		ThinkTags:          cfg.thinkTags,
+		OriginSecrets:      cfg.originSecrets,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -274,6 +286,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10, // an API request needs a few hundred bytes of headers
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Protocols:         listenerProtocols(),
 	}
 	pol := policies.Load()
 	attrs := []any{"addr", ln.Addr().String(), "policy_version", pol.Version, "keys", len(pol.Keys),
@@ -507,4 +520,15 @@ func newImageFetcher(cfg serveConfig) (*fetch.Fetcher, error) {
 		opts.AllowPrivate = append(opts.AllowPrivate, prefix)
 	}
 	return fetch.New(opts), nil
+}
+
+// listenerProtocols are what the API listener speaks: HTTP/1.1 and HTTP/2
+// in cleartext with prior knowledge (h2c), which several SDKs use by
+// default (AWS's JavaScript v3 clients, some Anthropic clients); TLS, where
+// used, ends in front of the gateway.
+func listenerProtocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &p
 }

@@ -10,6 +10,9 @@ import (
 // under /api/v1 for clients configured for the reference Bedrock gateway.
 func addRoutes(r *gin.Engine, d Deps, g *gate.Gate) {
 	r.Use(requestLog(d), recovery(d.Logger))
+	if len(d.OriginSecrets) > 0 {
+		r.Use(requireOrigin(d.OriginSecrets)) // before any other work: origin.go
+	}
 	r.NoRoute(handleNoRoute())
 	r.NoMethod(handleNoMethod())
 

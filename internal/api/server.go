@@ -78,6 +78,9 @@ type Deps struct {
 	// ThinkTags shows model reasoning in content between <think> and
 	// </think> instead of reasoning_content, for UIs that expect it.
 	ThinkTags bool
+	// OriginSecrets, when set, are the values of OriginHeader a request
+	// must carry (ParseOriginSecrets): only the front door reaches the API.
+	OriginSecrets []string
 }
 
 // NewServer returns the gateway's public HTTP handler.
@@ -116,7 +119,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Meter != nil {
 		meter = d.Meter // a nil *metering.Meter must stay a nil interface
 	}
-	g := gate.New(gate.Config{Bedrock: d.Bedrock, Catalog: d.Catalog, Budget: d.Budget, Meter: meter, Logger: d.Logger,
+	g := gate.New(gate.Config{Bedrock: d.Bedrock, Catalog: d.Catalog, Budget: d.Budget, Policies: d.Policies, Meter: meter, Logger: d.Logger,
 		Now: d.Now, UpstreamTimeout: d.UpstreamTimeout, DrainTimeout: d.DrainTimeout})
 	addRoutes(r, d, g)
 	return r
