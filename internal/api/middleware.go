@@ -5,12 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -155,79 +151,24 @@ func keyOf(c *gin.Context) *policy.Key { return c.MustGet(ctxKey).(*policy.Key) 
 // policyOf returns the policy the request was authenticated under.
 func policyOf(c *gin.Context) *policy.Policy { return c.MustGet(ctxPolicy).(*policy.Policy) }
 
-// limitBodies bounds the requests of one key, and of one client address,
-// whose bodies are still arriving: past a bound, a request gets 429 with
-// retry-after at once. A slow body holds nothing else: the gate takes a
-// model-request place only once the body is in and the budget reserved
-// (gate.Config.MaxConcurrent), so 1,024 half-sent bodies from one key no
-// longer lock every other key out (issue 13). A request counts until its
-// body has been read to its end, or its handler returns. perKey or perAddr
-// of 0 or less: no bound of that kind. The address is the connection's
-// (RemoteAddr), never a header a client can set.
-func limitBodies(perKey, perAddr int) gin.HandlerFunc {
-	var (
-		mu     sync.Mutex
-		byKey  = map[string]int{}
-		byAddr = map[string]int{}
-	)
+// limitConcurrency bounds the model requests in flight at once: past max,
+// a request gets 429 at once with retry-after, instead of holding a
+// goroutine, a Bedrock connection and a reservation. A request holds its
+// place until its handler returns, a drained stream included. Negative
+// max: no bound.
+func limitConcurrency(max int) gin.HandlerFunc {
+	if max < 0 {
+		return func(c *gin.Context) { c.Next() }
+	}
+	slots := make(chan struct{}, max)
 	return func(c *gin.Context) {
-		key := keyOf(c).ID
-		addr, _, err := net.SplitHostPort(c.Request.RemoteAddr)
-		if err != nil {
-			addr = c.Request.RemoteAddr
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			c.Next()
+		default:
+			writeError(c, &tollgate.Error{Kind: tollgate.RateLimited, Code: "too_many_concurrent_requests", RetryAfter: time.Second,
+				Message: fmt.Sprintf("The gateway is serving its limit of %d requests at once. Retry shortly.", max)})
 		}
-		mu.Lock()
-		overKey := perKey > 0 && byKey[key] >= perKey
-		overAddr := perAddr > 0 && byAddr[addr] >= perAddr
-		if !overKey && !overAddr {
-			byKey[key]++
-			byAddr[addr]++
-		}
-		mu.Unlock()
-		if overKey || overAddr {
-			who, limit := "your API key", perKey
-			if !overKey {
-				who, limit = "your address", perAddr
-			}
-			// The body is left unread: net/http would wait for it after the
-			// handler, so the connection closes at once instead.
-			c.Header("Connection", "close")
-			_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now())
-			writeError(c, &tollgate.Error{Kind: tollgate.RateLimited, Code: "too_many_unread_bodies", RetryAfter: time.Second,
-				Message: fmt.Sprintf("The gateway is already receiving %d request bodies from %s. Send each body at once, and retry shortly.", limit, who)})
-			return
-		}
-		var once sync.Once
-		release := func() {
-			once.Do(func() {
-				mu.Lock()
-				defer mu.Unlock()
-				if byKey[key]--; byKey[key] <= 0 {
-					delete(byKey, key)
-				}
-				if byAddr[addr]--; byAddr[addr] <= 0 {
-					delete(byAddr, addr)
-				}
-			})
-		}
-		defer release()
-		c.Request.Body = &releasingBody{ReadCloser: c.Request.Body, release: release}
-		c.Next()
 	}
-}
-
-// releasingBody calls release once its body has been read to its end (or
-// has failed).
-type releasingBody struct {
-	io.ReadCloser
-	release func()
-}
-
-// Read implements [io.Reader].
-func (b *releasingBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil {
-		b.release()
-	}
-	return n, err
 }

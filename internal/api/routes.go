@@ -18,7 +18,7 @@ func addRoutes(r *gin.Engine, d Deps, g *gate.Gate) {
 
 	r.GET("/healthz", handleHealth(d))
 
-	limit := limitBodies(d.MaxUnreadBodiesPerKey, d.MaxUnreadBodiesPerAddr) // one bound for both prefixes
+	limit := limitConcurrency(d.MaxConcurrent) // one bound for both prefixes
 	for _, prefix := range []string{"/v1", "/api/v1"} {
 		v1 := r.Group(prefix, authenticate(d))
 		v1.POST("/chat/completions", openExchange(g, "chat.completions"), limit, handleChatCompletions(d))

@@ -52,9 +52,6 @@ const (
 	DefaultStreamWriteTimeout = 30 * time.Second
 	// DefaultMaxConcurrent bounds the model requests served at once.
 	DefaultMaxConcurrent = 1024
-	// DefaultMaxUnreadBodiesPerKey bounds one key's requests whose bodies
-	// are still arriving.
-	DefaultMaxUnreadBodiesPerKey = 64
 )
 
 // Deps are the server's collaborators. Logger, Policies, Bedrock, Catalog
@@ -75,17 +72,9 @@ type Deps struct {
 	BodyReadTimeout time.Duration
 	// StreamWriteTimeout bounds each write of a stream.
 	StreamWriteTimeout time.Duration
-	// MaxConcurrent bounds the model requests (chat, embeddings) admitted
-	// and in flight; past it requests get 429 with retry-after. A request
-	// takes its place once its body is in and its budget reserved.
-	// Negative: no bound.
+	// MaxConcurrent bounds the model requests (chat, embeddings) in flight;
+	// past it requests get 429 with retry-after. Negative: no bound.
 	MaxConcurrent int
-	// MaxUnreadBodiesPerKey bounds one key's requests whose bodies are still
-	// arriving (0: DefaultMaxUnreadBodiesPerKey; negative: no bound), and
-	// MaxUnreadBodiesPerAddr one client address's (0 or less: no bound; the
-	// connection's address, which behind a load balancer is the balancer's).
-	MaxUnreadBodiesPerKey  int
-	MaxUnreadBodiesPerAddr int
 	// ThinkTags shows model reasoning in content between <think> and
 	// </think> instead of reasoning_content, for UIs that expect it.
 	ThinkTags bool
@@ -117,9 +106,6 @@ func NewServer(d Deps) http.Handler {
 	if d.MaxConcurrent == 0 {
 		d.MaxConcurrent = DefaultMaxConcurrent
 	}
-	if d.MaxUnreadBodiesPerKey == 0 {
-		d.MaxUnreadBodiesPerKey = DefaultMaxUnreadBodiesPerKey
-	}
 	if d.Tokens == nil {
 		d.Tokens = &tokens.Counter{}
 	}
@@ -133,7 +119,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Meter != nil {
 		meter = d.Meter // a nil *metering.Meter must stay a nil interface
 	}
-	g := gate.New(gate.Config{Bedrock: d.Bedrock, Catalog: d.Catalog, Budget: d.Budget, Policies: d.Policies, Meter: meter, Logger: d.Logger, MaxConcurrent: d.MaxConcurrent,
+	g := gate.New(gate.Config{Bedrock: d.Bedrock, Catalog: d.Catalog, Budget: d.Budget, Policies: d.Policies, Meter: meter, Logger: d.Logger,
 		Now: d.Now, UpstreamTimeout: d.UpstreamTimeout, DrainTimeout: d.DrainTimeout})
 	addRoutes(r, d, g)
 	return r

@@ -3,7 +3,6 @@ package gate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -44,7 +43,6 @@ type Exchange struct {
 	upstreamRequest string
 	errCode         string
 	finished        bool
-	slot            bool // holds a place among the gate's MaxConcurrent
 }
 
 // Route resolves the requested model for the caller's key: aliases, the
@@ -115,9 +113,6 @@ type Grant struct {
 
 // Admit reserves d's worst-case cost on the caller's budgets (429
 // insufficient_quota when it does not fit), deciding the output cap once.
-// It first re-checks the caller against the policy in force (current) and
-// takes a place among the gate's MaxConcurrent (429
-// too_many_concurrent_requests when none is free), held until Finish.
 // An admitted exchange is settled by its call; one that never calls is
 // settled at nothing by Finish.
 func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
@@ -127,9 +122,6 @@ func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
 	if err := x.current(ctx); err != nil {
 		return Grant{}, x.note(err)
 	}
-	if err := x.takeSlot(); err != nil {
-		return Grant{}, x.note(err)
-	}
 	r := budget.Request{
 		ID: x.caller.RequestID, Policy: x.caller.Policy, Key: x.caller.Key, Route: *x.route,
 		InputBytes: d.InputBytes, Images: d.Images, Texts: d.Texts, DocumentTokens: d.DocumentTokens,
@@ -137,35 +129,10 @@ func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
 	}
 	t, err := x.g.c.Budget.Admit(ctx, r)
 	if err != nil {
-		x.releaseSlot()
 		return Grant{}, x.note(err)
 	}
 	x.ticket, x.demand = t, r
 	return Grant{MaxOutput: t.MaxOutput, Clamped: t.Clamped}, nil
-}
-
-// takeSlot takes a place among the exchanges the gate serves at once, or
-// refuses with a 429 and retry-after when all are taken.
-func (x *Exchange) takeSlot() error {
-	if x.g.slots == nil {
-		return nil
-	}
-	select {
-	case x.g.slots <- struct{}{}:
-		x.slot = true
-		return nil
-	default:
-		return &tollgate.Error{Kind: tollgate.RateLimited, Code: "too_many_concurrent_requests", RetryAfter: time.Second,
-			Message: fmt.Sprintf("The gateway is serving its limit of %d requests at once. Retry shortly.", cap(x.g.slots))}
-	}
-}
-
-// releaseSlot gives back the exchange's place, if it holds one.
-func (x *Exchange) releaseSlot() {
-	if x.slot {
-		x.slot = false
-		<-x.g.slots
-	}
 }
 
 // current re-checks the caller against the policy in force, at admission:
@@ -331,7 +298,6 @@ func (x *Exchange) Finish(ctx context.Context, status int) {
 		return
 	}
 	x.finished = true
-	defer x.releaseSlot()
 	if x.ticket != nil {
 		if _, settled := x.Settlement(); !settled {
 			x.settle(ctx, Usage{}) // the front end failed before the call: nothing to bill

@@ -65,19 +65,12 @@ type Config struct {
 	// DrainTimeout bounds how long a stream is read, once its client left,
 	// for the usage Bedrock reports at its end.
 	DrainTimeout time.Duration
-	// MaxConcurrent bounds the exchanges admitted and not yet finished:
-	// past it Admit refuses with a 429 too_many_concurrent_requests. A
-	// place is taken at admission, once the request's body has arrived and
-	// its budget is reserved, not before: slow bodies cannot hold them
-	// (issue 13). 0 or less: no bound.
-	MaxConcurrent int
 }
 
 // Gate runs model calls under the policy's guards. It is safe for
 // concurrent use.
 type Gate struct {
-	c     Config
-	slots chan struct{} // nil: no bound
+	c Config
 }
 
 // New returns a Gate.
@@ -91,11 +84,7 @@ func New(c Config) *Gate {
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
-	g := &Gate{c: c}
-	if c.MaxConcurrent > 0 {
-		g.slots = make(chan struct{}, c.MaxConcurrent)
-	}
-	return g
+	return &Gate{c: c}
 }
 
 // Caller is who makes a request: the key it authenticated with, under the
