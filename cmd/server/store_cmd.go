@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -73,16 +72,13 @@ func openStore(ctx context.Context, cfg serveConfig, awsCfg aws.Config) (usage.S
 // storeCommand implements `tollgate store init`: it creates the DynamoDB
 // usage table named by -store (on-demand billing, TTL on), and does nothing
 // for an embedded store, which creates itself.
-func storeCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "init" {
-		return errors.New("usage: tollgate store init [-store dynamodb://TABLE]")
-	}
-	fs := flag.NewFlagSet("tollgate store init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	url := fs.String("store", envOr(getenv, "TOLLGATE_STORE", defaultStore), "usage store (env TOLLGATE_STORE)")
-	if err := fs.Parse(args[1:]); err != nil {
+func storeInit(ctx context.Context, inv *invocation) error {
+	fs := inv.flags()
+	url := fs.String("store", envOr(inv.getenv, "TOLLGATE_STORE", defaultStore), "usage store: dynamodb://TABLE, bolt://FILE or memory:// (env TOLLGATE_STORE)")
+	if err := inv.noArgs(fs); err != nil {
 		return err
 	}
+	stdout := inv.stdout
 	kind, table, _ := strings.Cut(*url, "://")
 	if kind != "dynamodb" {
 		fmt.Fprintf(stdout, "%s: nothing to create; the store creates itself on first use\n", *url)
@@ -101,17 +97,17 @@ func storeCommand(ctx context.Context, args []string, getenv func(string) string
 
 // usageCommand implements `tollgate usage [--month YYYY-MM]`: spend per
 // key, team and in total, from the store.
-func usageCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tollgate usage", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	url := fs.String("store", envOr(getenv, "TOLLGATE_STORE", defaultStore), "usage store (env TOLLGATE_STORE)")
+func usageCommand(ctx context.Context, inv *invocation) error {
+	fs := inv.flags()
+	url := fs.String("store", envOr(inv.getenv, "TOLLGATE_STORE", defaultStore), "usage store (env TOLLGATE_STORE)")
 	month := fs.String("month", budget.Period(time.Now()), "the month, YYYY-MM (UTC)")
-	if err := fs.Parse(args); err != nil {
+	if err := inv.noArgs(fs); err != nil {
 		return err
 	}
 	if _, err := time.Parse("2006-01", *month); err != nil {
-		return fmt.Errorf("-month %q: want YYYY-MM", *month)
+		return inv.mistake("-month %q: want YYYY-MM", *month)
 	}
+	stdout := inv.stdout
 	cfg := serveConfig{store: *url, allowLocalStore: true}
 	var awsCfg aws.Config
 	if storeKind(*url) == "dynamodb" {
