@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/modelid"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
@@ -95,7 +96,7 @@ func aliasModel(alias string) model {
 // priced by the policy alone.
 func baseModel(ctx context.Context, d Deps) policy.BaseModel {
 	return func(id string) (string, bool) {
-		if !strings.Contains(id, ":application-inference-profile/") {
+		if !modelid.IsApplicationProfile(id) {
 			return "", false
 		}
 		m, ok, err := d.Catalog.Lookup(ctx, id)

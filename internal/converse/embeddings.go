@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/modelid"
 )
 
 // This file translates OpenAI embeddings requests into Bedrock InvokeModel
@@ -268,7 +269,7 @@ var embeddingFamilies = []embeddingFamily{
 
 func embeddingFamilyFor(modelID string) *embeddingFamily {
 	for i := range embeddingFamilies {
-		if strings.Contains(modelID, embeddingFamilies[i].match) {
+		if modelid.HasFamily(modelID, embeddingFamilies[i].match) {
 			return &embeddingFamilies[i]
 		}
 	}

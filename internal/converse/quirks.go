@@ -1,18 +1,19 @@
 package converse
 
-import "strings"
+import "github.com/tollgate-gw/tollgate/internal/modelid"
 
 // quirk is what Tollgate must know about a family of Bedrock models to send
 // them a request they accept. Keep every model-specific rule in the quirks
 // table below: the translation asks quirksFor and never tests model ids
 // itself.
 type quirk struct {
-	// match is a substring of the model id. Matching on a substring covers
-	// the base model id (anthropic.claude-sonnet-4-5-20250929-v1:0), the
-	// cross-region inference profiles (us., eu., apac., global. prefixes)
-	// and the ARNs of foundation models and system-defined profiles, which
-	// embed those ids. Application inference profile ARNs are opaque
-	// (.../application-inference-profile/abc123) and match nothing.
+	// match is a family of foundation model ids (a prefix, see
+	// [modelid.HasFamily]): it covers the base model id
+	// (anthropic.claude-sonnet-4-5-20250929-v1:0), the cross-region
+	// inference profiles (us., eu., apac., global. prefixes) and the ARNs of
+	// foundation models and system-defined profiles. Application inference
+	// profile ARNs are opaque (.../application-inference-profile/abc123)
+	// and match nothing.
 	match string
 
 	// exclusiveSampling: the model rejects temperature and top_p in the same
@@ -82,7 +83,7 @@ var quirks = []quirk{
 // matches.
 func quirksFor(modelID string) quirk {
 	for _, q := range quirks {
-		if strings.Contains(modelID, q.match) {
+		if modelid.HasFamily(modelID, q.match) {
 			return q
 		}
 	}

@@ -2,7 +2,8 @@ package policy
 
 import (
 	"math"
-	"strings"
+
+	"github.com/tollgate-gw/tollgate/internal/modelid"
 )
 
 // Price is what a model costs, in nano-USD per token (USD per 1M tokens ×
@@ -31,38 +32,14 @@ func (p *Policy) Price(modelID string) (Price, bool) {
 	if pr, ok := p.prices[modelID]; ok {
 		return pr, true
 	}
-	if base, ok := baseModel(modelID); ok {
-		if pr, ok := p.prices[base]; ok {
+	// A profile ARN holds a profile id, which holds a model id: the most
+	// specific price wins.
+	for id, ok := modelid.Unwrap(modelID); ok; id, ok = modelid.Unwrap(id) {
+		if pr, ok := p.prices[id]; ok {
 			return pr, true
-		}
-		if b, ok := baseModel(base); ok { // a profile id inside an ARN
-			pr, ok := p.prices[b]
-			return pr, ok
 		}
 	}
 	return Price{}, false
-}
-
-// profilePrefixes are the geographies of cross-region inference profile ids.
-var profilePrefixes = []string{"us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca."}
-
-// baseModel returns the id that id routes to, if it is a profile id or an
-// ARN naming one.
-func baseModel(id string) (string, bool) {
-	if strings.HasPrefix(id, "arn:") {
-		for _, kind := range []string{":foundation-model/", ":inference-profile/"} {
-			if _, rest, ok := strings.Cut(id, kind); ok {
-				return rest, rest != ""
-			}
-		}
-		return "", false
-	}
-	for _, prefix := range profilePrefixes {
-		if rest, ok := strings.CutPrefix(id, prefix); ok {
-			return rest, rest != ""
-		}
-	}
-	return "", false
 }
 
 // price converts a pricing entry (USD per 1M tokens) to nano-USD per token,
