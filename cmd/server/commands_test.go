@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/testsvc"
@@ -47,16 +53,20 @@ func TestUsageCommand(t *testing.T) {
 				}
 			}
 			spent := g.usage(t, freeSecret).Key.SpentUSD
+			capped := g.usage(t, cappedSecret).Key.SpentUSD
 			if err := g.stop(); err != nil { // bbolt: one process at a time
 				t.Fatal(err)
 			}
 
 			var out strings.Builder
-			if err := run(context.Background(), []string{"usage", "-store", store}, func(string) string { return "" }, &out, io.Discard); err != nil {
+			if err := run(context.Background(), []string{"usage", "-store", store, "-policies", dir}, func(string) string { return "" }, &out, io.Discard); err != nil {
 				t.Fatalf("usage: %v", err)
 			}
 			got := out.String()
-			for _, want := range []string{"key     capped", "key     free", "global  (total)", budgetUSD(spent)} {
+			for _, want := range []string{
+				"key     capped", "key     free", "global  (total)", dollars(&spent),
+				dollars(&capped) + "  $0.000000  $20.000000  " + dollars(ptr(20-capped)),
+			} {
 				if !strings.Contains(got, want) {
 					t.Errorf("usage output lacks %q:\n%s", want, got)
 				}
@@ -72,5 +82,77 @@ func TestUsageCommand(t *testing.T) {
 	}
 }
 
-// budgetUSD renders dollars as `tollgate usage` prints them.
-func budgetUSD(usd float64) string { return budget.USD(int64(math.Round(usd * 1e6))) }
+func ptr[T any](v T) *T { return &v }
+
+// TestUsageBesideGateway runs `tollgate usage` while a gateway holds the
+// bbolt file: it asks the gateway's admin listener and says so; a second
+// gateway on the same file is told who holds it; with the admin listener
+// off, usage says what to do; once the gateway stopped, the file is read
+// read-only.
+func TestUsageBesideGateway(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "usage.db")
+	store := "bolt://" + file
+	dir := t.TempDir()
+	writeBudgetPolicy(t, dir, "20")
+	noEnv := func(string) string { return "" }
+	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", store)
+	if status, _, b := g.do(t, "POST", "/v1/chat/completions", cappedSecret, "application/json", chatBody("hi [sim:tokens=100]", 200, false)); status != 200 {
+		t.Fatalf("%d %s", status, b)
+	}
+	spent := g.usage(t, cappedSecret).Key.SpentUSD
+	addr := strings.TrimPrefix(g.baseURL, "http://")
+	holderText := fmt.Sprintf("pid %d, serving on %s", os.Getpid(), addr)
+
+	var out, errOut strings.Builder
+	// No -policies: the running gateway's own policy gives the limits.
+	if err := run(context.Background(), []string{"usage", "-store", store, "-json"}, noEnv, &out, &errOut); err != nil {
+		t.Fatalf("usage beside the gateway: %v\n%s", err, errOut.String())
+	}
+	var report usageReport
+	if err := json.Unmarshal([]byte(out.String()), &report); err != nil {
+		t.Fatalf("usage -json: %v\n%s", err, out.String())
+	}
+	period := budget.Period(time.Now())
+	want := usageReport{
+		Period: period,
+		Source: "the running gateway (" + holderText + ", admin " + strings.TrimPrefix(g.adminURL, "http://") + ")",
+		Rows: []usageRow{
+			{Scope: "key", ID: "capped", Period: period, SpentUSD: spent, LimitUSD: ptr(20.0), Remaining: ptr(float64(20_000_000-int64(math.Round(spent*1e6))) / 1e6)},
+			{Scope: "global", Period: period, SpentUSD: spent},
+		},
+	}
+	if diff := cmp.Diff(want, report); diff != "" {
+		t.Errorf("usage -json (-want +got):\n%s", diff)
+	}
+
+	// A second gateway on the same file.
+	err := run(context.Background(), []string{"serve", "-sim", "-addr", "127.0.0.1:0", "-admin-addr", "off", "-policies", dir, "-store", store}, noEnv, io.Discard, io.Discard)
+	if wantErr := "usage store " + file + " is locked by another process (a tollgate gateway: " + holderText + "): stop it, or give this one another -store"; err == nil || err.Error() != wantErr {
+		t.Errorf("a second gateway: %v, want %q", err, wantErr)
+	}
+	if err := g.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(file + ".holder"); !os.IsNotExist(err) {
+		t.Errorf("the holder file outlived the gateway: %v", err)
+	}
+
+	// The admin listener off.
+	g = startGateway(t, nil, "-sim", "-policies", dir, "-store", store, "-admin-addr", "off")
+	holderText = fmt.Sprintf("pid %d, serving on %s", os.Getpid(), strings.TrimPrefix(g.baseURL, "http://"))
+	err = run(context.Background(), []string{"usage", "-store", store}, noEnv, io.Discard, io.Discard)
+	if wantErr := "usage store " + file + " is held by a running gateway (" + holderText + ") whose admin listener is off: start it with -admin-addr, or stop the gateway to read the file"; err == nil || err.Error() != wantErr {
+		t.Errorf("usage beside a gateway without admin listener: %v, want %q", err, wantErr)
+	}
+	if err := g.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	out.Reset()
+	if err := run(context.Background(), []string{"usage", "-store", store, "-policies", dir}, noEnv, &out, io.Discard); err != nil {
+		t.Fatalf("usage after the gateway stopped: %v", err)
+	}
+	if want := "usage in " + period + " (UTC), from " + file + " (read-only)\n"; !strings.HasPrefix(out.String(), want) || !strings.Contains(out.String(), dollars(&spent)) {
+		t.Errorf("usage after the gateway stopped:\n%s\nwant it to start with %q and show %s", out.String(), want, dollars(&spent))
+	}
+}

@@ -186,8 +186,10 @@ func serve(ctx context.Context, inv *invocation) error {
 	}
 	meterRef.Store(meter)
 	meter.PolicyReloaded(true, policies.Load().Version)
+	var adminAddr string
 	if cfg.adminAddr != "" {
-		stopAdmin, err := startAdmin(cfg.adminAddr, reg, log)
+		var stopAdmin func()
+		adminAddr, stopAdmin, err = startAdmin(cfg.adminAddr, reg, handleUsage(store, policies), log)
 		if err != nil {
 			return err
 		}
@@ -232,6 +234,7 @@ func serve(ctx context.Context, inv *invocation) error {
 		attrs = append(attrs, "simulator", endpoint, "demo_key", DemoKey)
 	}
 	log.Info("listening", attrs...)
+	defer markHolder(cfg.store, holder{PID: os.Getpid(), Addr: ln.Addr().String(), Admin: adminAddr}, log)()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -4,19 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/usage"
 	"github.com/tollgate-gw/tollgate/internal/usage/bolt"
 	"github.com/tollgate-gw/tollgate/internal/usage/dynamo"
@@ -53,6 +48,9 @@ func openStore(ctx context.Context, cfg serveConfig, awsCfg aws.Config) (usage.S
 			return nil, fmt.Errorf("usage store: %w", err)
 		}
 		s, err := bolt.Open(where)
+		if errors.Is(err, bolt.ErrLocked) {
+			return nil, lockedError(where)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("usage store %s: %w", where, err)
 		}
@@ -93,68 +91,4 @@ func storeInit(ctx context.Context, inv *invocation) error {
 	}
 	fmt.Fprintf(stdout, "table %s is ready\n", table)
 	return nil
-}
-
-// usageCommand implements `tollgate usage [--month YYYY-MM]`: spend per
-// key, team and in total, from the store.
-func usageCommand(ctx context.Context, inv *invocation) error {
-	fs := inv.flags()
-	url := fs.String("store", envOr(inv.getenv, "TOLLGATE_STORE", defaultStore), "usage store (env TOLLGATE_STORE)")
-	month := fs.String("month", budget.Period(time.Now()), "the month, YYYY-MM (UTC)")
-	if err := inv.noArgs(fs); err != nil {
-		return err
-	}
-	if _, err := time.Parse("2006-01", *month); err != nil {
-		return inv.mistake("-month %q: want YYYY-MM", *month)
-	}
-	stdout := inv.stdout
-	cfg := serveConfig{store: *url, allowLocalStore: true}
-	var awsCfg aws.Config
-	if storeKind(*url) == "dynamodb" {
-		var err error
-		if awsCfg, err = config.LoadDefaultConfig(ctx); err != nil {
-			return fmt.Errorf("load AWS configuration: %w", err)
-		}
-	}
-	store, err := openStore(ctx, cfg, awsCfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	totals, err := store.List(ctx, *month)
-	if err != nil {
-		return err
-	}
-	printUsage(stdout, *month, totals)
-	return nil
-}
-
-func printUsage(w io.Writer, month string, totals map[usage.Scope]usage.Totals) {
-	scopes := make([]usage.Scope, 0, len(totals))
-	for s := range totals {
-		scopes = append(scopes, s)
-	}
-	rank := map[usage.Kind]int{usage.KindKey: 0, usage.KindTeam: 1, usage.KindGlobal: 2}
-	sort.Slice(scopes, func(i, j int) bool {
-		if rank[scopes[i].Kind] != rank[scopes[j].Kind] {
-			return rank[scopes[i].Kind] < rank[scopes[j].Kind]
-		}
-		return scopes[i].ID < scopes[j].ID
-	})
-	fmt.Fprintf(w, "usage in %s (UTC)\n", month)
-	if len(scopes) == 0 {
-		fmt.Fprintln(w, "no spend recorded")
-		return
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCOPE\tID\tSPENT\tRESERVED")
-	for _, s := range scopes {
-		id := s.ID
-		if s.Kind == usage.KindGlobal {
-			id = "(total)"
-		}
-		t := totals[s]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Kind, id, budget.USD(t.Spent), budget.USD(t.Reserved))
-	}
-	tw.Flush()
 }
