@@ -1,17 +1,17 @@
 // Package tollgate holds the domain types shared by every layer of the gateway:
-// the error kinds that end up as OpenAI-shaped error bodies.
+// the error kinds. Each client protocol's front end maps a kind to its own
+// status and error type (internal/api's openAIStatus for OpenAI's).
 package tollgate
 
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 	"unicode/utf8"
 )
 
-// Kind classifies an Error. Each kind maps to exactly one HTTP status and
-// OpenAI error type, through [Kind.Status].
+// Kind classifies an Error. Each front end maps each kind to exactly one
+// status and error type of its protocol; the comments give OpenAI's.
 type Kind int
 
 // The error kinds. The zero Kind is Internal.
@@ -31,41 +31,6 @@ const (
 	Unavailable                  // 503 server_error
 	GatewayTimeout               // 504 server_error
 )
-
-// Status is the one place that maps an error kind to an HTTP status and an
-// OpenAI `error.type`.
-func (k Kind) Status() (status int, errType string) {
-	switch k {
-	case Invalid:
-		return http.StatusBadRequest, "invalid_request_error"
-	case Unauthenticated:
-		return http.StatusUnauthorized, "invalid_request_error"
-	case PermissionDenied:
-		return http.StatusForbidden, "permission_error"
-	case NotFound:
-		return http.StatusNotFound, "invalid_request_error"
-	case MethodNotAllowed:
-		return http.StatusMethodNotAllowed, "invalid_request_error"
-	case TooLarge:
-		return http.StatusRequestEntityTooLarge, "invalid_request_error"
-	case RequestTimeout:
-		return http.StatusRequestTimeout, "invalid_request_error"
-	case UnsupportedMedia:
-		return http.StatusUnsupportedMediaType, "invalid_request_error"
-	case RateLimited:
-		return http.StatusTooManyRequests, "requests"
-	case QuotaExceeded:
-		return http.StatusTooManyRequests, "insufficient_quota"
-	case BadGateway:
-		return http.StatusBadGateway, "server_error"
-	case Unavailable:
-		return http.StatusServiceUnavailable, "server_error"
-	case GatewayTimeout:
-		return http.StatusGatewayTimeout, "server_error"
-	default:
-		return http.StatusInternalServerError, "server_error"
-	}
-}
 
 // Error is a failure that a client is told about. Message is shown to the
 // client as is, so it must never hold a secret; Cause is for logs only.

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -144,6 +145,7 @@ type stack struct {
 	t      *testing.T
 	tmpl   map[string]any
 	params map[string]any
+	pseudo map[string]any // pseudo parameters: the package's, unless a test changes one
 }
 
 // noValue is AWS::NoValue: the property or list element is left out.
@@ -156,7 +158,7 @@ var noValue = noValueType{}
 func newStack(t *testing.T, overrides map[string]string) *stack {
 	t.Helper()
 	tmpl := parseTemplate(t)
-	s := &stack{t: t, tmpl: tmpl, params: map[string]any{}}
+	s := &stack{t: t, tmpl: tmpl, params: map[string]any{}, pseudo: maps.Clone(pseudo)}
 	for name, p := range section(t, tmpl, "Parameters") {
 		def := p.(map[string]any)["Default"]
 		if def != nil {
@@ -234,15 +236,26 @@ func (s *stack) resourcesOfType(typ string) []string {
 	return names
 }
 
-// ref is the value the tests give !Ref of a resource; getAtt of !GetAtt.
-func ref(resource string) string          { return "ref(" + resource + ")" }
-func getAtt(resource, attr string) string { return "getatt(" + resource + "." + attr + ")" }
+// ref is the value the tests give !Ref of a resource; getAtt of !GetAtt,
+// except for the attributes in attrs, which the template takes apart.
+func ref(resource string) string { return "ref(" + resource + ")" }
+func getAtt(resource, attr string) string {
+	if v, ok := attrs[resource+"."+attr]; ok {
+		return v
+	}
+	return "getatt(" + resource + "." + attr + ")"
+}
+
+var attrs = map[string]string{
+	"GatewayUrl.FunctionUrl":  "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws/",
+	"Distribution.DomainName": "d111111abcdef8.cloudfront.net",
+}
 
 func (s *stack) ref(name string) any {
 	if name == "AWS::NoValue" {
 		return noValue
 	}
-	if v, ok := pseudo[name]; ok {
+	if v, ok := s.pseudo[name]; ok {
 		return v
 	}
 	if v, ok := s.params[name]; ok {
@@ -319,6 +332,12 @@ func (s *stack) intrinsic(name string, arg any) (any, bool) {
 			parts = append(parts, fmt.Sprint(p))
 		}
 		return strings.Join(parts, args[0].(string)), true
+	case "Fn::Split":
+		var out []any
+		for _, p := range strings.Split(fmt.Sprint(s.eval(args[1])), args[0].(string)) {
+			out = append(out, p)
+		}
+		return out, true
 	case "Fn::Select":
 		var i int
 		fmt.Sscan(fmt.Sprint(s.eval(args[0])), &i)

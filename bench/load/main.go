@@ -425,11 +425,17 @@ func streamPromptOf(o options) string {
 	return fmt.Sprintf("Tell me a long story. [sim:tokens=%d]", o.tokens)
 }
 
-// coldStarts execs the binary -cold-starts times in each mode: serve against
-// the separate simulator, and serve -sim.
+// coldStarts execs the binary -cold-starts times in each mode (serve
+// against the separate simulator, and serve -sim), each start followed by
+// one of the bare net/http server (bench/load/bare) built the same way, so
+// that exec-to-ready and RSS at ready are ratios measured side by side.
 func (r *rig) coldStarts(ctx context.Context) ([]coldStartSeries, error) {
 	if r.o.coldStarts <= 0 {
 		return nil, nil
+	}
+	bare, err := proc.BuildBare(ctx, r.dir)
+	if err != nil {
+		return nil, err
 	}
 	none := filepath.Join(r.dir, "no-policies") // -sim accepts a missing directory: the demo key only
 	modes := []struct {
@@ -442,15 +448,22 @@ func (r *rig) coldStarts(ctx context.Context) ([]coldStartSeries, error) {
 	}
 	var all []coldStartSeries
 	for _, m := range modes {
-		r.logf("cold start %s, %d times", m.name, r.o.coldStarts)
+		r.logf("cold start %s, %d times, each beside a bare net/http server", m.name, r.o.coldStarts)
 		cs := coldStartSeries{mode: m.name}
 		for range r.o.coldStarts {
-			ready, listening, err := coldStart(ctx, r.bin, m.args, m.env)
+			ready, listening, mem, err := coldStart(ctx, r.bin, m.args, m.env)
 			if err != nil {
 				return nil, err
 			}
 			cs.ready = append(cs.ready, ready)
 			cs.listening = append(cs.listening, listening)
+			cs.rss = append(cs.rss, mem.RSS)
+			bReady, _, bMem, err := coldStart(ctx, bare, nil, baseEnv(r.dir))
+			if err != nil {
+				return nil, fmt.Errorf("bare server: %w", err)
+			}
+			cs.bareReady = append(cs.bareReady, bReady)
+			cs.bareRSS = append(cs.bareRSS, bMem.RSS)
 		}
 		all = append(all, cs)
 	}
@@ -569,6 +582,9 @@ type runReport struct {
 type coldStartSeries struct {
 	mode             string
 	ready, listening []time.Duration
+	rss              []int64         // KiB at ready
+	bareReady        []time.Duration // the bare net/http server's, started after each
+	bareRSS          []int64
 }
 
 type report struct {
@@ -640,12 +656,19 @@ func (rep report) print(w io.Writer) {
 	}
 
 	if len(rep.cold) > 0 {
-		fmt.Fprintf(w, "\n### Cold start: exec to the first 200 from /healthz\n\n| mode | n | median | p90 | max | median to the listening log line |\n|---|---|---|---|---|---|\n")
+		fmt.Fprintf(w, "\n### Cold start: exec to the first 200 from /healthz\n\nEach start of the gateway is followed by one of a bare net/http server built the same way (bench/load/bare); ratios are of the medians.\n\n")
+		fmt.Fprintf(w, "| mode | n | median | p90 | max | median to the listening log line | bare net/http median | ready ratio | RSS at ready (median) | bare RSS | RSS ratio |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, c := range rep.cold {
 			slices.Sort(c.ready)
 			slices.Sort(c.listening)
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s |\n", c.mode, len(c.ready),
-				ms(percentile(c.ready, 50)), ms(percentile(c.ready, 90)), ms(c.ready[len(c.ready)-1]), ms(percentile(c.listening, 50)))
+			slices.Sort(c.bareReady)
+			slices.Sort(c.rss)
+			slices.Sort(c.bareRSS)
+			med, bareMed := percentile(c.ready, 50), percentile(c.bareReady, 50)
+			rss, bareRSS := c.rss[len(c.rss)/2], c.bareRSS[len(c.bareRSS)/2]
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %.2f | %.1f MiB | %.1f MiB | %.2f |\n", c.mode, len(c.ready),
+				ms(med), ms(percentile(c.ready, 90)), ms(c.ready[len(c.ready)-1]), ms(percentile(c.listening, 50)),
+				ms(bareMed), float64(med)/float64(bareMed), mib(rss), mib(bareRSS), float64(rss)/float64(bareRSS))
 		}
 	}
 	fmt.Fprintln(w)

@@ -51,7 +51,7 @@ type faultWant struct {
 	estimate bool   // the spend is an estimate (tollgate_usage_estimated_total)
 }
 
-// wantForError is the documented mapping (upstream.MapError, tollgate.Kind.Status)
+// wantForError is the documented mapping (upstream.MapError, api.openAIStatus)
 // of each Bedrock exception the simulator can inject as an HTTP error.
 var wantForError = map[string]faultWant{
 	"AccessDeniedException":         {403, "permission_error", "upstream_access_denied", "AccessDeniedException", false, false},

@@ -65,6 +65,7 @@ type serveConfig struct {
 	imageHosts      string
 	imagePrivate    string
 	lambda          bool // running on AWS Lambda
+	originSecrets   []string
 }
 
 func parseServe(inv *invocation) (serveConfig, error) {
@@ -94,6 +95,8 @@ func parseServe(inv *invocation) (serveConfig, error) {
 	fs.BoolVar(&c.imageFetch, "image-fetch", envBoolOr(getenv, "TOLLGATE_IMAGE_FETCH", true), "fetch images that requests send by http(s) URL, with the SSRF guard (env TOLLGATE_IMAGE_FETCH)")
 	fs.StringVar(&c.imageHosts, "image-hosts", getenv("TOLLGATE_IMAGE_HOSTS"), "comma-separated hosts image URLs may name (\"*.example.com\" globs); empty = any public host (env TOLLGATE_IMAGE_HOSTS)")
 	fs.StringVar(&c.imagePrivate, "image-allow-private", getenv("TOLLGATE_IMAGE_ALLOW_PRIVATE"), "comma-separated address ranges (CIDR) image URLs may reach despite the SSRF guard, for internal image servers (env TOLLGATE_IMAGE_ALLOW_PRIVATE)")
+	// The secret is not the flag's default, which -h would print.
+	origin := fs.String("origin-secret", "", "refuse requests whose "+api.OriginHeader+" header is not this value (or one of two, comma-separated, during a rotation); set by the CloudFront front door (env TOLLGATE_ORIGIN_SECRET)")
 	level := fs.String("log-level", envOr(getenv, "TOLLGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env TOLLGATE_LOG_LEVEL)")
 	if err := inv.noArgs(fs); err != nil {
 		return c, err
@@ -101,6 +104,14 @@ func parseServe(inv *invocation) (serveConfig, error) {
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, inv.mistake("-log-level: %v", err)
 	}
+	if *origin == "" {
+		*origin = getenv("TOLLGATE_ORIGIN_SECRET")
+	}
+	secrets, err := api.ParseOriginSecrets(*origin)
+	if err != nil {
+		return c, fmt.Errorf("-origin-secret (env TOLLGATE_ORIGIN_SECRET): %w", err)
+	}
+	c.originSecrets = secrets
 	if c.adminAddr == "off" {
 		c.adminAddr = ""
 	}
@@ -215,6 +226,7 @@ func serve(ctx context.Context, inv *invocation) error {
 		StreamWriteTimeout: cfg.writeTimeout,
 		MaxConcurrent:      cfg.maxConcurrent,
 		ThinkTags:          cfg.thinkTags,
+		OriginSecrets:      cfg.originSecrets,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

@@ -1,19 +1,21 @@
 package api
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/converse"
+	"github.com/tollgate-gw/tollgate/internal/gate"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 )
 
-// handleChatCompletions serves POST /v1/chat/completions, plain and streamed.
+// handleChatCompletions serves POST /v1/chat/completions, plain and
+// streamed: it decodes the OpenAI request, describes the call to the gate
+// (which routes, admits, calls Bedrock and settles), and encodes the answer.
 func handleChatCompletions(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		x := exchangeOf(c)
 		body, err := readJSONBody(c, d.MaxBodyBytes, d.BodyReadTimeout)
 		if err != nil {
 			writeError(c, err)
@@ -24,58 +26,48 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		c.Set(ctxModel, req.Model)
-		c.Set(ctxStream, req.Stream)
-		pol, key := policyOf(c), keyOf(c)
-		route, err := pol.RouteVia(key, req.Model, baseModel(c.Request.Context(), d))
+		ctx := c.Request.Context()
+		route, err := x.Route(ctx, req.Model, req.Stream)
 		if err != nil {
 			writeError(c, err)
 			return
 		}
-		if err := fetchImages(c.Request.Context(), d.Images, req); err != nil {
+		if err := fetchImages(ctx, d.Images, req); err != nil {
 			writeError(c, err)
 			return
 		}
-		c.Set(ctxResolved, route.ModelID)
-		in, err := converse.ToConverse(req, route.ModelID, chatOptions(c, d, key, route))
+		in, err := converse.ToConverse(req, route.ModelID, chatOptions(c, d, keyOf(c), route))
 		if err != nil {
 			writeError(c, err)
 			return
 		}
+		maxTokens, thinking := converse.OutputCap(req, route.ModelID)
 		size := converse.MeasureInput(req, len(body))
-		ticket, err := d.Budget.Admit(c.Request.Context(), budget.Request{
-			ID: c.GetString(ctxRequestID), Policy: pol, Key: key, Route: route,
+		grant, err := x.Admit(ctx, gate.Demand{
 			InputBytes: size.TextBytes, Images: size.Images,
 			Texts:     func() []string { return converse.InputTexts(req) },
-			MaxOutput: converse.MaxTokens(in), // Claude's thinking budget comes on top of max_tokens
+			MaxOutput: maxTokens, ThinkingBudget: thinking,
 		})
 		if err != nil {
 			writeError(c, err)
 			return
 		}
-		if ticket.MaxOutput > 0 && ticket.MaxOutput != converse.MaxTokens(in) {
-			converse.SetMaxTokens(in, ticket.MaxOutput)
+		if grant.MaxOutput > 0 && grant.MaxOutput != maxTokens {
+			converse.CapOutput(in, grant.MaxOutput, thinking)
 		}
-		x := &exchange{c: c, d: d, ticket: ticket, req: req, images: size.Images}
-		// Bedrock bills a generation whether or not the client waits for it,
-		// so the call runs on its own bounded context: it completes and is
-		// settled even when the client goes away.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), d.UpstreamTimeout)
-		defer cancel()
 		meta := converse.Meta{ID: converse.NewID(), Created: d.Now().Unix(), Model: req.Model,
 			ThinkTags: d.ThinkTags, JSONTool: req.JSONTool(route.ModelID)}
 		if req.Stream {
-			streamChat(ctx, x, in, meta, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+			s := newSSESink(c, d, meta, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+			s.finish(x.ConverseStream(ctx, in, s))
 			return
 		}
-		out, err := d.Bedrock.Converse(ctx, in)
+		out, err := x.Converse(ctx, in)
 		if err != nil {
-			x.settle(budget.Usage{}) // Bedrock bills no failed call
 			writeError(c, err)
 			return
 		}
-		resp, u, err := converse.FromConverse(out, meta)
-		x.settle(usageOf(u))
+		resp, _, err := converse.FromConverse(out, meta)
 		if err != nil {
 			writeError(c, err)
 			return
@@ -93,32 +85,4 @@ func chatOptions(c *gin.Context, d Deps, key *policy.Key, route policy.Route) co
 		o.Guardrail = &converse.Guardrail{ID: g.ID, Version: g.Version, Trace: g.Trace}
 	}
 	return o
-}
-
-// exchange is one admitted model call on its way to settlement.
-type exchange struct {
-	c      *gin.Context
-	d      Deps
-	ticket *budget.Ticket
-	req    *converse.ChatRequest
-	images int
-}
-
-// settle records what the call cost, once, and notes it for the request log.
-func (x *exchange) settle(u budget.Usage) {
-	s, err := x.ticket.Settle(x.c.Request.Context(), u)
-	x.c.Set(ctxSettlement, s)
-	if err != nil {
-		x.d.Logger.Error("settlement failed: the reservation will expire at the end of its lease",
-			"request_id", x.c.GetString(ctxRequestID), "key_id", x.ticket.KeyID, "cost_micros", s.CostMicros, "error", err.Error())
-	}
-}
-
-// estimate is the usage of a stream that ended before Bedrock reported it.
-func (x *exchange) estimate(outputBytes int) budget.Usage {
-	return x.d.Budget.Estimate(converse.InputTexts(x.req), x.images, outputBytes)
-}
-
-func usageOf(u converse.Usage) budget.Usage {
-	return budget.Usage{Input: int64(u.Input), Output: int64(u.Output), CacheRead: int64(u.CacheRead), CacheWrite: int64(u.CacheWrite)}
 }

@@ -25,8 +25,41 @@ type errorDetail struct {
 	Code    *string `json:"code"`
 }
 
+// openAIStatus is the one table of OpenAI's protocol from an error kind to
+// the HTTP status and the error.type a client gets. Another protocol (its
+// front end) keeps a table of its own.
+var openAIStatus = map[tollgate.Kind]struct {
+	status int
+	typ    string
+}{
+	tollgate.Internal:         {http.StatusInternalServerError, "server_error"},
+	tollgate.Invalid:          {http.StatusBadRequest, "invalid_request_error"},
+	tollgate.Unauthenticated:  {http.StatusUnauthorized, "invalid_request_error"},
+	tollgate.PermissionDenied: {http.StatusForbidden, "permission_error"},
+	tollgate.NotFound:         {http.StatusNotFound, "invalid_request_error"},
+	tollgate.MethodNotAllowed: {http.StatusMethodNotAllowed, "invalid_request_error"},
+	tollgate.TooLarge:         {http.StatusRequestEntityTooLarge, "invalid_request_error"},
+	tollgate.RequestTimeout:   {http.StatusRequestTimeout, "invalid_request_error"},
+	tollgate.UnsupportedMedia: {http.StatusUnsupportedMediaType, "invalid_request_error"},
+	tollgate.RateLimited:      {http.StatusTooManyRequests, "requests"},           // clients retry
+	tollgate.QuotaExceeded:    {http.StatusTooManyRequests, "insufficient_quota"}, // clients do not retry
+	tollgate.BadGateway:       {http.StatusBadGateway, "server_error"},
+	tollgate.Unavailable:      {http.StatusServiceUnavailable, "server_error"},
+	tollgate.GatewayTimeout:   {http.StatusGatewayTimeout, "server_error"},
+}
+
+// statusOf returns the HTTP status and OpenAI error.type of kind k; an
+// unknown kind is a server error.
+func statusOf(k tollgate.Kind) (int, string) {
+	s, ok := openAIStatus[k]
+	if !ok {
+		return http.StatusInternalServerError, "server_error"
+	}
+	return s.status, s.typ
+}
+
 func envelope(e *tollgate.Error) (status int, body errorBody) {
-	status, typ := e.Kind.Status()
+	status, typ := statusOf(e.Kind)
 	body.Error = errorDetail{Message: e.Message, Type: typ}
 	if e.Param != "" {
 		body.Error.Param = &e.Param
@@ -65,10 +98,9 @@ func streamErrorEvent(c *gin.Context, err error) []byte {
 func noteError(c *gin.Context, e *tollgate.Error) {
 	c.Set(ctxErrCode, e.Code)
 	if code := upstream.ErrorCode(e); code != "" {
-		c.Set(ctxUpstreamCode, code)
 		c.Set(ctxUpstream, upstream.RequestID(e))
 	}
-	if status, _ := e.Kind.Status(); status >= 500 && e.Cause != nil {
+	if status, _ := statusOf(e.Kind); status >= 500 && e.Cause != nil {
 		c.Set(ctxErrCause, e.Cause.Error())
 	}
 }

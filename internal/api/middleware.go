@@ -12,22 +12,20 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate"
-	"github.com/tollgate-gw/tollgate/internal/budget"
+	"github.com/tollgate-gw/tollgate/internal/gate"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 )
 
 // Keys of values the handlers leave in the gin context for the request log.
 const (
-	ctxStart      = "tollgate.start"
-	ctxRequestID  = "tollgate.request_id"
-	ctxKey        = "tollgate.key"
-	ctxPolicy     = "tollgate.policy"
-	ctxModel      = "tollgate.model"
-	ctxStream     = "tollgate.stream"
-	ctxErrCode    = "tollgate.err_code"
-	ctxErrCause   = "tollgate.err_cause"
-	ctxUpstream   = "tollgate.upstream_request_id"
-	ctxSettlement = "tollgate.settlement"
+	ctxStart     = "tollgate.start"
+	ctxRequestID = "tollgate.request_id"
+	ctxKey       = "tollgate.key"
+	ctxPolicy    = "tollgate.policy"
+	ctxModel     = "tollgate.model" // of GET /v1/models/{id}; a model request's is its exchange's
+	ctxErrCode   = "tollgate.err_code"
+	ctxErrCause  = "tollgate.err_cause"
+	ctxUpstream  = "tollgate.upstream_request_id"
 )
 
 // newRequestID returns a request id that sorts by time: 8 bytes of Unix
@@ -71,6 +69,13 @@ func requestLog(d Deps) gin.HandlerFunc {
 		if k, ok := c.Get(ctxKey); ok {
 			attrs = append(attrs, slog.String("key_id", k.(*policy.Key).ID))
 		}
+		var x *gate.Exchange
+		if v, ok := c.Get(ctxExchange); ok {
+			x = v.(*gate.Exchange)
+			if m := x.Model(); m != "" {
+				c.Set(ctxModel, m)
+			}
+		}
 		for _, f := range []struct{ ctx, name string }{
 			{ctxModel, "model"}, {ctxErrCode, "error_code"}, {ctxErrCause, "error_cause"}, {ctxUpstream, "upstream_request_id"},
 		} {
@@ -78,17 +83,18 @@ func requestLog(d Deps) gin.HandlerFunc {
 				attrs = append(attrs, slog.String(f.name, v))
 			}
 		}
-		if v, ok := c.Get(ctxSettlement); ok {
-			st := v.(budget.Settlement)
-			attrs = append(attrs,
-				slog.Int64("input_tokens", st.Usage.Input), slog.Int64("output_tokens", st.Usage.Output),
-				slog.Int64("cost_micros", st.CostMicros))
-			if st.Usage.Estimated {
-				attrs = append(attrs, slog.Bool("usage_estimated", true))
+		if x != nil {
+			if st, ok := x.Settlement(); ok {
+				attrs = append(attrs,
+					slog.Int64("input_tokens", st.Usage.Input), slog.Int64("output_tokens", st.Usage.Output),
+					slog.Int64("cost_micros", st.CostMicros))
+				if st.Usage.Estimated {
+					attrs = append(attrs, slog.Bool("usage_estimated", true))
+				}
 			}
-		}
-		if c.GetBool(ctxStream) {
-			attrs = append(attrs, slog.Bool("stream", true))
+			if x.Stream() {
+				attrs = append(attrs, slog.Bool("stream", true))
+			}
 		}
 		d.Logger.LogAttrs(c.Request.Context(), level, "request", attrs...)
 	}

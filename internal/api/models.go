@@ -9,7 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate"
-	"github.com/tollgate-gw/tollgate/internal/modelid"
+	"github.com/tollgate-gw/tollgate/internal/gate"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
@@ -92,20 +92,7 @@ func aliasModel(alias string) model {
 
 // baseModel prices an application inference profile, whose ARN names no
 // model, through the foundation model Bedrock's catalog lists behind it.
-// Only such ARNs wait for the catalog (on its first fetch); other ids are
-// priced by the policy alone.
-func baseModel(ctx context.Context, d Deps) policy.BaseModel {
-	return func(id string) (string, bool) {
-		if !modelid.IsApplicationProfile(id) {
-			return "", false
-		}
-		m, ok, err := d.Catalog.Lookup(ctx, id)
-		if err != nil || !ok || m.Base == "" {
-			return "", false
-		}
-		return m.Base, true
-	}
-}
+func baseModel(ctx context.Context, d Deps) policy.BaseModel { return gate.BaseModel(ctx, d.Catalog) }
 
 // listedBase is baseModel over a catalog list already in hand.
 func listedBase(models []upstream.Model) policy.BaseModel {

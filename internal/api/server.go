@@ -1,7 +1,8 @@
-// Package api is Tollgate's HTTP layer: routes, authentication, request
-// decoding, the OpenAI error envelope and streaming. Translation lives in
-// package converse, decisions in package policy, Bedrock calls in package
-// upstream.
+// Package api is Tollgate's HTTP layer and its OpenAI front end: routes,
+// authentication, request decoding, the OpenAI error envelope and
+// streaming. The life of a model call (route, admit, call, settle, meter)
+// is package gate's; translation lives in package converse, decisions in
+// package policy, Bedrock calls in package upstream.
 package api
 
 import (
@@ -10,11 +11,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/fetch"
+	"github.com/tollgate-gw/tollgate/internal/gate"
 	"github.com/tollgate-gw/tollgate/internal/metering"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/tokens"
@@ -25,13 +26,9 @@ import (
 // 3.75 MB each in one Converse call, base64 makes them a third larger.
 const DefaultMaxBodyBytes = 100 << 20
 
-// Bedrock is what the handlers need from the Bedrock client
+// Bedrock is what the model calls need from the Bedrock client
 // ([upstream.Client] implements it). Errors are *tollgate.Error.
-type Bedrock interface {
-	Converse(ctx context.Context, in *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseOutput, error)
-	ConverseStream(ctx context.Context, in *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseStreamEventStream, error)
-	InvokeModel(ctx context.Context, modelID string, body []byte, metadata map[string]string) (out []byte, inputTokens int, err error)
-}
+type Bedrock = gate.Bedrock
 
 // Catalog lists the models clients may call ([upstream.Catalog] implements it).
 type Catalog interface {
@@ -43,10 +40,10 @@ type Catalog interface {
 const (
 	// DefaultUpstreamTimeout bounds one Bedrock call, streams included:
 	// long generations of the largest models take minutes.
-	DefaultUpstreamTimeout = 10 * time.Minute
+	DefaultUpstreamTimeout = gate.DefaultUpstreamTimeout
 	// DefaultDrainTimeout bounds how long a stream whose client left is
 	// still read for its usage.
-	DefaultDrainTimeout = 2 * time.Minute
+	DefaultDrainTimeout = gate.DefaultDrainTimeout
 	// DefaultBodyReadTimeout bounds how long a request body may take to
 	// arrive.
 	DefaultBodyReadTimeout = time.Minute
@@ -81,6 +78,9 @@ type Deps struct {
 	// ThinkTags shows model reasoning in content between <think> and
 	// </think> instead of reasoning_content, for UIs that expect it.
 	ThinkTags bool
+	// OriginSecrets, when set, are the values of OriginHeader a request
+	// must carry (ParseOriginSecrets): only the front door reaches the API.
+	OriginSecrets []string
 }
 
 // NewServer returns the gateway's public HTTP handler.
@@ -115,6 +115,12 @@ func NewServer(d Deps) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.ContextWithFallback = true // c.Done() and c.Err() follow the request's context
-	addRoutes(r, d)
+	var meter gate.Meter
+	if d.Meter != nil {
+		meter = d.Meter // a nil *metering.Meter must stay a nil interface
+	}
+	g := gate.New(gate.Config{Bedrock: d.Bedrock, Catalog: d.Catalog, Budget: d.Budget, Meter: meter, Logger: d.Logger,
+		Now: d.Now, UpstreamTimeout: d.UpstreamTimeout, DrainTimeout: d.DrainTimeout})
+	addRoutes(r, d, g)
 	return r
 }

@@ -1,114 +1,87 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/gin-gonic/gin"
 
-	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/converse"
-	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
 
-// streamChat relays a ConverseStream as OpenAI server-sent events, flushing
-// each chunk as it is produced. A failure before the first byte is an
-// ordinary error response; after it, an error event ends the stream.
-//
-// When the client goes away, the Bedrock stream is still read, for at most
-// DrainTimeout, until its metadata event reports the usage, so the bill is
-// exact; only when it never comes is the usage estimated.
-func streamChat(ctx context.Context, x *exchange, in *bedrockruntime.ConverseInput, meta converse.Meta, includeUsage bool) {
-	c, d := x.c, x.d
-	stream, err := d.Bedrock.ConverseStream(ctx, in)
-	if err != nil {
-		x.settle(budget.Usage{}) // Bedrock bills no call that failed to start
-		writeError(c, err)
-		return
-	}
-	defer stream.Close()
+// sseSink sends a chat completion's stream as OpenAI server-sent events,
+// flushing each chunk as it is produced. It implements gate.Sink.
+type sseSink struct {
+	c      *gin.Context
+	rc     *http.ResponseController
+	t      *converse.Stream
+	buf    []byte
+	writeT time.Duration
+	opened bool
+	gone   bool // a write failed: the client stopped reading or left
+}
 
-	h := c.Writer.Header()
+// Open implements [gate.Sink.Open]: the stream's response head.
+func (s *sseSink) Open() {
+	h := s.c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no") // proxies such as nginx must not buffer the stream
-	c.Status(http.StatusOK)
+	s.c.Status(http.StatusOK)
+	s.opened = true
+}
 
-	w := c.Writer
-	rc := http.NewResponseController(w)
-	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }() // the connection may serve another request
-	t := converse.NewStream(meta, includeUsage)
-	events := stream.Events()
-	clientDone := c.Request.Context().Done()
-	var drain <-chan time.Time
-	gone := false
-	leave := func() {
-		gone, clientDone = true, nil
-		drain = time.After(d.DrainTimeout)
+// Event implements [gate.Sink.Event].
+func (s *sseSink) Event(ev types.ConverseStreamOutput) error {
+	s.buf = s.t.AppendEvent(s.buf[:0], ev)
+	if len(s.buf) == 0 {
+		return nil
 	}
-	buf := make([]byte, 0, 1024)
-	first := true
-loop:
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				break loop
-			}
-			buf = t.AppendEvent(buf[:0], ev)
-			if gone || len(buf) == 0 {
-				continue
-			}
-			// A client that stops reading must not block the stream for
-			// ever: past the write deadline it is taken as gone.
-			_ = rc.SetWriteDeadline(time.Now().Add(d.StreamWriteTimeout))
-			if _, err := w.Write(buf); err != nil {
-				leave()
-				continue
-			}
-			if err := rc.Flush(); err != nil {
-				leave()
-				continue
-			}
-			if first && t.OutputBytes() > 0 {
-				first = false
-				c.Set(ctxTTFT, time.Since(c.GetTime(ctxStart)))
-			}
-		case <-clientDone:
-			leave()
-		case <-drain:
-			drain = nil
-			stream.Close() // metadata never came: stop reading, estimate below
-		}
-	}
+	return s.write(s.buf)
+}
 
-	u, reported := t.Usage()
+// write sends b and flushes it. A client that stops reading must not block
+// the stream for ever: past the write deadline it is taken as gone.
+func (s *sseSink) write(b []byte) error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeT))
+	_, err := s.c.Writer.Write(b)
+	if err == nil {
+		err = s.rc.Flush()
+	}
+	if err != nil {
+		s.gone = true
+	}
+	return err
+}
+
+// newSSESink returns the sink of one streamed chat completion.
+func newSSESink(c *gin.Context, d Deps, meta converse.Meta, includeUsage bool) *sseSink {
+	return &sseSink{c: c, rc: http.NewResponseController(c.Writer), t: converse.NewStream(meta, includeUsage),
+		buf: make([]byte, 0, 1024), writeT: d.StreamWriteTimeout}
+}
+
+// finish ends the stream once the gate is done with it (err is what
+// [gate.Exchange.ConverseStream] returned). A failure before the stream
+// started is an ordinary error response; after it, an error event ends the
+// stream instead of data: [DONE], also when the stream ended without its
+// messageStop and metadata (the SDK reports a dropped connection as a clean
+// end). Nothing is sent to a client that left.
+func (s *sseSink) finish(err error) {
+	if !s.opened {
+		writeError(s.c, err)
+		return
+	}
+	defer func() { _ = s.rc.SetWriteDeadline(time.Time{}) }() // the connection may serve another request
 	var tail []byte
-	switch err := stream.Err(); {
-	case reported:
-		x.settle(usageOf(u))
-		if err == nil {
-			tail, err = t.End()
-		}
-		if err != nil {
-			tail = streamErrorEvent(c, upstream.MapError(err))
-		}
-	case t.OutputBytes() == 0 && err != nil:
-		x.settle(budget.Usage{}) // failed before any output: nothing to bill
-		tail = streamErrorEvent(c, upstream.MapError(err))
-	default:
-		x.settle(x.estimate(t.OutputBytes()))
-		if err == nil {
-			_, err = t.End() // the stream is incomplete: End says how
-		}
-		tail = streamErrorEvent(c, upstream.MapError(err))
+	if err == nil {
+		tail, err = s.t.End()
 	}
-	if !gone {
-		_ = rc.SetWriteDeadline(time.Now().Add(d.StreamWriteTimeout))
-		if _, err := w.Write(tail); err == nil {
-			_ = rc.Flush()
-		}
+	if err != nil {
+		tail = streamErrorEvent(s.c, err)
+	}
+	if !s.gone && s.c.Request.Context().Err() == nil {
+		_ = s.write(tail)
 	}
 }

@@ -1,16 +1,13 @@
 package api
 
 import (
-	"errors"
-	"time"
-
-	"github.com/tollgate-gw/tollgate"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate/internal/budget"
-	"github.com/tollgate-gw/tollgate/internal/usage"
+	"github.com/tollgate-gw/tollgate/internal/gate"
+	"github.com/tollgate-gw/tollgate/internal/policy"
 )
 
 // usageScope is one budget in the GET /v1/usage body. Amounts are USD;
@@ -36,7 +33,7 @@ func toUSD(micros int64) float64 { return float64(micros) / 1e6 }
 
 func scopeBody(s budget.ScopeStatus) usageScope {
 	b := usageScope{ID: s.ID, SpentUSD: toUSD(s.Spent), ReservedUSD: toUSD(s.Reserved)}
-	if s.Limit != usage.Uncapped {
+	if s.Limit != policy.Uncapped {
 		limit, remaining := toUSD(s.Limit), toUSD(s.Remaining())
 		b.LimitUSD, b.RemainingUSD = &limit, &remaining
 	}
@@ -44,12 +41,12 @@ func scopeBody(s budget.ScopeStatus) usageScope {
 }
 
 // handleUsage serves GET /v1/usage: the calling key's budgets this month.
-func handleUsage(d Deps) gin.HandlerFunc {
+func handleUsage(g *gate.Gate) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		pol, key := policyOf(c), keyOf(c)
-		st, err := d.Budget.Status(c.Request.Context(), pol, key)
+		key := keyOf(c)
+		st, err := g.BudgetStatus(c.Request.Context(), gate.Caller{Policy: policyOf(c), Key: key})
 		if err != nil {
-			writeError(c, storeError(err))
+			writeError(c, err)
 			return
 		}
 		body := usageBody{KeyID: key.ID, Period: st.Period, Key: scopeBody(st.Key), Models: key.Models}
@@ -66,13 +63,4 @@ func handleUsage(d Deps) gin.HandlerFunc {
 		}
 		c.JSON(http.StatusOK, body)
 	}
-}
-
-// storeError explains a failure to read the usage store.
-func storeError(err error) error {
-	if errors.Is(err, usage.ErrUnavailable) {
-		return &tollgate.Error{Kind: tollgate.Unavailable, Code: "budget_store_unavailable", RetryAfter: 5 * time.Second,
-			Message: "The gateway cannot read the usage store right now. Try again shortly.", Cause: err}
-	}
-	return err
 }

@@ -776,7 +776,7 @@ func parseToolChoice(raw json.RawMessage, tools []Tool) (ToolChoice, error) {
 // "messages[i]" (and "messages[i].tool_calls[j].function.arguments" for a
 // hand-built r with invalid arguments), or "response_format.json_schema.schema"
 // for a schema the model cannot take. The same fields feed a ConverseStream
-// request: see [StreamInput].
+// request (upstream.StreamInput).
 func ToConverse(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.ConverseInput, error) {
 	for _, ref := range ImageURLs(r) {
 		if ref.Image.Data == nil {
@@ -784,10 +784,12 @@ func ToConverse(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.C
 		}
 	}
 	q := quirksFor(modelID)
-	jt := jsonTool(r, q)
-	forced := jt != "" || r.ToolChoice.Mode == ToolChoiceRequired || r.ToolChoice.Mode == ToolChoiceFunction
-	rp := planReasoning(r, q, forced)
-	system, messages, histTools, err := buildTurns(r, rp.budget > 0, opts.ThinkTags)
+	jt, rp := planOutput(r, q)
+	// Whether the model thinks shapes the turns and the sampling whatever
+	// budget the output cap leaves it.
+	thinking := rp.budget > 0
+	maxTokens := requestedMaxTokens(r, q, rp.budget)
+	system, messages, histTools, err := buildTurns(r, thinking, opts.ThinkTags)
 	if err != nil {
 		return nil, err
 	}
@@ -795,7 +797,7 @@ func ToConverse(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.C
 		ModelId:         &modelID,
 		System:          system,
 		Messages:        messages,
-		InferenceConfig: inferenceConfig(r, q, rp.budget),
+		InferenceConfig: inferenceConfig(r, q, maxTokens, thinking),
 		GuardrailConfig: guardrailConfig(opts.Guardrail),
 		RequestMetadata: requestMetadata(opts, r.User),
 	}
@@ -827,27 +829,50 @@ func ToConverse(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.C
 	return in, nil
 }
 
-// StreamInput is in for the ConverseStream API: the same request, field for
-// field (a guardrail in its stream form).
-func StreamInput(in *bedrockruntime.ConverseInput) *bedrockruntime.ConverseStreamInput {
-	out := &bedrockruntime.ConverseStreamInput{
-		ModelId:                           in.ModelId,
-		Messages:                          in.Messages,
-		System:                            in.System,
-		InferenceConfig:                   in.InferenceConfig,
-		ToolConfig:                        in.ToolConfig,
-		AdditionalModelRequestFields:      in.AdditionalModelRequestFields,
-		AdditionalModelResponseFieldPaths: in.AdditionalModelResponseFieldPaths,
-		OutputConfig:                      in.OutputConfig,
-		PerformanceConfig:                 in.PerformanceConfig,
-		PromptVariables:                   in.PromptVariables,
-		RequestMetadata:                   in.RequestMetadata,
-		ServiceTier:                       in.ServiceTier,
+// planOutput decides the structured-output tool and the reasoning of r on
+// the model q describes.
+func planOutput(r *ChatRequest, q quirk) (jsonToolName string, rp reasoningPlan) {
+	jt := jsonTool(r, q)
+	forced := jt != "" || r.ToolChoice.Mode == ToolChoiceRequired || r.ToolChoice.Mode == ToolChoiceFunction
+	return jt, planReasoning(r, q, forced)
+}
+
+// OutputCap returns the most tokens r asks modelID to generate, 0 when it
+// sets no limit, and the part of them Claude's extended thinking may use
+// (its budget_tokens; 0 when thinking is off). The cap is more than the
+// request's max_tokens when thinking is on: the budget comes on top. The
+// gateway decides the cap it sends from these numbers (a budget may lower
+// it) and applies it with [CapOutput].
+func OutputCap(r *ChatRequest, modelID string) (maxTokens, thinkingBudget int) {
+	q := quirksFor(modelID)
+	_, rp := planOutput(r, q)
+	return requestedMaxTokens(r, q, rp.budget), rp.budget
+}
+
+// CapOutput sets the output cap the gateway decided, n tokens, on in, built
+// by ToConverse for a request whose [OutputCap] gave thinkingBudget. When n
+// leaves no room above the thinking budget, the budget becomes half of n,
+// or thinking is turned off when that is below Claude's minimum of 1024, so
+// that Bedrock still accepts in. It works from the plain numbers: nothing
+// is decoded or re-encoded. n <= 0 leaves in as it is.
+func CapOutput(in *bedrockruntime.ConverseInput, n, thinkingBudget int) {
+	if n <= 0 {
+		return
 	}
-	if g := in.GuardrailConfig; g != nil {
-		out.GuardrailConfig = &types.GuardrailStreamConfiguration{GuardrailIdentifier: g.GuardrailIdentifier, GuardrailVersion: g.GuardrailVersion, Trace: g.Trace}
+	if in.InferenceConfig == nil {
+		in.InferenceConfig = &types.InferenceConfiguration{}
 	}
-	return out
+	in.InferenceConfig.MaxTokens = ptr(int32(min(n, math.MaxInt32)))
+	if thinkingBudget == 0 || thinkingBudget < n {
+		return
+	}
+	// Claude's thinking is the only additional field its plan sets.
+	rp := reasoningPlan{budget: thinkingBudget, fields: map[string]any{}}
+	rp.fitWithin(n)
+	in.AdditionalModelRequestFields = nil
+	if rp.fields != nil {
+		in.AdditionalModelRequestFields = document.NewLazyDocument(rp.fields)
+	}
 }
 
 // addCachePoints marks the prompt prefixes Bedrock may cache: after the
@@ -1030,14 +1055,11 @@ func compactArgs(args string) string {
 	return b.String()
 }
 
-// inferenceConfig maps the sampling parameters. With Claude's thinking on
-// (budget > 0) the max tokens leave room above the budget (budget + 4096
-// when the request sets none; budget + the request's when that is not more
-// than the budget), temperature is dropped unless it is 1, and top_p below
-// 0.95 is dropped, as Claude requires.
-func inferenceConfig(r *ChatRequest, q quirk, budget int) *types.InferenceConfiguration {
-	var c types.InferenceConfiguration
-	set := false
+// requestedMaxTokens is the max tokens r asks for, 0 when it sets none.
+// With Claude's thinking on (budget > 0) they leave room above the budget:
+// budget + 4096 when the request sets none, budget + the request's when that
+// is not more than the budget, never more than the model's maximum.
+func requestedMaxTokens(r *ChatRequest, q quirk, budget int) int {
 	n := r.MaxOutputTokens()
 	if budget > 0 {
 		switch {
@@ -1050,12 +1072,21 @@ func inferenceConfig(r *ChatRequest, q quirk, budget int) *types.InferenceConfig
 			n = min(n, q.maxOutput)
 		}
 	}
-	if n > 0 {
+	return n
+}
+
+// inferenceConfig maps the sampling parameters and maxTokens (0: none).
+// With Claude's thinking on, temperature is dropped unless it is 1, and
+// top_p below 0.95 is dropped, as Claude requires.
+func inferenceConfig(r *ChatRequest, q quirk, maxTokens int, thinking bool) *types.InferenceConfiguration {
+	var c types.InferenceConfiguration
+	set := false
+	if n := maxTokens; n > 0 {
 		c.MaxTokens = ptr(int32(min(n, math.MaxInt32)))
 		set = true
 	}
 	temperature, topP := r.Temperature, r.TopP
-	if budget > 0 {
+	if thinking {
 		if temperature != nil && *temperature != thinkingTemperature {
 			temperature = nil
 		}

@@ -3,8 +3,9 @@
 // into OpenAI responses and server-sent events.
 //
 // Translation is pure: the package does no I/O, holds no client and logs
-// nothing. [ParseChatRequest] validates a request body, [ToConverse] (or
-// [StreamInput]) builds the Bedrock input, [FromConverse] builds the
+// nothing. [ParseChatRequest] validates a request body, [ToConverse] builds the
+// Bedrock input (for Converse and ConverseStream alike; [OutputCap] and
+// [CapOutput] tell and set its output cap as plain numbers), [FromConverse] builds the
 // chat.completion body and a [Stream] turns ConverseStream events into
 // chat.completion.chunk events. Errors are *tollgate.Error: Kind Invalid
 // (HTTP 400) with OpenAI's param and code for requests, Kind BadGateway for

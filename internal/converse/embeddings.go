@@ -268,8 +268,12 @@ var embeddingFamilies = []embeddingFamily{
 }
 
 func embeddingFamilyFor(modelID string) *embeddingFamily {
+	base, ok := modelid.Base(modelID)
+	if !ok {
+		return nil
+	}
 	for i := range embeddingFamilies {
-		if modelid.HasFamily(modelID, embeddingFamilies[i].match) {
+		if strings.HasPrefix(base, embeddingFamilies[i].match) {
 			return &embeddingFamilies[i]
 		}
 	}

@@ -3,16 +3,10 @@ package converse
 import (
 	"encoding/json"
 	"fmt"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
-	smithydoc "github.com/aws/smithy-go/document"
 )
 
 // This file serves budget estimates: how much a request sends the model,
-// measured before Bedrock counts it, and the output cap a budget imposes.
+// measured before Bedrock counts it ([OutputCap] is beside ToConverse).
 
 // InputSize is how much a request sends the model.
 type InputSize struct {
@@ -67,65 +61,6 @@ func InputTexts(r *ChatRequest) []string {
 		}
 	}
 	return texts
-}
-
-// MaxTokens returns the max tokens in asks for, 0 when it sets none. It
-// can be more than the request's max_tokens: Claude's thinking budget is on
-// top of them (see [ToConverse]).
-func MaxTokens(in *bedrockruntime.ConverseInput) int {
-	if in.InferenceConfig == nil || in.InferenceConfig.MaxTokens == nil {
-		return 0
-	}
-	return int(*in.InferenceConfig.MaxTokens)
-}
-
-// SetMaxTokens sets the most tokens the model may generate for in. When
-// Claude's thinking is on and n leaves no room above its budget, the budget
-// is lowered to half of n, or thinking is turned off when that would be
-// below Claude's minimum of 1024, so that Bedrock still accepts in.
-func SetMaxTokens(in *bedrockruntime.ConverseInput, n int) {
-	if in.InferenceConfig == nil {
-		in.InferenceConfig = &types.InferenceConfiguration{}
-	}
-	in.InferenceConfig.MaxTokens = aws.Int32(int32(min(n, 1<<31-1)))
-	fields, budget := thinkingOf(in)
-	if budget == 0 || budget < n {
-		return
-	}
-	if b := n / 2; b >= minThinkingBudget {
-		fields["thinking"] = map[string]any{"type": "enabled", "budget_tokens": b}
-	} else {
-		delete(fields, "thinking")
-	}
-	if len(fields) == 0 {
-		in.AdditionalModelRequestFields = nil
-		return
-	}
-	in.AdditionalModelRequestFields = document.NewLazyDocument(fields)
-}
-
-// thinkingOf returns in's additionalModelRequestFields and the thinking
-// budget they set, 0 when none.
-func thinkingOf(in *bedrockruntime.ConverseInput) (map[string]any, int) {
-	if in.AdditionalModelRequestFields == nil {
-		return nil, 0
-	}
-	raw, err := in.AdditionalModelRequestFields.MarshalSmithyDocument()
-	if err != nil {
-		return nil, 0
-	}
-	v, err := decodeJSONValue(raw)
-	fields, _ := v.(map[string]any)
-	if err != nil || fields == nil {
-		return nil, 0
-	}
-	th, _ := fields["thinking"].(map[string]any)
-	if th == nil {
-		return fields, 0
-	}
-	n, _ := th["budget_tokens"].(smithydoc.Number)
-	budget, _ := n.Int64()
-	return fields, int(budget)
 }
 
 // ImageRef is an image the client sent by URL, and where it sits in the

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/google/go-cmp/cmp"
 
@@ -268,12 +266,6 @@ func TestToConverseFeatures(t *testing.T) {
 			if diff := cmp.Diff(decodeExact(t, []byte(tt.want)), got); diff != "" {
 				t.Errorf("Bedrock body mismatch (-want +got):\n%s", diff)
 			}
-			// The stream input carries the same fields.
-			sin := converse.StreamInput(in)
-			if (sin.GuardrailConfig != nil) != (in.GuardrailConfig != nil) || (sin.OutputConfig != nil) != (in.OutputConfig != nil) ||
-				(sin.AdditionalModelRequestFields != nil) != (in.AdditionalModelRequestFields != nil) || len(sin.RequestMetadata) != len(in.RequestMetadata) {
-				t.Errorf("StreamInput lost a field: %+v", sin)
-			}
 		})
 	}
 }
@@ -369,6 +361,9 @@ func TestSanitizeMetadata(t *testing.T) {
 	}
 }
 
+// TestSetMaxTokensKeepsThinkingValid: an output cap a budget lowered below
+// Claude's thinking budget (CapOutput) halves the budget, or turns thinking
+// off below its minimum.
 func TestSetMaxTokensKeepsThinkingValid(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -383,12 +378,23 @@ func TestSetMaxTokensKeepsThinkingValid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := &bedrockruntime.ConverseInput{ModelId: aws.String(sonnet37)}
+			body := `{"model":"m","messages":[{"role":"user","content":"Hi"}]}`
 			if tt.budget > 0 {
-				in.AdditionalModelRequestFields = document.NewLazyDocument(map[string]any{"thinking": map[string]any{"type": "enabled", "budget_tokens": tt.budget}})
+				body = `{"model":"m","messages":[{"role":"user","content":"Hi"}],"reasoning_effort":"high"}`
 			}
-			converse.SetMaxTokens(in, tt.n)
-			if got := converse.MaxTokens(in); got != tt.n {
+			r, err := converse.ParseChatRequest([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, budget := converse.OutputCap(r, sonnet37); budget != tt.budget {
+				t.Fatalf("OutputCap's thinking budget = %d, want %d", budget, tt.budget)
+			}
+			in, err := converse.ToConverse(r, sonnet37, converse.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			converse.CapOutput(in, tt.n, tt.budget)
+			if got := int(*in.InferenceConfig.MaxTokens); got != tt.n {
 				t.Errorf("MaxTokens = %d, want %d", got, tt.n)
 			}
 			got := 0

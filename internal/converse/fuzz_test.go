@@ -80,7 +80,8 @@ func FuzzParseChatRequest(f *testing.F) {
 		if in == nil || in.ModelId == nil || *in.ModelId != req.Model {
 			t.Fatalf("ToConverse returned %+v for model %q", in, req.Model)
 		}
-		converse.SetMaxTokens(in, 1)
+		_, thinking := converse.OutputCap(req, req.Model)
+		converse.CapOutput(in, 1, thinking)
 	})
 }
 

@@ -1,6 +1,10 @@
 package converse
 
-import "github.com/tollgate-gw/tollgate/internal/modelid"
+import (
+	"strings"
+
+	"github.com/tollgate-gw/tollgate/internal/modelid"
+)
 
 // quirk is what Tollgate must know about a family of Bedrock models to send
 // them a request they accept. Keep every model-specific rule in the quirks
@@ -82,8 +86,12 @@ var quirks = []quirk{
 // quirksFor returns the rules for modelID; the zero quirk when no row
 // matches.
 func quirksFor(modelID string) quirk {
+	base, ok := modelid.Base(modelID)
+	if !ok {
+		return quirk{}
+	}
 	for _, q := range quirks {
-		if modelid.HasFamily(modelID, q.match) {
+		if strings.HasPrefix(base, q.match) {
 			return q
 		}
 	}

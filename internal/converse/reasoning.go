@@ -110,6 +110,26 @@ func planReasoning(r *ChatRequest, q quirk, forcedTool bool) reasoningPlan {
 	return rp
 }
 
+// fitWithin keeps thinking valid under an output cap of n tokens lowered
+// below the budget (by a budget guard): the budget becomes half of n, or
+// thinking is turned off when that is below Claude's minimum of 1024.
+// Bedrock refuses a budget_tokens not below maxTokens.
+func (rp *reasoningPlan) fitWithin(n int) {
+	if rp.budget == 0 || rp.budget < n {
+		return
+	}
+	if b := n / 2; b >= minThinkingBudget {
+		rp.budget = b
+		rp.fields["thinking"] = map[string]any{"type": "enabled", "budget_tokens": b}
+		return
+	}
+	rp.budget = 0
+	delete(rp.fields, "thinking")
+	if len(rp.fields) == 0 {
+		rp.fields = nil
+	}
+}
+
 // lastToolTurnHasReasoning reports whether the last assistant turn either
 // calls no tools or starts with a reasoning block Bedrock can take back: a
 // signed text or redacted content.

@@ -15,8 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
-
-	"github.com/tollgate-gw/tollgate/internal/converse"
 )
 
 // DefaultMaxAttempts is how many times a Bedrock call is tried in all when
@@ -101,7 +99,7 @@ func (c *Client) Converse(ctx context.Context, in *bedrockruntime.ConverseInput)
 // before the stream starts are *tollgate.Error; the caller must Close the
 // returned stream.
 func (c *Client) ConverseStream(ctx context.Context, in *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseStreamEventStream, error) {
-	out, err := c.runtime.ConverseStream(ctx, converse.StreamInput(in), ownStreamCodec)
+	out, err := c.runtime.ConverseStream(ctx, StreamInput(in), ownStreamCodec)
 	if err != nil {
 		return nil, MapError(err)
 	}

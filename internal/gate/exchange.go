@@ -1,0 +1,269 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/budget"
+	"github.com/tollgate-gw/tollgate/internal/metering"
+	"github.com/tollgate-gw/tollgate/internal/modelid"
+	"github.com/tollgate-gw/tollgate/internal/policy"
+	"github.com/tollgate-gw/tollgate/internal/upstream"
+)
+
+// Usage is what a call consumed, in tokens (the budget's own type).
+type Usage = budget.Usage
+
+// Settlement is the outcome of settling a call (the budget's own type).
+type Settlement = budget.Settlement
+
+// Exchange is one model request on its way from route to metering event.
+// Its methods are called in order by one goroutine: Route, Admit, one call,
+// Finish; a step out of order is an Internal error.
+type Exchange struct {
+	g        *Gate
+	caller   Caller
+	endpoint string
+	done     func() // the in-flight gauge's release
+
+	model  string // as requested
+	stream bool
+	route  *policy.Route
+	ticket *budget.Ticket
+	demand Demand
+
+	mu              sync.Mutex // settlement and notes may come from a call's goroutines
+	settlement      Settlement
+	settled         bool
+	ttft            time.Duration
+	upstreamCode    string
+	upstreamRequest string
+	errCode         string
+	finished        bool
+}
+
+// Route resolves the requested model for the caller's key: aliases, the
+// allow and deny lists (403 model_not_allowed), prices. stream tells
+// whether the client asked for a stream (the metering event says so).
+func (x *Exchange) Route(ctx context.Context, model string, stream bool) (policy.Route, error) {
+	x.model, x.stream = model, stream
+	r, err := x.caller.Policy.RouteVia(x.caller.Key, model, x.g.baseModel(ctx))
+	if err != nil {
+		return r, x.note(err)
+	}
+	x.route = &r
+	return r, nil
+}
+
+// Model returns the model as requested, "" before Route.
+func (x *Exchange) Model() string { return x.model }
+
+// FamilyModel returns the foundation model id of the routed model, for
+// front ends whose request shape depends on the model family (embeddings):
+// the model behind an application inference profile, as Bedrock's catalog
+// lists it. "" before Route.
+func (x *Exchange) FamilyModel(ctx context.Context) string {
+	if x.route == nil {
+		return ""
+	}
+	if base, ok := x.g.baseModel(ctx)(x.route.ModelID); ok {
+		return base
+	}
+	return x.route.ModelID
+}
+
+// Demand is what a call may consume at worst, for its reservation: plain
+// numbers a front end reads off its request.
+type Demand struct {
+	InputBytes int             // an upper bound of the bytes of text the model reads
+	Images     int             // images the model reads
+	Texts      func() []string // the texts, for a precise count near a cap and for estimates
+	// MaxOutput is the output cap the request asks for, its thinking
+	// budget included; 0 when it sets none.
+	MaxOutput int
+	// ThinkingBudget is the part of MaxOutput extended thinking may use; 0
+	// when thinking is off.
+	ThinkingBudget int
+}
+
+// Grant is what an admitted call may do.
+type Grant struct {
+	// MaxOutput is the output cap to send Bedrock: the request's, or what
+	// a budget lowered it to, or the budget's default for a capped key that
+	// set none; 0 to send none. The front end sends exactly this.
+	MaxOutput int
+	Clamped   bool // MaxOutput was lowered to fit a budget
+}
+
+// Admit reserves d's worst-case cost on the caller's budgets (429
+// insufficient_quota when it does not fit), deciding the output cap once.
+// An admitted exchange is settled by its call; one that never calls is
+// settled at nothing by Finish.
+func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
+	if x.route == nil || x.ticket != nil {
+		return Grant{}, x.outOfOrder("Admit")
+	}
+	t, err := x.g.c.Budget.Admit(ctx, budget.Request{
+		ID: x.caller.RequestID, Policy: x.caller.Policy, Key: x.caller.Key, Route: *x.route,
+		InputBytes: d.InputBytes, Images: d.Images, Texts: d.Texts, MaxOutput: d.MaxOutput,
+	})
+	if err != nil {
+		return Grant{}, x.note(err)
+	}
+	x.ticket, x.demand = t, d
+	return Grant{MaxOutput: t.MaxOutput, Clamped: t.Clamped}, nil
+}
+
+// callContext is the context of a Bedrock call: Bedrock bills a generation
+// whether or not the client waits for it, so the call completes, and is
+// settled, even when the client goes away.
+func (x *Exchange) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), x.g.c.UpstreamTimeout)
+}
+
+// settle records what the call cost, once.
+func (x *Exchange) settle(ctx context.Context, u Usage) {
+	s, err := x.ticket.Settle(ctx, u)
+	x.mu.Lock()
+	x.settlement, x.settled = s, true
+	x.mu.Unlock()
+	if err != nil {
+		x.g.c.Logger.Error("settlement failed: the reservation will expire at the end of its lease",
+			"request_id", x.caller.RequestID, "key_id", x.ticket.KeyID, "cost_micros", s.CostMicros, "error", err.Error())
+	}
+}
+
+// Settlement returns the call's settlement, and false before it is settled.
+func (x *Exchange) Settlement() (Settlement, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.settlement, x.settled
+}
+
+// estimate is the usage of a call that ended before Bedrock reported it.
+func (x *Exchange) estimate(outputBytes int) Usage {
+	var texts []string
+	if x.demand.Texts != nil {
+		texts = x.demand.Texts()
+	}
+	return x.g.c.Budget.Estimate(texts, x.demand.Images, outputBytes)
+}
+
+// note remembers what the metering event and the request log say of err,
+// and returns it as a *tollgate.Error.
+func (x *Exchange) note(err error) error {
+	if err == nil {
+		return nil
+	}
+	e := tollgate.AsError(err)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.errCode == "" {
+		x.errCode = e.Code
+	}
+	if code := upstream.ErrorCode(e); code != "" {
+		x.upstreamCode, x.upstreamRequest = code, upstream.RequestID(e)
+	}
+	return e
+}
+
+// UpstreamError returns Bedrock's error code and request id of the call's
+// failure, "" when Bedrock did not fail.
+func (x *Exchange) UpstreamError() (code, requestID string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.upstreamCode, x.upstreamRequest
+}
+
+// Stream reports whether the client asked for a stream.
+func (x *Exchange) Stream() bool { return x.stream }
+
+func (x *Exchange) outOfOrder(step string) error {
+	return x.note(&tollgate.Error{Kind: tollgate.Internal, Message: "The server had an error while processing your request.",
+		Cause: errors.New("gate: " + step + " out of order")})
+}
+
+// refusals are the error codes counted as budget or policy rejections.
+var refusals = map[string]bool{
+	"budget_exceeded":          true,
+	"model_not_allowed":        true,
+	"model_not_priced":         true,
+	"budget_store_unavailable": true,
+}
+
+// Finish ends the exchange with the status the client was sent and records
+// its one metering event. An admitted call that was never made is settled
+// at nothing. Only the first call counts.
+func (x *Exchange) Finish(ctx context.Context, status int) {
+	if x.finished {
+		return
+	}
+	x.finished = true
+	if x.ticket != nil {
+		if _, settled := x.Settlement(); !settled {
+			x.settle(ctx, Usage{}) // the front end failed before the call: nothing to bill
+		}
+	}
+	m := x.g.c.Meter
+	if m == nil {
+		return
+	}
+	defer x.done()
+	ev := x.Event(status)
+	if refusals[x.errCode] {
+		m.Rejected(ev.KeyID, x.errCode)
+	}
+	m.Record(ev)
+}
+
+// Event returns the metering event of the exchange so far, with the status
+// sent to the client.
+func (x *Exchange) Event(status int) metering.Event {
+	k, pol := x.caller.Key, x.caller.Policy
+	ev := metering.Event{
+		RequestID:     x.caller.RequestID,
+		Time:          x.g.c.Now(),
+		KeyID:         k.ID,
+		Team:          pol.Caps(k).TeamID,
+		Model:         x.model,
+		Endpoint:      x.endpoint,
+		Stream:        x.stream,
+		Status:        status,
+		Latency:       time.Since(x.caller.Start),
+		PolicyVersion: pol.Version,
+	}
+	if x.route != nil {
+		ev.ResolvedModel = x.route.ModelID
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ev.UpstreamError = x.upstreamCode
+	ev.TimeToFirstToken = x.ttft
+	if x.settled {
+		s := x.settlement
+		ev.InputTokens, ev.OutputTokens = s.Usage.Input, s.Usage.Output
+		ev.CacheReadTokens, ev.CacheWriteTokens = s.Usage.CacheRead, s.Usage.CacheWrite
+		ev.CostMicros, ev.Estimated = s.CostMicros, s.Usage.Estimated
+	}
+	return ev
+}
+
+// BaseModel reads an application inference profile, whose ARN names no
+// model, as the foundation model Bedrock's catalog lists behind it. Only
+// such ARNs wait for the catalog (on its first fetch); other ids are the
+// policy's business alone.
+func BaseModel(ctx context.Context, c Catalog) policy.BaseModel {
+	return func(id string) (string, bool) {
+		if !modelid.IsApplicationProfile(id) {
+			return "", false
+		}
+		m, ok, err := c.Lookup(ctx, id)
+		if err != nil || !ok || m.Base == "" {
+			return "", false
+		}
+		return m.Base, true
+	}
+}
