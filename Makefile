@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # 9 MB less binary and about 3 MiB less resident memory.
 TAGS    := nomsgpack
 
-.PHONY: all build run test test-go test-clients clients-deps services-deps vet bench clean
+.PHONY: all build run test test-go test-clients clients-deps examples-deps services-deps vet bench clean
 
 all: build
 
@@ -53,7 +53,12 @@ clients-deps: tests/clients/node_modules/.package-lock.json
 tests/clients/node_modules/.package-lock.json: tests/clients/package-lock.json
 	cd tests/clients && npm ci --no-audit --no-fund
 
-test-clients: build clients-deps
+# The libraries of docs/clients.md's other examples (Vercel AI SDK, LangChain).
+examples-deps: tests/examples/node_modules/.package-lock.json
+tests/examples/node_modules/.package-lock.json: tests/examples/package-lock.json
+	cd tests/examples && npm ci --no-audit --no-fund
+
+test-clients: build clients-deps examples-deps
 	@echo "== client tests (OpenAI JavaScript SDK, documentation examples)"
 	cd tests/clients && TOLLGATE_BIN=$(CURDIR)/$(BIN) node --test --test-reporter=spec
 

@@ -1,5 +1,6 @@
 // Runs every curl (sh) and JavaScript (js) example of README.md and
-// docs/clients.md against a gateway on its simulator, as a reader would
+// docs/clients.md (the OpenAI SDK, the Vercel AI SDK, LangChain) against a
+// gateway on its simulator, as a reader would
 // paste it, so that a documented example can never rot. Go examples run in
 // cmd/server/docs_test.go.
 
@@ -16,6 +17,7 @@ import { REPO_ROOT } from './openapi.mjs';
 
 const run = promisify(execFile);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+const EXAMPLES = path.join(REPO_ROOT, 'tests', 'examples');
 const DOC_ORIGIN = 'http://127.0.0.1:8080';
 
 /** codeBlocks returns the fenced blocks of a markdown file in a language. */
@@ -37,7 +39,7 @@ describe('documentation examples', () => {
 
   test('there are examples to run', () => {
     assert.ok(shBlocks.length >= 3, `curl examples: ${shBlocks.length}`);
-    assert.ok(jsBlocks.length >= 2, `JavaScript examples: ${jsBlocks.length}`);
+    assert.ok(jsBlocks.length >= 4, `JavaScript examples: ${jsBlocks.length}`);
   });
 
   for (const block of shBlocks) {
@@ -52,9 +54,10 @@ describe('documentation examples', () => {
 
   for (const block of jsBlocks) {
     test(block.name, async () => {
-      // Written beside this file, so that `import 'openai'` resolves to the
-      // test packages' copy.
-      const file = path.join(HERE, `.doc-example-${process.pid}-${block.name.replace(/\W+/g, '_')}.mjs`);
+      // Written where its imports resolve: beside this file for the OpenAI
+      // SDK, in tests/examples for the other libraries.
+      const dir = /from '(ai|@ai-sdk\/|@langchain\/)/.test(block.code) ? EXAMPLES : HERE;
+      const file = path.join(dir, `.doc-example-${process.pid}-${block.name.replace(/\W+/g, '_')}.mjs`);
       writeFileSync(file, block.code.replaceAll(DOC_ORIGIN, gw.origin));
       try {
         const { stdout } = await run(process.execPath, [file], { timeout: 30_000 });
