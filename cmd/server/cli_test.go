@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -191,5 +195,44 @@ func TestExitStatus(t *testing.T) {
 				t.Errorf("last line of stderr %q, want %q", last, tt.wantLast)
 			}
 		})
+	}
+}
+
+// TestBareCommandServes runs the binary's entry with no arguments, as the
+// Lambda bootstrap does: it serves, configured by the environment alone.
+func TestBareCommandServes(t *testing.T) {
+	vars := env("TOLLGATE_SIM", "1", "TOLLGATE_ADDR", "127.0.0.1:0", "TOLLGATE_ADMIN_ADDR", "off",
+		"TOLLGATE_STORE", "memory://", "TOLLGATE_POLICIES", t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := newLogBuffer()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, vars, io.Discard, logs) }()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case line := <-logs.lines:
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "listening" {
+				continue
+			}
+			resp, err := http.Get("http://" + rec.Addr + "/healthz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("healthz: %d", resp.StatusCode)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+			return
+		case err := <-done:
+			t.Fatalf("run returned before listening: %v\n%s", err, logs)
+		case <-deadline:
+			t.Fatalf("no \"listening\" line:\n%s", logs)
+		}
 	}
 }
