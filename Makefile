@@ -33,7 +33,9 @@ test:
 	exit $$status
 
 # vet shares the race-instrumented builds of the dependencies with test-go
-# (same build flags), rather than compiling everything a second time.
+# (same build flags), rather than compiling everything a second time: with
+# an empty build cache, `go vet` of internal/jsonstr after `go test -race`
+# of it took 2.6 s of CPU with -race and 20.7 s without.
 vet:
 	@echo "== go vet"
 	$(GO) vet -race ./...
