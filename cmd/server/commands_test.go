@@ -155,4 +155,15 @@ func TestUsageBesideGateway(t *testing.T) {
 	if want := "usage in " + period + " (UTC), from " + file + " (read-only)\n"; !strings.HasPrefix(out.String(), want) || !strings.Contains(out.String(), dollars(&spent)) {
 		t.Errorf("usage after the gateway stopped:\n%s\nwant it to start with %q and show %s", out.String(), want, dollars(&spent))
 	}
+
+	// A stale holder file (a crashed gateway's, its pid reused by a live
+	// process) is not believed once the file turns out to be free.
+	stale := fmt.Sprintf(`{"pid":%d,"addr":"127.0.0.1:1","admin":"127.0.0.1:1"}`, os.Getpid())
+	if err := os.WriteFile(file+".holder", []byte(stale), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"usage", "-store", store}, noEnv, &out, io.Discard); err != nil || !strings.Contains(out.String(), "(read-only)") {
+		t.Errorf("usage with a stale holder file: %v\n%s", err, out.String())
+	}
 }

@@ -246,8 +246,8 @@ func serve(ctx context.Context, inv *invocation) error {
 	if cfg.sim {
 		attrs = append(attrs, "simulator", endpoint, "demo_key", DemoKey)
 	}
-	log.Info("listening", attrs...)
 	defer markHolder(cfg.store, holder{PID: os.Getpid(), Addr: ln.Addr().String(), Admin: adminAddr}, log)()
+	log.Info("listening", attrs...)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -214,9 +214,14 @@ func usageCommand(ctx context.Context, inv *invocation) error {
 // readUsage asks the gateway that holds a bolt store, or reads the store.
 func readUsage(ctx context.Context, inv *invocation, storeURL, month, dir string) (usageReport, error) {
 	file, isBolt := boltFile(storeURL)
+	var askErr error
 	if isBolt {
 		if h, ok := readHolder(file); ok {
-			return askGateway(ctx, file, h, month)
+			r, err := askGateway(ctx, file, h, month)
+			if err == nil {
+				return r, nil
+			}
+			askErr = err // unless the holder file is stale: its pid reused, the file free
 		}
 	}
 	var store usage.Store
@@ -224,6 +229,9 @@ func readUsage(ctx context.Context, inv *invocation, storeURL, month, dir string
 	switch {
 	case isBolt:
 		s, err := bolt.OpenReadOnly(file)
+		if err != nil && askErr != nil {
+			return usageReport{}, askErr
+		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return usageReport{Period: month, Source: file + " (does not exist yet)", Rows: []usageRow{}}, nil
