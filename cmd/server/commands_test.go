@@ -15,7 +15,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate-gw/tollgate/internal/budget"
+	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/testsvc"
+	"github.com/tollgate-gw/tollgate/internal/usage"
 )
 
 // TestUsageCommand prints the month's spend per key, team and total from
@@ -118,7 +120,7 @@ func TestUsageBesideGateway(t *testing.T) {
 		Source: "the running gateway (" + holderText + ", admin " + strings.TrimPrefix(g.adminURL, "http://") + ")",
 		Rows: []usageRow{
 			{Scope: "key", ID: "capped", Period: period, SpentUSD: spent, LimitUSD: ptr(20.0), Remaining: ptr(float64(20_000_000-int64(math.Round(spent*1e6))) / 1e6)},
-			{Scope: "global", Period: period, SpentUSD: spent},
+			{Scope: "global", ID: "(total)", Period: period, SpentUSD: spent},
 		},
 	}
 	if diff := cmp.Diff(want, report); diff != "" {
@@ -166,4 +168,50 @@ func TestUsageBesideGateway(t *testing.T) {
 	if err := run(context.Background(), []string{"usage", "-store", store}, noEnv, &out, io.Discard); err != nil || !strings.Contains(out.String(), "(read-only)") {
 		t.Errorf("usage with a stale holder file: %v\n%s", err, out.String())
 	}
+}
+
+// TestPrintUsage: the counters with the caps of the policy, then "global
+// (total)", the sum of every key's (uncapped teams and an uncapped global
+// scope have no counter), and the estimated part of spend when there is one.
+func TestPrintUsage(t *testing.T) {
+	p := parsePolicy(t, `keys:
+  - {id: a, sha256: "`+strings.Repeat("a", 64)+`", team: lab, monthly_budget_usd: 5}
+  - {id: b, sha256: "`+strings.Repeat("b", 64)+`"}
+  - {id: c, sha256: "`+strings.Repeat("c", 64)+`", monthly_budget_usd: 2}
+teams:
+  - {id: lab, monthly_budget_usd: 10}
+  - {id: free}
+budget:
+  monthly_budget_usd: 100
+`)
+	r := newUsageReport("2026-11", "test", map[usage.Scope]usage.Totals{
+		{Kind: usage.KindKey, ID: "a"}:    {Spent: 1_000_000, Reserved: 20_000},
+		{Kind: usage.KindKey, ID: "b"}:    {Spent: 500_000, Estimated: 300_000},
+		{Kind: usage.KindTeam, ID: "lab"}: {Spent: 1_000_000, Reserved: 20_000},
+		usage.Global:                      {Spent: 1_500_000, Reserved: 20_000, Estimated: 300_000},
+	}, p)
+	var out strings.Builder
+	printUsage(&out, r)
+	want := `usage in 2026-11 (UTC), from test
+SCOPE   ID       PERIOD       SPENT   RESERVED        LIMIT   REMAINING  OF SPENT, ESTIMATED
+key     a        2026-11  $1.000000  $0.020000    $5.000000   $3.980000                    -
+key     b        2026-11  $0.500000  $0.000000            -           -            $0.300000
+key     c        2026-11  $0.000000  $0.000000    $2.000000   $2.000000                    -
+team    lab      2026-11  $1.000000  $0.020000   $10.000000   $8.980000                    -
+global  (cap)    2026-11  $1.500000  $0.020000  $100.000000  $98.480000            $0.300000
+global  (total)  2026-11  $1.500000  $0.020000            -           -            $0.300000
+estimated: charged at the worst case of requests whose settlement never reached the store before their lease ended
+`
+	if d := cmp.Diff(want, out.String()); d != "" {
+		t.Errorf("output (-want +got):\n%s", d)
+	}
+}
+
+func parsePolicy(t *testing.T, yaml string) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse(map[string][]byte{"p.yaml": []byte(yaml)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -61,13 +63,37 @@ func openStore(ctx context.Context, cfg serveConfig, awsCfg aws.Config) (usage.S
 		if where == "" {
 			return nil, errors.New("-store dynamodb://TABLE: missing the table name")
 		}
-		return dynamo.Open(dynamodb.NewFromConfig(awsCfg), where), nil
+		return dynamo.Open(dynamo.NewClient(awsCfg), where), nil
 	default:
 		return nil, fmt.Errorf("-store %q: unknown kind %q; want bolt, dynamodb or memory", cfg.store, kind)
 	}
 }
 
-// storeCommand implements `tollgate store init`: it creates the DynamoDB
+// checkStore makes sure a DynamoDB store's table exists, so that serve
+// fails at start-up rather than answer every budgeted request with a 503.
+// An unreachable DynamoDB is only logged: the gateway fails closed until it
+// answers.
+func checkStore(ctx context.Context, cfg serveConfig, awsCfg aws.Config, store usage.Store, log *slog.Logger) error {
+	d, ok := store.(*dynamo.Store)
+	if !ok {
+		return nil
+	}
+	_, table, _ := strings.Cut(cfg.store, "://")
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := d.Check(ctx)
+	switch {
+	case errors.Is(err, dynamo.ErrNoTable):
+		return fmt.Errorf("the DynamoDB usage table %q does not exist in region %s: create it with `tollgate store init -store dynamodb://%s` (same AWS account and region), or fix -store / TOLLGATE_STORE",
+			table, awsCfg.Region, table)
+	case err != nil:
+		log.Warn("the DynamoDB usage table could not be checked; budgeted requests are refused until it can be reached",
+			"table", table, "region", awsCfg.Region, "error", err.Error())
+	}
+	return nil
+}
+
+// storeInit implements `tollgate store init`: it creates the DynamoDB
 // usage table named by -store (on-demand billing, TTL on), and does nothing
 // for an embedded store, which creates itself.
 func storeInit(ctx context.Context, inv *invocation) error {

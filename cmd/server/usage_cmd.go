@@ -96,9 +96,9 @@ func lockedError(file string) error {
 }
 
 // usageReport is what `tollgate usage --json` prints and the admin
-// listener's GET /usage serves: every scope with spend, reservations or a
-// cap this period. Amounts are USD; a limit and remaining are null where the
-// scope has no cap (or no policy was read).
+// listener's GET /usage serves: every scope with a counter or a cap this
+// period, then the whole gateway's spend. Amounts are USD; a limit and
+// remaining are null where the scope has no cap (or no policy was read).
 type usageReport struct {
 	Period string     `json:"period"`
 	Source string     `json:"source"` // where the figures come from
@@ -107,16 +107,27 @@ type usageReport struct {
 
 type usageRow struct {
 	Scope       usage.Kind `json:"scope"`
-	ID          string     `json:"id"` // "" for the global scope
+	ID          string     `json:"id"` // "(cap)" and "(total)" for the global rows
 	Period      string     `json:"period"`
 	SpentUSD    float64    `json:"spent_usd"`
 	ReservedUSD float64    `json:"reserved_usd"`
-	LimitUSD    *float64   `json:"limit_usd"`
-	Remaining   *float64   `json:"remaining_usd"`
+	// EstimatedUSD is the part of spent charged at a reservation's worst
+	// case, its settlement having never reached the store.
+	EstimatedUSD float64  `json:"estimated_usd"`
+	LimitUSD     *float64 `json:"limit_usd"`
+	Remaining    *float64 `json:"remaining_usd"`
 }
 
+// Global rows: "(cap)" is the global cap's own counter, kept only when there
+// is a cap; "(total)" sums every key's counter, the gateway's whole spend.
+const (
+	globalCapID   = "(cap)"
+	globalTotalID = "(total)"
+)
+
 // newUsageReport joins the store's totals of period with the caps of p
-// (nil: no caps known).
+// (nil: no caps known). Only capped teams and a capped global scope have
+// counters; every key has one, so their sum is the gateway's spend.
 func newUsageReport(period, source string, totals map[usage.Scope]usage.Totals, p *policy.Policy) usageReport {
 	limits := map[usage.Scope]int64{}
 	if p != nil {
@@ -129,9 +140,15 @@ func newUsageReport(period, source string, totals map[usage.Scope]usage.Totals, 
 		limits[usage.Global] = p.GlobalBudgetMicros()
 	}
 	scopes := map[usage.Scope]bool{}
+	var sum usage.Totals
 	for s, t := range totals {
 		if t.Spent != 0 || t.Reserved != 0 {
 			scopes[s] = true
+		}
+		if s.Kind == usage.KindKey {
+			sum.Spent += t.Spent
+			sum.Reserved += t.Reserved
+			sum.Estimated += t.Estimated
 		}
 	}
 	for s, l := range limits {
@@ -142,7 +159,11 @@ func newUsageReport(period, source string, totals map[usage.Scope]usage.Totals, 
 	r := usageReport{Period: period, Source: source, Rows: []usageRow{}}
 	for s := range scopes {
 		t := totals[s]
-		row := usageRow{Scope: s.Kind, ID: s.ID, Period: period, SpentUSD: usd(t.Spent), ReservedUSD: usd(t.Reserved)}
+		row := usageRow{Scope: s.Kind, ID: s.ID, Period: period,
+			SpentUSD: usd(t.Spent), ReservedUSD: usd(t.Reserved), EstimatedUSD: usd(t.Estimated)}
+		if s.Kind == usage.KindGlobal {
+			row.ID = globalCapID
+		}
 		if l, ok := limits[s]; ok && l != policy.Uncapped {
 			lim, rem := usd(l), usd(max(0, l-t.Spent-t.Reserved))
 			row.LimitUSD, row.Remaining = &lim, &rem
@@ -157,6 +178,10 @@ func newUsageReport(period, source string, totals map[usage.Scope]usage.Totals, 
 		}
 		return a.ID < b.ID
 	})
+	if len(r.Rows) > 0 {
+		r.Rows = append(r.Rows, usageRow{Scope: usage.KindGlobal, ID: globalTotalID, Period: period,
+			SpentUSD: usd(sum.Spent), ReservedUSD: usd(sum.Reserved), EstimatedUSD: usd(sum.Estimated)})
+	}
 	return r
 }
 
@@ -316,14 +341,15 @@ func printUsage(w io.Writer, r usageReport) {
 		fmt.Fprintln(w, "no spend recorded")
 		return
 	}
-	cells := [][]string{{"SCOPE", "ID", "PERIOD", "SPENT", "RESERVED", "LIMIT", "REMAINING"}}
+	cells := [][]string{{"SCOPE", "ID", "PERIOD", "SPENT", "RESERVED", "LIMIT", "REMAINING", "OF SPENT, ESTIMATED"}}
+	estimated := false
 	for _, row := range r.Rows {
-		id := row.ID
-		if row.Scope == usage.KindGlobal {
-			id = "(total)"
+		est := "-"
+		if row.EstimatedUSD != 0 {
+			est, estimated = dollars(&row.EstimatedUSD), true
 		}
-		cells = append(cells, []string{string(row.Scope), id, row.Period,
-			dollars(&row.SpentUSD), dollars(&row.ReservedUSD), dollars(row.LimitUSD), dollars(row.Remaining)})
+		cells = append(cells, []string{string(row.Scope), row.ID, row.Period,
+			dollars(&row.SpentUSD), dollars(&row.ReservedUSD), dollars(row.LimitUSD), dollars(row.Remaining), est})
 	}
 	for col := 3; col < len(cells[0]); col++ {
 		width := 0
@@ -339,6 +365,9 @@ func printUsage(w io.Writer, r usageReport) {
 		fmt.Fprintln(tw, strings.Join(c, "\t"))
 	}
 	tw.Flush()
+	if estimated {
+		fmt.Fprintln(w, "estimated: charged at the worst case of requests whose settlement never reached the store before their lease ended")
+	}
 }
 
 func dollars(v *float64) string {
