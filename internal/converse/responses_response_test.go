@@ -258,7 +258,7 @@ func TestResponsesStreamBroken(t *testing.T) {
 }
 
 func TestFromConverseResponses(t *testing.T) {
-	req, err := converse.ParseResponsesRequest([]byte(`{"model":"m","input":"Hi","instructions":"Sys","max_output_tokens":50,"temperature":0.2,"metadata":{"a":"b"},"reasoning":{"effort":"low","summary":"auto"},"tools":[{"type":"namespace","name":"crm","description":"","tools":[{"type":"function","name":"lookup"}]}]}`))
+	req, err := converse.ParseResponsesRequest([]byte(`{"model":"m","input":"Hi","instructions":"Sys","max_output_tokens":50,"user":"u1","prompt_cache_key":"k1","parallel_tool_calls":false,"store":false,"text":{"format":{"type":"json_schema","name":"x","schema":{"type":"object"},"strict":true}},"temperature":0.2,"metadata":{"a":"b"},"reasoning":{"effort":"low","summary":"auto"},"tools":[{"type":"namespace","name":"crm","description":"","tools":[{"type":"function","name":"lookup"}]}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
