@@ -28,7 +28,7 @@ type ResponsesRequest struct {
 
 	params []string   // the input item each of Chat.Messages came from, for errors
 	names  toolNames  // Bedrock tool names ⇄ namespace and name
-	custom boolByName // the tools that are custom (freeform) tools, by Bedrock name
+	custom map[string]bool // the tools that are custom (freeform) tools, by Bedrock name
 }
 
 // ResponsesEcho holds the request fields a response object repeats, as the
@@ -49,8 +49,6 @@ type ResponsesEcho struct {
 	PromptCacheKey    string
 	User              string
 }
-
-type boolByName map[string]bool
 
 // toolNames maps the Bedrock name of each tool of a namespace to its
 // namespace and name, and back. A function tool outside a namespace keeps
@@ -716,7 +714,7 @@ func (r *ResponsesRequest) parseTool(raw json.RawMessage, p, ns string, seen map
 	}
 	if typ == "custom" {
 		if r.custom == nil {
-			r.custom = boolByName{}
+			r.custom = map[string]bool{}
 		}
 		r.custom[name] = true
 		t.Parameters = map[string]any{"type": "object", "required": []any{customInput},
