@@ -26,8 +26,8 @@ type ResponsesRequest struct {
 	// Echo is what the response object repeats of the request.
 	Echo ResponsesEcho
 
-	params []string   // the input item each of Chat.Messages came from, for errors
-	names  toolNames  // Bedrock tool names ⇄ namespace and name
+	params []string        // the input item each of Chat.Messages came from, for errors
+	names  toolNames       // Bedrock tool names ⇄ namespace and name
 	custom map[string]bool // the tools that are custom (freeform) tools, by Bedrock name
 }
 
