@@ -19,12 +19,12 @@ import (
 
 const rateSecret = "sk-test-rate-0123456789"
 
-// writeRatePolicy writes a policy whose one key may make 60 requests a
-// minute.
-func writeRatePolicy(t *testing.T, dir string) {
+// writeRatePolicy writes a policy file, name in dir, whose one key, rate,
+// may make 60 requests a minute.
+func writeRatePolicy(t *testing.T, dir, name string) {
 	t.Helper()
 	body := fmt.Sprintf("keys:\n  - id: rate\n    sha256: %q\n    requests_per_minute: 60\n", policy.HashSecret(rateSecret))
-	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(body), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -73,7 +73,7 @@ func burst(t *testing.T, bases []string) map[int]int {
 // exactly 60 admitted, with one gateway on bbolt.
 func TestRateLimitExact(t *testing.T) {
 	dir := t.TempDir()
-	writeRatePolicy(t, dir)
+	writeRatePolicy(t, dir, "policy.yaml")
 	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", "bolt://"+filepath.Join(t.TempDir(), "usage.db"))
 	codes := burst(t, []string{g.baseURL})
 	if codes[200] != 60 || codes[429] != 240 {
@@ -95,7 +95,7 @@ func TestRateLimitTwoGateways(t *testing.T) {
 		t.Fatalf("store init: %v", err)
 	}
 	dir := t.TempDir()
-	writeRatePolicy(t, dir)
+	writeRatePolicy(t, dir, "policy.yaml")
 	args := []string{"-sim", "-policies", dir, "-store", "dynamodb://" + table}
 	bin := tollgateBinary(t)
 	a := startGatewayProc(t, bin, env, args...)
