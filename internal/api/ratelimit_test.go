@@ -45,7 +45,8 @@ keys:
   - {id: rl, sha256: %s, requests_per_minute: 3, tokens_per_minute: 100000}
   - {id: tok, sha256: %s, tokens_per_minute: 500}
   - {id: free, sha256: %s}
-`, policy.HashSecret("sk-rl"), policy.HashSecret("sk-tok"), policy.HashSecret("sk-free"))})
+  - {id: resp, sha256: %s, requests_per_minute: 5}
+`, policy.HashSecret("sk-rl"), policy.HashSecret("sk-tok"), policy.HashSecret("sk-free"), policy.HashSecret("sk-resp"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +150,11 @@ keys:
 	}
 	if h := headers(resp); h["x-ratelimit-limit-tokens"] != "500" || h["x-ratelimit-remaining-tokens"] != "500" {
 		t.Fatalf("tokens refusal headers %v", h)
+	}
+
+	resp, body = do("POST", "/v1/responses", "sk-resp", `{"model":"anthropic.claude-3-haiku-20240307-v1:0","input":"Hi","max_output_tokens":50}`)
+	if h := headers(resp); resp.StatusCode != 200 || h["x-ratelimit-limit-requests"] != "5" || h["x-ratelimit-remaining-requests"] != "4" {
+		t.Fatalf("POST /v1/responses: %d %s with %v, want 200 and the rate-limit headers", resp.StatusCode, body, h)
 	}
 
 	resp, _ = chat("sk-free", false, 50)
