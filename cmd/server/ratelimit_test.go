@@ -107,3 +107,29 @@ func TestRateLimitTwoGateways(t *testing.T) {
 		t.Fatalf("answers by status %v, want exactly 60 200s and 240 429s", codes)
 	}
 }
+
+// TestRateLimitReloads: a rate limit changed in the policy file applies to
+// the next request, without a restart.
+func TestRateLimitReloads(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rpm int) {
+		body := fmt.Sprintf("keys:\n  - id: rate\n    sha256: %q\n    requests_per_minute: %d\n", policy.HashSecret(rateSecret), rpm)
+		if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1)
+	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", "memory://")
+	body := chatBody("hi", 10, false)
+	if status, h, b := g.do(t, "POST", "/v1/chat/completions", rateSecret, "application/json", body); status != 200 || h.Get("X-Ratelimit-Limit-Requests") != "1" {
+		t.Fatalf("first request: %d %v %s", status, h, b)
+	}
+	if status, _, _ := g.do(t, "POST", "/v1/chat/completions", rateSecret, "application/json", body); status != 429 {
+		t.Fatalf("second request under 1 a minute: %d, want 429", status)
+	}
+	write(5)
+	waitFor(t, 3*time.Second, func() bool {
+		status, h, _ := g.do(t, "POST", "/v1/chat/completions", rateSecret, "application/json", body)
+		return status == 200 && h.Get("X-Ratelimit-Limit-Requests") == "5"
+	})
+}
