@@ -47,8 +47,19 @@ func resetString(d time.Duration) string {
 // must precede the status.
 type rateHeaderWriter struct {
 	gin.ResponseWriter
-	x    *gate.Exchange
-	done bool
+	x      *gate.Exchange
+	render func(http.Header, budget.RateStatus) // rateHeaders: OpenAI's names
+	done   bool
+}
+
+// renderRateHeaders makes the model request of c name its rate-limit
+// headers with render instead of OpenAI's x-ratelimit-* (a front end of
+// another protocol: Anthropic's anthropic-ratelimit-*). Call it before the
+// response is written.
+func renderRateHeaders(c *gin.Context, render func(http.Header, budget.RateStatus)) {
+	if w, ok := c.Writer.(*rateHeaderWriter); ok {
+		w.render = render
+	}
 }
 
 func (w *rateHeaderWriter) head() {
@@ -56,7 +67,7 @@ func (w *rateHeaderWriter) head() {
 		return
 	}
 	w.done = true
-	rateHeaders(w.ResponseWriter.Header(), w.x.RateLimits())
+	w.render(w.ResponseWriter.Header(), w.x.RateLimits())
 }
 
 func (w *rateHeaderWriter) WriteHeader(code int) { w.head(); w.ResponseWriter.WriteHeader(code) }
