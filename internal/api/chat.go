@@ -32,15 +32,6 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		if err := fetchImages(ctx, d.Images, req); err != nil {
-			writeError(c, err)
-			return
-		}
-		in, err := converse.ToConverse(req, route.ModelID, chatOptions(c, d, keyOf(c), route))
-		if err != nil {
-			writeError(c, err)
-			return
-		}
 		maxTokens, thinking := converse.OutputCap(req, route.ModelID)
 		size := converse.MeasureInput(req, len(body))
 		grant, err := x.Admit(ctx, gate.Demand{
@@ -48,6 +39,18 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			Texts:     func() []string { return converse.InputTexts(req) },
 			MaxOutput: maxTokens, ThinkingBudget: thinking,
 		})
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		// Image URLs are fetched only for an admitted request: the
+		// reservation counts each image at its token bound, whatever its
+		// bytes.
+		if err := fetchImages(ctx, d.Images, req); err != nil {
+			writeError(c, err)
+			return
+		}
+		in, err := converse.ToConverse(req, route.ModelID, chatOptions(c, d, keyOf(c), route))
 		if err != nil {
 			writeError(c, err)
 			return

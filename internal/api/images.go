@@ -10,13 +10,16 @@ import (
 	"github.com/tollgate-gw/tollgate"
 	"github.com/tollgate-gw/tollgate/internal/converse"
 	"github.com/tollgate-gw/tollgate/internal/fetch"
+	"github.com/tollgate-gw/tollgate/internal/gate"
 )
 
 // maxImageFetches bounds the image URLs of one request fetched at once.
 const maxImageFetches = 4
 
 // fetchImages fetches the images req sends by URL, through the SSRF-guarded
-// fetcher, and fills them in for translation. Any failure is a 400 naming
+// fetcher, and fills them in for translation; only once the request is
+// admitted, so that a key with no budget left makes the gateway fetch
+// nothing. Any failure is a 400 naming
 // the message and part. With no fetcher, image URLs are refused.
 func fetchImages(ctx context.Context, f *fetch.Fetcher, req *converse.ChatRequest) error {
 	refs := converse.ImageURLs(req)
@@ -26,6 +29,9 @@ func fetchImages(ctx context.Context, f *fetch.Fetcher, req *converse.ChatReques
 	if f == nil {
 		return tollgate.Errorf(tollgate.Invalid, "unsupported_value", refs[0].Param,
 			"Invalid '%s': this gateway does not fetch image URLs; send the image as a data: URL (data:image/png;base64,...).", refs[0].Param)
+	}
+	if len(refs) > gate.MaxImages { // Admit refuses such requests first
+		return gate.TooManyImages(len(refs))
 	}
 	errs := make([]error, len(refs))
 	sem := make(chan struct{}, maxImageFetches)

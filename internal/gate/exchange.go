@@ -98,13 +98,21 @@ type Grant struct {
 	Clamped   bool // MaxOutput was lowered to fit a budget
 }
 
+// MaxImages is the most images Bedrock takes in one request.
+const MaxImages = 20
+
 // Admit reserves d's worst-case cost on the caller's budgets (429
 // insufficient_quota when it does not fit), deciding the output cap once.
-// An admitted exchange is settled by its call; one that never calls is
-// settled at nothing by Finish.
+// More than MaxImages images are a 400 too_many_images, before anything
+// else. A front end fetches nothing on the client's behalf (image URLs)
+// before its call is admitted. An admitted exchange is settled by its
+// call; one that never calls is settled at nothing by Finish.
 func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
 	if x.route == nil || x.ticket != nil {
 		return Grant{}, x.outOfOrder("Admit")
+	}
+	if d.Images > MaxImages {
+		return Grant{}, x.note(TooManyImages(d.Images))
 	}
 	t, err := x.g.c.Budget.Admit(ctx, budget.Request{
 		ID: x.caller.RequestID, Policy: x.caller.Policy, Key: x.caller.Key, Route: *x.route,
@@ -115,6 +123,13 @@ func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
 	}
 	x.ticket, x.demand = t, d
 	return Grant{MaxOutput: t.MaxOutput, Clamped: t.Clamped}, nil
+}
+
+// TooManyImages is the 400 of a request with n images, more than
+// MaxImages.
+func TooManyImages(n int) error {
+	return tollgate.Errorf(tollgate.Invalid, "too_many_images", "",
+		"The request has %d images; Bedrock takes at most %d images in one request. Send at most %d.", n, MaxImages, MaxImages)
 }
 
 // callContext is the context of a Bedrock call: Bedrock bills a generation

@@ -1,0 +1,172 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+
+	"github.com/tollgate-gw/tollgate/internal/api"
+	"github.com/tollgate-gw/tollgate/internal/budget"
+	"github.com/tollgate-gw/tollgate/internal/fetch"
+	"github.com/tollgate-gw/tollgate/internal/policy"
+	"github.com/tollgate-gw/tollgate/internal/usage/memory"
+)
+
+// limitsPolicy: a key with a $0 budget (every model request is refused by
+// the budget), and an uncapped key.
+const limitsPolicy = `
+keys:
+  - id: broke
+    sha256: %q
+    monthly_budget_usd: 0
+  - id: free
+    sha256: %q
+pricing:
+  anthropic.claude-3-haiku-20240307-v1:0: {input: 0.1, output: 10}
+`
+
+const (
+	brokeSecret = "sk-limits-broke-0123456789"
+	freeSecret  = "sk-limits-free-0123456789"
+)
+
+// converseBedrock answers every Converse call with "ok", and counts them.
+type converseBedrock struct {
+	fakeBedrock
+	calls atomic.Int64
+}
+
+func (f *converseBedrock) Converse(context.Context, *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseOutput, error) {
+	f.calls.Add(1)
+	return &bedrockruntime.ConverseOutput{
+		Output: &types.ConverseOutputMemberMessage{Value: types.Message{
+			Role: types.ConversationRoleAssistant, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "ok"}},
+		}},
+		StopReason: types.StopReasonEndTurn,
+		Usage:      &types.TokenUsage{InputTokens: aws.Int32(3), OutputTokens: aws.Int32(1), TotalTokens: aws.Int32(4)},
+	}, nil
+}
+
+// limitsServer is the handler with the keys of limitsPolicy, fetching
+// image URLs from loopback, with deps' tweaks applied.
+func limitsServer(t *testing.T, tweak func(*api.Deps)) (*httptest.Server, *converseBedrock) {
+	t.Helper()
+	p, err := policy.Parse(map[string][]byte{"policy.yaml": fmt.Appendf(nil, limitsPolicy, policy.HashSecret(brokeSecret), policy.HashSecret(freeSecret))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := &converseBedrock{}
+	d := api.Deps{
+		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Policies: policy.NewHolder(p),
+		Bedrock:  br,
+		Catalog:  fakeCatalog{},
+		Budget:   budget.New(memory.New(), budget.Options{}),
+		Images:   fetch.New(fetch.Options{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}),
+	}
+	if tweak != nil {
+		tweak(&d)
+	}
+	srv := httptest.NewServer(api.NewServer(d))
+	t.Cleanup(srv.Close)
+	return srv, br
+}
+
+// post sends body to path with secret, and returns the status and the
+// OpenAI error's code and message (if any).
+func post(t *testing.T, url, secret, body string) (status int, code, message string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &e)
+	return resp.StatusCode, e.Error.Code, e.Error.Message
+}
+
+// imageURLsBody is a chat request naming n image URLs of srv.
+func imageURLsBody(srv string, n int) string {
+	var b bytes.Buffer
+	b.WriteString(`{"model":"anthropic.claude-3-haiku-20240307-v1:0","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"}`)
+	for i := range n {
+		fmt.Fprintf(&b, `,{"type":"image_url","image_url":{"url":"%s/img%d.png"}}`, srv, i)
+	}
+	b.WriteString(`]}]}`)
+	return b.String()
+}
+
+// TestImageURLsNotFetchedBeforeAdmission (issue 13, 3b): a key whose
+// budget is spent makes the gateway fetch nothing, and more images than
+// Bedrock takes in one request are refused before any fetch, naming the
+// limit.
+func TestImageURLsNotFetchedBeforeAdmission(t *testing.T) {
+	var hits atomic.Int64
+	images := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "image/png")
+		w.Write([]byte("\x89PNG\r\n\x1a\n" + strings.Repeat("x", 1<<20)))
+	}))
+	t.Cleanup(images.Close)
+	srv, br := limitsServer(t, nil)
+	url := srv.URL + "/v1/chat/completions"
+
+	tests := []struct {
+		name, secret string
+		images       int
+		status       int
+		code, says   string
+	}{
+		{"200 URLs, spent key", brokeSecret, 200, 400, "too_many_images", "at most 20 images"},
+		{"200 URLs, free key", freeSecret, 200, 400, "too_many_images", "at most 20 images"},
+		{"21 URLs", freeSecret, 21, 400, "too_many_images", "at most 20 images"},
+		{"20 URLs, spent key", brokeSecret, 20, 429, "budget_exceeded", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hits.Store(0)
+			start := time.Now()
+			status, code, msg := post(t, url, tt.secret, imageURLsBody(images.URL, tt.images))
+			if status != tt.status || code != tt.code || !strings.Contains(msg, tt.says) {
+				t.Errorf("got %d %s %q, want %d %s saying %q", status, code, msg, tt.status, tt.code, tt.says)
+			}
+			if n := hits.Load(); n != 0 {
+				t.Errorf("the gateway fetched %d images before refusing the request", n)
+			}
+			t.Logf("refused in %s", time.Since(start))
+		})
+	}
+	if n := br.calls.Load(); n != 0 {
+		t.Errorf("Bedrock called %d times", n)
+	}
+
+	// Under the limit and admitted, the images are fetched and sent.
+	hits.Store(0)
+	if status, code, msg := post(t, url, freeSecret, imageURLsBody(images.URL, 3)); status != 200 {
+		t.Fatalf("3 images from the free key: %d %s %s", status, code, msg)
+	}
+	if n := hits.Load(); n != 3 {
+		t.Errorf("3 images fetched %d times", n)
+	}
+}
