@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -168,5 +169,76 @@ func TestImageURLsNotFetchedBeforeAdmission(t *testing.T) {
 	}
 	if n := hits.Load(); n != 3 {
 		t.Errorf("3 images fetched %d times", n)
+	}
+}
+
+// slowBodies opens n connections to srv that send a chat request's headers
+// from secret, announcing a 1,000-byte body, and 10 bytes of it; then
+// nothing. They stay open until the test ends.
+func slowBodies(t *testing.T, srv *httptest.Server, secret string, n int) []net.Conn {
+	t.Helper()
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_, err = io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+secret+
+			"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\":")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	return conns
+}
+
+const helloBody = `{"model":"anthropic.claude-3-haiku-20240307-v1:0","messages":[{"role":"user","content":"hello"}]}`
+
+// TestSlowBodiesDoNotStarveOtherKeys (issue 13, 4): bodies still arriving
+// hold no model-request slot, and one key (or one client address) can have
+// only so many of them; another key is served meanwhile.
+func TestSlowBodiesDoNotStarveOtherKeys(t *testing.T) {
+	srv, _ := limitsServer(t, func(d *api.Deps) { d.MaxConcurrent = 8 })
+	url := srv.URL + "/v1/chat/completions"
+	slowBodies(t, srv, brokeSecret, 64)
+
+	// The flooding key meets its bound of pending bodies: a 429 at once,
+	// even for a body sent whole.
+	waitFor(t, 5*time.Second, func() bool {
+		status, code, _ := post(t, url, brokeSecret, helloBody)
+		return status == 429 && code == "too_many_pending_requests"
+	})
+	// Another key is served throughout, many times over the 8 slots.
+	for i := range 40 {
+		if status, code, msg := post(t, url, freeSecret, helloBody); status != 200 {
+			t.Fatalf("request %d of another key during the flood: %d %s %s", i, status, code, msg)
+		}
+	}
+}
+
+// TestSlowBodiesBoundedPerAddress: many keys from one client address meet
+// the address's bound.
+func TestSlowBodiesBoundedPerAddress(t *testing.T) {
+	srv, _ := limitsServer(t, func(d *api.Deps) { d.MaxConcurrent = 8; d.MaxPendingPerKey = 100; d.MaxPendingPerAddr = 16 })
+	url := srv.URL + "/v1/chat/completions"
+	slowBodies(t, srv, brokeSecret, 16)
+	waitFor(t, 5*time.Second, func() bool {
+		status, code, _ := post(t, url, freeSecret, helloBody)
+		return status == 429 && code == "too_many_pending_requests"
+	})
+}
+
+// waitFor polls ok until it holds or limit passes.
+func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); ; time.Sleep(10 * time.Millisecond) {
+		if ok() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not true after %s", limit)
+		}
 	}
 }

@@ -28,6 +28,7 @@ type Exchange struct {
 	caller   Caller
 	endpoint string
 	done     func() // the in-flight gauge's release
+	release  func() // the place among the calls in flight, from Admit; nil before
 
 	model  string // as requested
 	stream bool
@@ -114,14 +115,21 @@ func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
 	if d.Images > MaxImages {
 		return Grant{}, x.note(TooManyImages(d.Images))
 	}
+	// The place among the calls in flight is taken only now, with the
+	// request whole: a body still arriving holds none (issue 13).
+	release, err := x.g.acquire()
+	if err != nil {
+		return Grant{}, x.note(err)
+	}
 	t, err := x.g.c.Budget.Admit(ctx, budget.Request{
 		ID: x.caller.RequestID, Policy: x.caller.Policy, Key: x.caller.Key, Route: *x.route,
 		InputBytes: d.InputBytes, Images: d.Images, Texts: d.Texts, MaxOutput: d.MaxOutput,
 	})
 	if err != nil {
+		release()
 		return Grant{}, x.note(err)
 	}
-	x.ticket, x.demand = t, d
+	x.ticket, x.demand, x.release = t, d, release
 	return Grant{MaxOutput: t.MaxOutput, Clamped: t.Clamped}, nil
 }
 
@@ -211,7 +219,8 @@ var refusals = map[string]bool{
 
 // Finish ends the exchange with the status the client was sent and records
 // its one metering event. An admitted call that was never made is settled
-// at nothing. Only the first call counts.
+// at nothing; an admitted exchange gives back its place among the calls in
+// flight. Only the first call counts.
 func (x *Exchange) Finish(ctx context.Context, status int) {
 	if x.finished {
 		return
@@ -221,6 +230,9 @@ func (x *Exchange) Finish(ctx context.Context, status int) {
 		if _, settled := x.Settlement(); !settled {
 			x.settle(ctx, Usage{}) // the front end failed before the call: nothing to bill
 		}
+	}
+	if x.release != nil {
+		x.release()
 	}
 	m := x.g.c.Meter
 	if m == nil {
