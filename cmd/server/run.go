@@ -292,6 +292,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10, // an API request needs a few hundred bytes of headers
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Protocols:         listenerProtocols(),
 	}
 	pol := policies.Load()
 	attrs := []any{"addr", ln.Addr().String(), "policy_version", pol.Version, "keys", len(pol.Keys),
@@ -525,4 +526,15 @@ func newImageFetcher(cfg serveConfig) (*fetch.Fetcher, error) {
 		opts.AllowPrivate = append(opts.AllowPrivate, prefix)
 	}
 	return fetch.New(opts), nil
+}
+
+// listenerProtocols are what the API listener speaks: HTTP/1.1 and HTTP/2
+// in cleartext with prior knowledge (h2c), which several SDKs use by
+// default (AWS's JavaScript v3 clients, some Anthropic clients); TLS, where
+// used, ends in front of the gateway.
+func listenerProtocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &p
 }

@@ -32,28 +32,45 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		// Image URLs are fetched only for an admitted request (the
+		// reservation counts each image at its token bound, whatever its
+		// bytes): the input is measured without them, and built again
+		// with them.
+		opts := chatOptions(c, d, keyOf(c), route)
+		pending := len(converse.ImageURLs(req))
+		opts.ImagesPending = pending > 0
+		if pending > 0 && d.Images == nil {
+			writeError(c, fetchImages(ctx, nil, req)) // refuses image URLs, fetching nothing
+			return
+		}
+		in, err := converse.ToConverse(req, route.ModelID, opts)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
 		maxTokens, thinking := converse.OutputCap(req, route.ModelID)
-		size := converse.MeasureInput(req, len(body))
+		size, framing := converse.MeasureInput(req, len(body)), converse.FramingOf(in)
 		grant, err := x.Admit(ctx, gate.Demand{
 			InputBytes: size.TextBytes, Images: size.Images,
-			Texts:     func() []string { return converse.InputTexts(req) },
+			Texts:          func() []string { return converse.InputTexts(in) },
+			DocumentTokens: converse.DocumentTokens(in),
+			Blocks:         framing.Blocks, Tools: framing.Tools, CacheWrite: framing.CachePoints,
 			MaxOutput: maxTokens, ThinkingBudget: thinking,
 		})
 		if err != nil {
 			writeError(c, err)
 			return
 		}
-		// Image URLs are fetched only for an admitted request: the
-		// reservation counts each image at its token bound, whatever its
-		// bytes.
-		if err := fetchImages(ctx, d.Images, req); err != nil {
-			writeError(c, err)
-			return
-		}
-		in, err := converse.ToConverse(req, route.ModelID, chatOptions(c, d, keyOf(c), route))
-		if err != nil {
-			writeError(c, err)
-			return
+		if pending > 0 {
+			if err := fetchImages(ctx, d.Images, req); err != nil {
+				writeError(c, err)
+				return
+			}
+			opts.ImagesPending = false
+			if in, err = converse.ToConverse(req, route.ModelID, opts); err != nil {
+				writeError(c, err)
+				return
+			}
 		}
 		if grant.MaxOutput > 0 && grant.MaxOutput != maxTokens {
 			converse.CapOutput(in, grant.MaxOutput, thinking)

@@ -21,6 +21,15 @@
 //   - bedrock-runtime: POST /model/{modelId}/invoke (InvokeModel) for the
 //     embedding models (Titan Text Embeddings v1 and v2, Cohere Embed v3);
 //     see invoke.go for their bodies, limits and answers.
+//   - bedrock-runtime: POST /model/{modelId}/invoke and
+//     /invoke-with-response-stream for the Claude models, with Anthropic's
+//     Messages body (anthropic_version "bedrock-2023-05-31", anthropic_beta
+//     checked against [ClaudeBetas]); the answer is Anthropic's message
+//     object, or "chunk" events whose bytes are Anthropic's stream events,
+//     the last with amazon-bedrock-invocationMetrics. See claude.go.
+//   - bedrock-runtime: POST /model/{modelId}/count-tokens (CountTokens) for
+//     an InvokeModel body or a Converse request, on the bare foundation id
+//     of the Claude models that count; see counttokens.go.
 //   - bedrock: GET /foundation-models (filters byProvider, byOutputModality,
 //     byInferenceType, byCustomizationType), GET /foundation-models/{id},
 //     GET /inference-profiles (query type=SYSTEM_DEFINED|APPLICATION,
@@ -105,9 +114,10 @@
 //
 // Text costs ceil(UTF-8 bytes / 4) tokens and an image 1600 tokens. Input
 // tokens count the tool specs (name, description, compact JSON schema), the
-// system blocks, and every message block (text, tool use name and compact
-// input JSON, tool result text or compact JSON, document bytes, reasoning
-// text), at least 1. Output tokens count the generated reasoning text, text
+// structured-output format (outputConfig.textFormat's name, description and
+// schema), the system blocks, and every message block (text, tool use name
+// and compact input JSON, tool result text or compact JSON, document bytes,
+// reasoning text and redacted reasoning bytes), at least 1. Output tokens count the generated reasoning text, text
 // and tool names and input JSON, at least 1. totalTokens is the sum of input,
 // output, cache read and cache write tokens.
 //

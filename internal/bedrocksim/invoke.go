@@ -162,7 +162,7 @@ func resolveEmbeddingModel(modelID, region string) (Model, *apiError) {
 	if apiErr != nil {
 		return Model{}, apiErr
 	}
-	return Model{}, malformed("#: the simulator serves InvokeModel only for embedding models; call " + m.ID + " with Converse")
+	return Model{}, malformed("#: the simulator serves InvokeModel only for embedding models and Claude; call " + m.ID + " with Converse")
 }
 
 // invokeMarkers reads the markers in the body's texts. InvokeModel honours

@@ -32,6 +32,9 @@ type reply struct {
 	text       string
 	tools      []toolUseBlock
 	stopReason string
+	// stopSequence is the stop sequence that cut the text, when stopReason
+	// is stop_sequence.
+	stopSequence string
 }
 
 // content returns the reply's content blocks as the response carries them.
@@ -133,10 +136,10 @@ func (r *reply) applyLimits(m Model, req *converseRequest) {
 		stops = ic.StopSequences
 	}
 
-	cut, reason := len(r.text), ""
+	cut, reason, seq := len(r.text), "", ""
 	for _, s := range stops {
 		if i := strings.Index(r.text, s); s != "" && i >= 0 && i < cut {
-			cut, reason = i, stopStopSequence
+			cut, reason, seq = i, stopStopSequence, s
 		}
 	}
 	reasoningBytes := 0
@@ -156,6 +159,9 @@ func (r *reply) applyLimits(m Model, req *converseRequest) {
 	r.text = truncateBytes(r.text, cut)
 	r.tools = nil
 	r.stopReason = reason
+	if reason == stopStopSequence {
+		r.stopSequence = seq
+	}
 }
 
 // lastUserMessage returns the last message with role user, or nil.

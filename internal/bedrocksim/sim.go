@@ -193,7 +193,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case OpConverse, OpConverseStream:
 		s.serveConverse(w, r, id, region, op == OpConverseStream)
 	case OpInvokeModel:
+		if claudeID(id, region) {
+			s.serveClaude(w, r, id, region, false)
+			return
+		}
 		s.serveInvoke(w, r, id, region)
+	case OpInvokeModelWithResponseStream:
+		if claudeID(id, region) {
+			s.serveClaude(w, r, id, region, true)
+			return
+		}
+		s.fail(w, validationError("The model is unsupported for streaming."))
+	case OpCountTokens:
+		s.serveCountTokens(w, r, id)
 	case OpListFoundationModels:
 		s.serveListFoundationModels(w, r, region)
 	case OpGetFoundationModel:
@@ -203,6 +215,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case OpGetInferenceProfile:
 		s.serveGetInferenceProfile(w, r, id, region)
 	}
+}
+
+// claudeID reports whether a runtime request for modelID is for a Claude
+// model, which takes Anthropic's Messages body on InvokeModel: an id that
+// resolves to one, or any id naming an Anthropic model (whose resolution
+// error the Claude path then reports).
+func claudeID(modelID, region string) bool {
+	if m, err := resolveModel(modelID, region); err == nil {
+		return isClaude(m)
+	}
+	return strings.Contains(modelID, "anthropic.")
 }
 
 // route maps a request to an operation and its path identifier. Path
@@ -223,6 +246,10 @@ func route(r *http.Request) (op, id string, ok bool) {
 		return OpConverseStream, segs[1], true
 	case r.Method == http.MethodPost && len(segs) == 3 && segs[0] == "model" && segs[2] == "invoke":
 		return OpInvokeModel, segs[1], true
+	case r.Method == http.MethodPost && len(segs) == 3 && segs[0] == "model" && segs[2] == "invoke-with-response-stream":
+		return OpInvokeModelWithResponseStream, segs[1], true
+	case r.Method == http.MethodPost && len(segs) == 3 && segs[0] == "model" && segs[2] == "count-tokens":
+		return OpCountTokens, segs[1], true
 	case r.Method == http.MethodGet && len(segs) == 1 && segs[0] == "foundation-models":
 		return OpListFoundationModels, "", true
 	case r.Method == http.MethodGet && len(segs) == 2 && segs[0] == "foundation-models":

@@ -28,6 +28,10 @@ type Options struct {
 	// </think>. ToConverse then strips such a block from the assistant
 	// messages a client sends back.
 	ThinkTags bool
+	// ImagesPending: image URLs are not fetched yet. ToConverse then
+	// translates them as images without bytes, for measuring the input
+	// before admission; the input to send is built again once they are.
+	ImagesPending bool
 }
 
 // Guardrail is an Amazon Bedrock guardrail to apply to a request.

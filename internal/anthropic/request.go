@@ -1,0 +1,339 @@
+package anthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/tollgate-gw/tollgate"
+)
+
+// MinThinkingBudget is the least thinking budget Claude accepts.
+const MinThinkingBudget = 1024
+
+// Request is a Messages request that passed [ParseRequest]. Its members are
+// kept as sent, so that what the gateway does not read reaches Bedrock
+// unchanged.
+type Request struct {
+	// Model is the model the client asked for, as sent.
+	Model string
+	// Stream is whether the client asked for server-sent events.
+	Stream bool
+
+	fields   map[string]json.RawMessage
+	messages []message
+	system   []block // the system prompt as blocks (a string is one text block)
+	thinking *thinking
+	tools    []tool
+	size     int // the body's length
+}
+
+type message struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+	blocks  []block
+}
+
+// block is any content block; Type says which members matter.
+type block struct {
+	Type     string          `json:"type"`
+	Text     *string         `json:"text,omitempty"`
+	Thinking *string         `json:"thinking,omitempty"`
+	Source   *source         `json:"source,omitempty"`
+	Name     string          `json:"name,omitempty"`
+	Input    json.RawMessage `json:"input,omitempty"`
+	Content  json.RawMessage `json:"content,omitempty"` // tool_result: a string or blocks
+	Title    string          `json:"title,omitempty"`
+	Context  string          `json:"context,omitempty"`
+	Cache    json.RawMessage `json:"cache_control,omitempty"`
+	inner    []block         // tool_result content
+}
+
+type source struct {
+	Type string `json:"type"`
+	Data string `json:"data"`
+}
+
+type thinking struct {
+	Type         string `json:"type"`
+	BudgetTokens *int   `json:"budget_tokens,omitempty"`
+}
+
+type tool struct {
+	Name         string          `json:"name"`
+	Description  string          `json:"description"`
+	InputSchema  json.RawMessage `json:"input_schema"`
+	DeferLoading *bool           `json:"defer_loading"`
+}
+
+// invalid is a 400 invalid_request_error about param.
+func invalid(param, format string, args ...any) *tollgate.Error {
+	e := tollgate.Errorf(tollgate.Invalid, "invalid_request_error", param, format, args...)
+	e.Message = param + ": " + e.Message
+	return e
+}
+
+// ParseRequest decodes and checks a Messages request body. Errors are
+// *tollgate.Error of kind Invalid whose message starts with the offending
+// field, as Anthropic's do.
+func ParseRequest(body []byte) (*Request, error) {
+	r := &Request{size: len(body)}
+	if err := json.Unmarshal(body, &r.fields); err != nil || r.fields == nil {
+		return nil, tollgate.Errorf(tollgate.Invalid, "invalid_request_error", "", "The request body must be a JSON object: %s", jsonProblem(err))
+	}
+	if err := r.decodeScalars(); err != nil {
+		return nil, err
+	}
+	raw, ok := r.fields["messages"]
+	if !ok {
+		return nil, invalid("messages", "Field required")
+	}
+	if err := json.Unmarshal(raw, &r.messages); err != nil {
+		return nil, invalid("messages", "Input should be a valid list of message objects")
+	}
+	if len(r.messages) == 0 {
+		return nil, invalid("messages", "List should have at least 1 item")
+	}
+	for i := range r.messages {
+		m := &r.messages[i]
+		path := fmt.Sprintf("messages.%d", i)
+		switch m.Role {
+		case "user", "assistant", "system":
+		case "":
+			return nil, invalid(path+".role", "Field required")
+		default:
+			return nil, invalid(path+".role", "Input should be 'user', 'assistant' or 'system', not %q", m.Role)
+		}
+		blocks, err := decodeContent(m.Content, path+".content")
+		if err != nil {
+			return nil, err
+		}
+		m.blocks = blocks
+	}
+	if raw, ok := r.fields["system"]; ok && !isNull(raw) {
+		blocks, err := decodeContent(raw, "system")
+		if err != nil {
+			return nil, err
+		}
+		r.system = blocks
+	}
+	if err := r.decodeThinking(); err != nil {
+		return nil, err
+	}
+	if raw, ok := r.fields["tools"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &r.tools); err != nil {
+			return nil, invalid("tools", "Input should be a valid list of tool objects")
+		}
+	}
+	return r, nil
+}
+
+// decodeScalars reads model, max_tokens and stream.
+func (r *Request) decodeScalars() error {
+	raw, ok := r.fields["model"]
+	if !ok {
+		return invalid("model", "Field required")
+	}
+	if json.Unmarshal(raw, &r.Model) != nil || r.Model == "" {
+		return invalid("model", "Input should be a non-empty string naming a model")
+	}
+	raw, ok = r.fields["max_tokens"]
+	if !ok {
+		return invalid("max_tokens", "Field required")
+	}
+	var n int
+	if json.Unmarshal(raw, &n) != nil {
+		return invalid("max_tokens", "Input should be a valid integer, not %s", clip(raw))
+	}
+	if n < 1 {
+		return invalid("max_tokens", "Input should be greater than or equal to 1")
+	}
+	if raw, ok := r.fields["stream"]; ok && !isNull(raw) {
+		if json.Unmarshal(raw, &r.Stream) != nil {
+			return invalid("stream", "Input should be a valid boolean, not %s", clip(raw))
+		}
+	}
+	return nil
+}
+
+func (r *Request) decodeThinking() error {
+	raw, ok := r.fields["thinking"]
+	if !ok || isNull(raw) {
+		return nil
+	}
+	var t thinking
+	if json.Unmarshal(raw, &t) != nil {
+		return invalid("thinking", "Input should be an object with a type")
+	}
+	switch t.Type {
+	case "enabled":
+		if t.BudgetTokens == nil {
+			return invalid("thinking.enabled.budget_tokens", "Field required")
+		}
+		if *t.BudgetTokens < MinThinkingBudget {
+			return invalid("thinking.enabled.budget_tokens", "Input should be greater than or equal to %d", MinThinkingBudget)
+		}
+	case "disabled", "adaptive":
+	default:
+		return invalid("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled', not %q", t.Type)
+	}
+	r.thinking = &t
+	return nil
+}
+
+// decodeContent reads a message's content (or system): a string is one
+// text block.
+func decodeContent(raw json.RawMessage, path string) ([]block, error) {
+	if len(raw) == 0 || isNull(raw) {
+		return nil, invalid(path, "Field required")
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, invalid(path, "Input should be a valid string")
+		}
+		return []block{{Type: "text", Text: &s}}, nil
+	}
+	var blocks []block
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		return nil, invalid(path, "Input should be a string or a list of content blocks")
+	}
+	for j := range blocks {
+		b := &blocks[j]
+		bpath := fmt.Sprintf("%s.%d", path, j)
+		if b.Type == "" {
+			return nil, invalid(bpath+".type", "Field required")
+		}
+		switch b.Type {
+		case "text":
+			if b.Text == nil {
+				return nil, invalid(bpath+".text", "Field required")
+			}
+		case "image", "document":
+			if b.Source == nil {
+				return nil, invalid(bpath+".source", "Field required")
+			}
+		case "tool_result":
+			if len(b.Content) > 0 && !isNull(b.Content) {
+				inner, err := decodeContent(b.Content, bpath+".content")
+				if err != nil {
+					return nil, err
+				}
+				b.inner = inner
+			}
+		}
+	}
+	return blocks, nil
+}
+
+// MaxTokens returns the request's max_tokens: the most output tokens
+// (thinking included) the model may generate.
+func (r *Request) MaxTokens() int {
+	var n int
+	_ = json.Unmarshal(r.fields["max_tokens"], &n) // checked by ParseRequest
+	return n
+}
+
+// ThinkingBudget returns the extended-thinking budget the request enables,
+// 0 when thinking is off or adaptive. It is part of MaxTokens, not on top.
+func (r *Request) ThinkingBudget() int {
+	if t := r.thinking; t != nil && t.Type == "enabled" && t.BudgetTokens != nil {
+		return *t.BudgetTokens
+	}
+	return 0
+}
+
+// SetMaxTokens lowers max_tokens to n (a budget near its cap). When the
+// thinking budget no longer fits below n it becomes half of n, or thinking
+// is turned off when that is below Claude's minimum, so that Bedrock still
+// accepts the request.
+func (r *Request) SetMaxTokens(n int) {
+	r.fields["max_tokens"] = json.RawMessage(fmt.Sprint(n))
+	budget := r.ThinkingBudget()
+	if budget == 0 || budget < n {
+		return
+	}
+	if b := n / 2; b >= MinThinkingBudget {
+		r.thinking.BudgetTokens = &b
+		r.fields["thinking"], _ = json.Marshal(r.thinking)
+		return
+	}
+	r.thinking = nil
+	delete(r.fields, "thinking")
+}
+
+// InputSize bounds what a request sends the model.
+type InputSize struct {
+	TextBytes int // an upper bound of the bytes of every text the model reads
+	Images    int // images, each billed by its pixels
+}
+
+// Input bounds what the model reads: the body holds every text (messages,
+// system, tools, documents, thinking), only longer for JSON escapes, so the
+// body less the base64 of its images bounds the text; each image counts as
+// one. It costs no pass over the text.
+func (r *Request) Input() InputSize {
+	s := InputSize{TextBytes: r.size}
+	var walk func([]block)
+	walk = func(bs []block) {
+		for _, b := range bs {
+			if b.Type == "image" {
+				s.Images++
+				if b.Source != nil {
+					s.TextBytes -= len(b.Source.Data)
+				}
+			}
+			walk(b.inner)
+		}
+	}
+	for _, m := range r.messages {
+		walk(m.blocks)
+	}
+	s.TextBytes = max(s.TextBytes, 0)
+	return s
+}
+
+// Texts returns every text the model reads, for a precise token count: the
+// system prompt, message texts, thinking, tool calls and results, document
+// texts, and the tools' names, descriptions and schemas. It allocates; use
+// it only when the bound of Input is not good enough.
+func (r *Request) Texts() []string {
+	var texts []string
+	var walk func([]block)
+	walk = func(bs []block) {
+		for _, b := range bs {
+			switch {
+			case b.Text != nil:
+				texts = append(texts, *b.Text)
+			case b.Thinking != nil:
+				texts = append(texts, *b.Thinking)
+			case b.Type == "tool_use" || b.Type == "server_tool_use":
+				texts = append(texts, b.Name, string(b.Input))
+			case b.Type == "document" && b.Source != nil:
+				texts = append(texts, b.Title, b.Context, b.Source.Data)
+			}
+			walk(b.inner)
+		}
+	}
+	walk(r.system)
+	for _, m := range r.messages {
+		walk(m.blocks)
+	}
+	for _, t := range r.tools {
+		texts = append(texts, t.Name, t.Description, string(t.InputSchema))
+	}
+	return texts
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// clip quotes at most tollgate.MaxQuoted bytes of a client's JSON value.
+func clip(raw json.RawMessage) string { return tollgate.Clip(string(bytes.TrimSpace(raw))) }
+
+// jsonProblem says what is wrong with a body that is not a JSON object.
+func jsonProblem(err error) string {
+	if err == nil {
+		return "it is not an object"
+	}
+	return err.Error()
+}
