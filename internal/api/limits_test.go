@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -240,5 +241,79 @@ func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not true after %s", limit)
 		}
+	}
+}
+
+// allocated serves one request in process and returns its status and the
+// bytes allocated meanwhile (an upper bound of its peak memory).
+func allocated(t *testing.T, h http.Handler, path, secret string, body []byte) (int, uint64) {
+	t.Helper()
+	req := httptest.NewRequest("POST", path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	h.ServeHTTP(rec, req)
+	runtime.ReadMemStats(&after)
+	if rec.Code != 200 {
+		t.Logf("%s: %d %.300s", path, rec.Code, rec.Body.String())
+	}
+	return rec.Code, after.TotalAlloc - before.TotalAlloc
+}
+
+// repeated is a JSON array of n copies of item.
+func repeated(n int, item string) string {
+	return "[" + strings.TrimSuffix(strings.Repeat(item+",", n), ",") + "]"
+}
+
+// TestMemoryPerRequestBounded (issue 13, 3c): a body of many small items
+// is refused by counting them before decoding anything, so it costs about
+// its own size; a body within the bounds costs a small multiple of its
+// size (docs/reliability.md, "Memory per request"). Measured as the bytes
+// allocated while serving, which bounds the peak.
+func TestMemoryPerRequestBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates about 200 MB")
+	}
+	p, err := policy.Parse(map[string][]byte{"policy.yaml": fmt.Appendf(nil, limitsPolicy, policy.HashSecret(brokeSecret), policy.HashSecret(freeSecret))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := api.NewServer(api.Deps{
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Policies: policy.NewHolder(p),
+		Bedrock: &converseBedrock{}, Catalog: fakeCatalog{}, Budget: budget.New(memory.New(), budget.Options{}),
+	})
+	const mb = 1 << 20
+	model := `"model":"anthropic.claude-3-haiku-20240307-v1:0"`
+	msg := `{"role":"user","content":"hi"}`
+	text := strings.Repeat("All work and no play makes Jack a dull boy. ", 23) // 1 KiB
+	tests := []struct {
+		name, path string
+		body       string
+		status     int
+		multiple   float64 // allocated ≤ multiple × body + 1 MiB
+	}{
+		{"4M token ids", "/v1/embeddings", `{"model":"amazon.titan-embed-text-v2:0","input":[` + repeated(4<<20, "1") + `]}`, 400, 1.5},
+		{"2M stop sequences", "/v1/chat/completions", `{` + model + `,"messages":[` + msg + `],"stop":` + repeated(2<<20, `"a"`) + `}`, 400, 1.5},
+		{"1M messages", "/v1/chat/completions", `{` + model + `,"messages":` + repeated(1<<20, msg) + `}`, 400, 1.5},
+		{"1M content parts", "/v1/chat/completions", `{` + model + `,"messages":[{"role":"user","content":` + repeated(1<<20, `{"type":"text","text":"a"}`) + `}]}`, 400, 1.5},
+		{"2M values in a tool schema", "/v1/chat/completions", `{` + model + `,"messages":[` + msg + `],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","enum":` + repeated(2<<20, "0") + `}}}]}`, 400, 1.5},
+		{"10,000 messages of 1 KiB", "/v1/chat/completions", `{` + model + `,"messages":` + repeated(10_000, `{"role":"user","content":"`+text+`"}`) + `}`, 200, 5},
+		{"one 16 MiB message", "/v1/chat/completions", `{` + model + `,"messages":[{"role":"user","content":"` + strings.Repeat(text, 16<<10) + `"}]}`, 200, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, alloc := allocated(t, h, tt.path, freeSecret, []byte(tt.body))
+			size := len(tt.body)
+			t.Logf("%d: body %.1f MiB, allocated %.1f MiB (%.2f× the body)", status, float64(size)/mb, float64(alloc)/mb, float64(alloc)/float64(size))
+			if status != tt.status {
+				t.Errorf("status %d, want %d", status, tt.status)
+			}
+			if limit := tt.multiple*float64(size) + mb; float64(alloc) > limit {
+				t.Errorf("allocated %.1f MiB for a body of %.1f MiB, want at most %.1f MiB", float64(alloc)/mb, float64(size)/mb, limit/mb)
+			}
+		})
 	}
 }

@@ -21,8 +21,8 @@ func addRoutes(r *gin.Engine, d Deps, g *gate.Gate) {
 	pending := limitPending(d.MaxPendingPerKey, d.MaxPendingPerAddr) // one bound for both prefixes
 	for _, prefix := range []string{"/v1", "/api/v1"} {
 		v1 := r.Group(prefix, authenticate(d), pending)
-		v1.POST("/chat/completions", openExchange(g, "chat.completions"), handleChatCompletions(d))
-		v1.POST("/embeddings", openExchange(g, "embeddings"), handleEmbeddings(d))
+		v1.POST("/chat/completions", openExchange(g, "chat.completions"), limitItems(chatItems), handleChatCompletions(d))
+		v1.POST("/embeddings", openExchange(g, "embeddings"), limitItems(embeddingItems), handleEmbeddings(d))
 		v1.GET("/models", handleListModels(d))
 		v1.GET("/models/*id", handleGetModel(d)) // ids hold ':' and, for ARNs, '/'
 		v1.GET("/usage", handleUsage(g))
