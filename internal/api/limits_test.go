@@ -88,24 +88,16 @@ func limitsServer(t *testing.T, tweak func(*api.Deps)) (*httptest.Server, *conve
 	return srv, br
 }
 
-// post sends body to path with secret, and returns the status and the
+// postErr posts body to url with secret, and returns the status and the
 // OpenAI error's code and message (if any).
-func post(t *testing.T, url, secret, body string) (status int, code, message string) {
+func postErr(t *testing.T, url, secret, body string) (status int, code, message string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+secret)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	status, b := post(t, url, secret, body)
 	var e struct {
 		Error struct{ Code, Message string }
 	}
-	b, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(b, &e)
-	return resp.StatusCode, e.Error.Code, e.Error.Message
+	_ = json.Unmarshal([]byte(b), &e)
+	return status, e.Error.Code, e.Error.Message
 }
 
 // imageURLsBody is a chat request naming n image URLs of srv.
@@ -149,7 +141,7 @@ func TestImageURLsNotFetchedBeforeAdmission(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			hits.Store(0)
 			start := time.Now()
-			status, code, msg := post(t, url, tt.secret, imageURLsBody(images.URL, tt.images))
+			status, code, msg := postErr(t, url, tt.secret, imageURLsBody(images.URL, tt.images))
 			if status != tt.status || code != tt.code || !strings.Contains(msg, tt.says) {
 				t.Errorf("got %d %s %q, want %d %s saying %q", status, code, msg, tt.status, tt.code, tt.says)
 			}
@@ -165,7 +157,7 @@ func TestImageURLsNotFetchedBeforeAdmission(t *testing.T) {
 
 	// Under the limit and admitted, the images are fetched and sent.
 	hits.Store(0)
-	if status, code, msg := post(t, url, freeSecret, imageURLsBody(images.URL, 3)); status != 200 {
+	if status, code, msg := postErr(t, url, freeSecret, imageURLsBody(images.URL, 3)); status != 200 {
 		t.Fatalf("3 images from the free key: %d %s %s", status, code, msg)
 	}
 	if n := hits.Load(); n != 3 {
@@ -208,12 +200,12 @@ func TestSlowBodiesDoNotStarveOtherKeys(t *testing.T) {
 	// The flooding key meets its bound of pending bodies: a 429 at once,
 	// even for a body sent whole.
 	waitFor(t, 5*time.Second, func() bool {
-		status, code, _ := post(t, url, brokeSecret, helloBody)
+		status, code, _ := postErr(t, url, brokeSecret, helloBody)
 		return status == 429 && code == "too_many_pending_requests"
 	})
 	// Another key is served throughout, many times over the 8 slots.
 	for i := range 40 {
-		if status, code, msg := post(t, url, freeSecret, helloBody); status != 200 {
+		if status, code, msg := postErr(t, url, freeSecret, helloBody); status != 200 {
 			t.Fatalf("request %d of another key during the flood: %d %s %s", i, status, code, msg)
 		}
 	}
@@ -226,7 +218,7 @@ func TestSlowBodiesBoundedPerAddress(t *testing.T) {
 	url := srv.URL + "/v1/chat/completions"
 	slowBodies(t, srv, brokeSecret, 16)
 	waitFor(t, 5*time.Second, func() bool {
-		status, code, _ := post(t, url, freeSecret, helloBody)
+		status, code, _ := postErr(t, url, freeSecret, helloBody)
 		return status == 429 && code == "too_many_pending_requests"
 	})
 }
