@@ -75,3 +75,24 @@ func allocs(body string, limits []parsedLimit) float64 {
 	b := []byte(body)
 	return testing.AllocsPerRun(3, func() { _ = checkItems(b, limits) })
 }
+
+// BenchmarkCheckItems: the count pass over a 40 MB embeddings body of 20
+// million token ids, refused at the 300,001st, and over a body it passes
+// whole (8 MB of 2,048 texts).
+func BenchmarkCheckItems(b *testing.B) {
+	for _, bm := range []struct {
+		name string
+		body string
+	}{
+		{"20M token ids", `{"model":"m","input":[` + list(20_000_000, "1") + `]}`},
+		{"2048 texts of 4 KiB", `{"model":"m","input":` + list(2048, `"`+strings.Repeat("word ", 800)+`"`) + `}`},
+	} {
+		body, limits := []byte(bm.body), parseItemLimits(embeddingItems)
+		b.Run(bm.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				_ = checkItems(body, limits)
+			}
+		})
+	}
+}
