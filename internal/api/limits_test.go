@@ -193,7 +193,7 @@ const helloBody = `{"model":"anthropic.claude-3-haiku-20240307-v1:0","messages":
 // hold no model-request slot, and one key (or one client address) can have
 // only so many of them; another key is served meanwhile.
 func TestSlowBodiesDoNotStarveOtherKeys(t *testing.T) {
-	srv, _ := limitsServer(t, func(d *api.Deps) { d.MaxConcurrent = 8 })
+	srv, _ := limitsServer(t, func(d *api.Deps) { d.MaxConcurrent = 8; d.MaxPendingPerKey = 16 })
 	url := srv.URL + "/v1/chat/completions"
 	slowBodies(t, srv, brokeSecret, 64)
 

@@ -53,11 +53,13 @@ const (
 	// DefaultMaxConcurrent bounds the model requests served at once.
 	DefaultMaxConcurrent = 1024
 	// DefaultMaxPendingPerKey bounds the requests of one key whose body
-	// is still arriving.
-	DefaultMaxPendingPerKey = 32
+	// is still arriving: generous, since a client uploading large bodies
+	// in parallel has many arriving at once (past it, a 429 its SDK
+	// retries).
+	DefaultMaxPendingPerKey = 128
 	// DefaultMaxPendingPerAddr bounds the requests from one client address
 	// whose body is still arriving.
-	DefaultMaxPendingPerAddr = 128
+	DefaultMaxPendingPerAddr = 512
 )
 
 // Deps are the server's collaborators. Logger, Policies, Bedrock, Catalog
