@@ -161,6 +161,9 @@ func checkItems(body []byte, limits []parsedLimit) error {
 			return nil
 		}
 		if values++; values > maxBodyValues {
+			if over >= 0 { // the array past its bound says more than the count of values
+				return arrayTooLong(limits[stack[over].limit].itemLimit, stack[:over+1], false)
+			}
 			return tollgate.Errorf(tollgate.Invalid, "too_many_items", "",
 				"The request body holds more than %d JSON values; this gateway accepts no more. Send fewer items.", maxBodyValues)
 		}
@@ -235,7 +238,7 @@ func checkItems(body []byte, limits []parsedLimit) error {
 				i++
 				if len(stack)-1 == over {
 					f := stack[over]
-					return arrayTooLong(limits[f.limit].itemLimit, stack)
+					return arrayTooLong(limits[f.limit].itemLimit, stack, true)
 				}
 				stack = stack[:len(stack)-1]
 				continue
@@ -301,8 +304,9 @@ func isDelim(c byte) bool {
 }
 
 // arrayTooLong is OpenAI's 400 for an array past its bound (the top of
-// stack), naming where it is ("messages[2].tool_calls").
-func arrayTooLong(l itemLimit, stack []frame) error {
+// stack), naming where it is ("messages[2].tool_calls"); ended tells
+// whether the array was counted to its end.
+func arrayTooLong(l itemLimit, stack []frame, ended bool) error {
 	var param strings.Builder
 	for d, f := range stack {
 		switch {
@@ -315,10 +319,13 @@ func arrayTooLong(l itemLimit, stack []frame) error {
 			param.Write(f.key)
 		}
 	}
-	p := param.String()
+	p, got := param.String(), fmt.Sprintf("length %d", stack[len(stack)-1].count)
+	if !ended {
+		got = fmt.Sprintf("more than %d elements", stack[len(stack)-1].count)
+	}
 	return tollgate.Errorf(tollgate.Invalid, "array_above_max_length", p,
-		"Invalid '%s': array too long. Expected an array with maximum length %d, but got an array with length %d instead. Send at most %d %s.",
-		p, l.max, stack[len(stack)-1].count, l.max, l.what)
+		"Invalid '%s': array too long. Expected an array with maximum length %d, but got an array with %s instead. Send at most %d %s.",
+		p, l.max, got, l.max, l.what)
 }
 
 // tooManyInTotal is the 400 for arrays past their bound together.

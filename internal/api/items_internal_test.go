@@ -44,6 +44,7 @@ func TestCheckItems(t *testing.T) {
 		{"2,049 inputs", emb, `{"input":` + list(2049, `"a"`) + `}`, "input", "array_above_max_length", "2049"},
 		{"300,000 token ids", emb, `{"input":[` + list(100_000, "1") + "," + list(200_000, "2") + `]}`, "", "", ""},
 		{"300,001 token ids", emb, `{"input":[` + list(100_000, "1") + "," + list(200_001, "2") + `]}`, "input", "array_above_max_length", "more than 300000 token ids"},
+		{"too many values in a bounded array", chat, `{"stop":` + list(maxBodyValues, `"a"`) + `}`, "stop", "array_above_max_length", "more than 1048574 elements"},
 		{"too many values", nil, list(maxBodyValues, "0"), "", "too_many_items", "more than 1048576"},
 		{"deep", nil, strings.Repeat("[", maxBodyDepth+1) + strings.Repeat("]", maxBodyDepth+1), "", "too_deeply_nested", "128 levels"},
 		{"not JSON", chat, `{"stop":["a","b","c","d","e"`, "", "", ""},
