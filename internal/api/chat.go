@@ -35,18 +35,7 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		// Image URLs are fetched only for an admitted request (the
-		// reservation counts each image at its token bound, whatever its
-		// bytes): the input is measured without them, and built again
-		// with them.
-		opts := chatOptions(c, d, keyOf(c), route)
-		pending := len(converse.ImageURLs(req))
-		opts.ImagesPending = pending > 0
-		if pending > 0 && d.Images == nil {
-			writeError(c, fetchImages(ctx, nil, req)) // refuses image URLs, fetching nothing
-			return
-		}
-		in, err := converse.ToConverse(req, route.ModelID, opts)
+		in, withImages, err := converseInput(d, req, route.ModelID, chatOptions(c, d, keyOf(c), route))
 		if err != nil {
 			writeError(c, err)
 			return
@@ -64,16 +53,9 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		if pending > 0 {
-			if err := fetchImages(ctx, d.Images, req); err != nil {
-				writeError(c, err)
-				return
-			}
-			opts.ImagesPending = false
-			if in, err = converse.ToConverse(req, route.ModelID, opts); err != nil {
-				writeError(c, err)
-				return
-			}
+		if in, err = withImages(ctx, in); err != nil {
+			writeError(c, err)
+			return
 		}
 		if grant.MaxOutput > 0 && grant.MaxOutput != maxTokens {
 			converse.CapOutput(in, grant.MaxOutput, thinking)
