@@ -137,6 +137,13 @@ func authenticate(d Deps) gin.HandlerFunc {
 		}
 		c.Set(ctxPolicy, p)
 		c.Set(ctxKey, k)
+		// Every authenticated route bounds its caller's bodies still
+		// arriving (pendingBodies).
+		release, ok := d.pending.hold(c, k.ID)
+		if !ok {
+			return
+		}
+		defer release()
 		c.Next()
 	}
 }
@@ -155,7 +162,7 @@ func keyOf(c *gin.Context) *policy.Key { return c.MustGet(ctxKey).(*policy.Key) 
 func policyOf(c *gin.Context) *policy.Policy { return c.MustGet(ctxPolicy).(*policy.Policy) }
 
 // pendingBodies counts the requests whose body is still arriving, per key
-// and per client address: a client that sends its bodies slowly holds
+// and per client address, for authenticate (one count for every route): a client that sends its bodies slowly holds
 // connections and goroutines (no model-request slot: those are taken once
 // the body is in, by the gate's Admit), so one key, or one address, may
 // hold only so many. Past a bound the request gets 429 at once, its body
@@ -166,30 +173,31 @@ type pendingBodies struct {
 	keys, addrs     map[string]int
 }
 
-// limitPending counts the request's body as pending from the headers to its
-// end (or the handler's), and refuses it past the bounds.
-func limitPending(perKey, perAddr int) gin.HandlerFunc {
-	p := &pendingBodies{perKey: perKey, perAddr: perAddr, keys: map[string]int{}, addrs: map[string]int{}}
-	return func(c *gin.Context) {
-		r := c.Request
-		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-			c.Next()
-			return
-		}
-		key, addr := keyOf(c).ID, c.RemoteIP() // never X-Forwarded-For: a client writes it
-		which, ok := p.take(key, addr)
-		if !ok {
-			c.Header("Connection", "close") // net/http would otherwise wait for the body to discard it
-			writeError(c, &tollgate.Error{Kind: tollgate.RateLimited, Code: "too_many_pending_requests", RetryAfter: time.Second,
-				Message: fmt.Sprintf("%s already has %d requests whose body is still arriving. Send each request's body whole, at once, and retry.", which, p.bound(which))})
-			return
-		}
-		var once sync.Once
-		done := func() { once.Do(func() { p.give(key, addr) }) }
-		r.Body = &doneReader{ReadCloser: r.Body, done: done}
-		defer done()
-		c.Next()
+func newPendingBodies(perKey, perAddr int) *pendingBodies {
+	return &pendingBodies{perKey: perKey, perAddr: perAddr, keys: map[string]int{}, addrs: map[string]int{}}
+}
+
+// hold counts the body of c's request, from key, as pending until it has
+// been read to its end (or release is called: when the request ends), or,
+// past a bound, writes the 429 and returns false. A request without a body
+// is not counted. A nil p bounds nothing.
+func (p *pendingBodies) hold(c *gin.Context, key string) (release func(), ok bool) {
+	r := c.Request
+	if p == nil || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return func() {}, true
 	}
+	addr := c.RemoteIP() // never X-Forwarded-For: a client writes it
+	which, ok := p.take(key, addr)
+	if !ok {
+		c.Header("Connection", "close") // net/http would otherwise wait for the body to discard it
+		writeError(c, &tollgate.Error{Kind: tollgate.RateLimited, Code: "too_many_pending_requests", RetryAfter: time.Second,
+			Message: fmt.Sprintf("%s already has %d requests whose body is still arriving. Send each request's body whole, at once, and retry.", which, p.bound(which))})
+		return nil, false
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { p.give(key, addr) }) }
+	r.Body = &doneReader{ReadCloser: r.Body, done: release}
+	return release, true
 }
 
 func (p *pendingBodies) take(key, addr string) (which string, ok bool) {

@@ -18,9 +18,8 @@ func addRoutes(r *gin.Engine, d Deps, g *gate.Gate) {
 
 	r.GET("/healthz", handleHealth(d))
 
-	pending := limitPending(d.MaxPendingPerKey, d.MaxPendingPerAddr) // one bound for both prefixes
 	for _, prefix := range []string{"/v1", "/api/v1"} {
-		v1 := r.Group(prefix, authenticate(d), pending)
+		v1 := r.Group(prefix, authenticate(d))
 		v1.POST("/chat/completions", openExchange(g, "chat.completions"), limitItems(chatItems), handleChatCompletions(d))
 		v1.POST("/embeddings", openExchange(g, "embeddings"), limitItems(embeddingItems), handleEmbeddings(d))
 		v1.GET("/models", handleListModels(d))

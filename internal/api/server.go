@@ -89,6 +89,9 @@ type Deps struct {
 	// whose body is still arriving; past them, 429 at once. 0 takes the
 	// default; negative: no bound.
 	MaxPendingPerKey, MaxPendingPerAddr int
+
+	pending *pendingBodies // the count behind MaxPending*, shared by every route
+
 	// ThinkTags shows model reasoning in content between <think> and
 	// </think> instead of reasoning_content, for UIs that expect it.
 	ThinkTags bool
@@ -129,6 +132,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Tokens == nil {
 		d.Tokens = &tokens.Counter{}
 	}
+	d.pending = newPendingBodies(d.MaxPendingPerKey, d.MaxPendingPerAddr)
 	gin.SetMode(gin.ReleaseMode) // gin keeps its mode globally; release mode only silences its debug output
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
