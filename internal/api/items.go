@@ -26,8 +26,18 @@ import (
 const (
 	// maxBodyValues bounds the JSON values (objects, arrays, strings,
 	// numbers, literals) of a body: 300,000 token ids of an embeddings
-	// request, or a large tool schema, fit well under it.
+	// request fit well under it.
 	maxBodyValues = 1 << 20
+	// baseValues and bytesPerValue bound the values of a body by its size:
+	// at most baseValues, plus one per bytesPerValue bytes of body. A value
+	// decoded into free-form Go values (a tool's JSON schema) costs up to
+	// about 170 bytes, so that a body of many tiny values ([0,0,...]) would
+	// cost 60 times its size without this bound, and costs at most about
+	// 2.6 times its size plus 11 MiB with it. Real requests hold a value
+	// per 8 to 30 bytes, and rarely 65,536 in all. Routes whose arrays are
+	// all bounded and decode compactly (embeddings' token ids) lift it.
+	baseValues    = 1 << 16
+	bytesPerValue = 64
 	// maxBodyDepth bounds how deeply a body nests.
 	maxBodyDepth = 128
 )
@@ -63,12 +73,20 @@ var (
 // ctxItems is the gin context key of a route's item bounds.
 const ctxItems = "tollgate.items"
 
+// itemBounds are the item bounds of a route.
+type itemBounds struct {
+	limits []parsedLimit
+	// compact: every array the route decodes is bounded by limits and
+	// decodes compactly, so values are not bounded by the body's size.
+	compact bool
+}
+
 // limitItems gives a route's item bounds to readJSONBody, which checks them
 // with the bounds of every body.
-func limitItems(limits []itemLimit) gin.HandlerFunc {
-	parsed := parseItemLimits(limits)
+func limitItems(limits []itemLimit, compact bool) gin.HandlerFunc {
+	b := itemBounds{limits: parseItemLimits(limits), compact: compact}
 	return func(c *gin.Context) {
-		c.Set(ctxItems, parsed)
+		c.Set(ctxItems, b)
 		c.Next()
 	}
 }
@@ -91,12 +109,12 @@ func parseItemLimits(limits []itemLimit) []parsedLimit {
 	return out
 }
 
-// itemsOf returns the route's item bounds, nil when it set none.
-func itemsOf(c *gin.Context) []parsedLimit {
-	if v, ok := c.Get(ctxItems); ok {
-		return v.([]parsedLimit)
-	}
-	return nil
+// itemsOf returns the route's item bounds, the zero value when it set
+// none.
+func itemsOf(c *gin.Context) itemBounds {
+	b, _ := c.Get(ctxItems)
+	bounds, _ := b.(itemBounds)
+	return bounds
 }
 
 // frame is one open object or array of the scan.
@@ -115,7 +133,11 @@ var arrayElems = []byte("[]")
 // maxBodyDepth) and a key with escapes. A body that is not JSON passes: the
 // decoder that follows says what is wrong with it, and checks the whole
 // body before it allocates anything.
-func checkItems(body []byte, limits []parsedLimit) error {
+func checkItems(body []byte, b itemBounds) error {
+	limits, maxValues := b.limits, maxBodyValues
+	if !b.compact {
+		maxValues = min(maxValues, baseValues+len(body)/bytesPerValue)
+	}
 	var (
 		stack  = make([]frame, 0, 16)
 		values int
@@ -160,12 +182,11 @@ func checkItems(body []byte, limits []parsedLimit) error {
 		if i >= n {
 			return nil
 		}
-		if values++; values > maxBodyValues {
+		if values++; values > maxValues {
 			if over >= 0 { // the array past its bound says more than the count of values
 				return arrayTooLong(limits[stack[over].limit].itemLimit, stack[:over+1], false)
 			}
-			return tollgate.Errorf(tollgate.Invalid, "too_many_items", "",
-				"The request body holds more than %d JSON values; this gateway accepts no more. Send fewer items.", maxBodyValues)
+			return tooManyValues(len(body), maxValues)
 		}
 		if len(stack) > 0 {
 			top := &stack[len(stack)-1]
@@ -326,6 +347,17 @@ func arrayTooLong(l itemLimit, stack []frame, ended bool) error {
 	return tollgate.Errorf(tollgate.Invalid, "array_above_max_length", p,
 		"Invalid '%s': array too long. Expected an array with maximum length %d, but got an array with %s instead. Send at most %d %s.",
 		p, l.max, got, l.max, l.what)
+}
+
+// tooManyValues is the 400 for a body of more than maxValues values.
+func tooManyValues(size, maxValues int) error {
+	if maxValues == maxBodyValues {
+		return tollgate.Errorf(tollgate.Invalid, "too_many_items", "",
+			"The request body holds more than %d JSON values; this gateway accepts no more. Send fewer items.", maxBodyValues)
+	}
+	return tollgate.Errorf(tollgate.Invalid, "too_many_items", "",
+		"The request body holds more than %d JSON values in %d bytes; this gateway accepts at most %d values, plus one per %d bytes of body. Send fewer, larger items (a long list of tiny values in a schema, for instance).",
+		maxValues, size, baseValues, bytesPerValue)
 }
 
 // tooManyInTotal is the 400 for arrays past their bound together.

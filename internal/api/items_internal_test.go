@@ -18,11 +18,12 @@ func list(n int, item string) string {
 // naming where, whatever the spacing, key case or escapes; a body that is
 // not JSON passes to the decoder.
 func TestCheckItems(t *testing.T) {
-	chat, emb := parseItemLimits(chatItems), parseItemLimits(embeddingItems)
+	chat, emb := itemBounds{limits: parseItemLimits(chatItems)}, itemBounds{limits: parseItemLimits(embeddingItems), compact: true}
+	compact := itemBounds{compact: true}
 	msg := `{"role":"user","content":"hi"}`
 	tests := []struct {
 		name   string
-		limits []parsedLimit
+		limits itemBounds
 		body   string
 		param  string // "" with code "": passes
 		code   string
@@ -44,9 +45,12 @@ func TestCheckItems(t *testing.T) {
 		{"2,049 inputs", emb, `{"input":` + list(2049, `"a"`) + `}`, "input", "array_above_max_length", "2049"},
 		{"300,000 token ids", emb, `{"input":[` + list(100_000, "1") + "," + list(200_000, "2") + `]}`, "", "", ""},
 		{"300,001 token ids", emb, `{"input":[` + list(100_000, "1") + "," + list(200_001, "2") + `]}`, "input", "array_above_max_length", "more than 300000 token ids"},
-		{"too many values in a bounded array", chat, `{"stop":` + list(maxBodyValues, `"a"`) + `}`, "stop", "array_above_max_length", "more than 1048574 elements"},
-		{"too many values", nil, list(maxBodyValues, "0"), "", "too_many_items", "more than 1048576"},
-		{"deep", nil, strings.Repeat("[", maxBodyDepth+1) + strings.Repeat("]", maxBodyDepth+1), "", "too_deeply_nested", "128 levels"},
+		{"too many values in a bounded array", chat, `{"stop":` + list(200_000, `"a"`) + `}`, "stop", "array_above_max_length", "more than"},
+		{"too many values", compact, list(maxBodyValues, "0"), "", "too_many_items", "more than 1048576"},
+		{"67,000 tiny values", itemBounds{}, list(67_000, "0"), "", "", ""},
+		{"68,000 tiny values", itemBounds{}, list(68_000, "0"), "", "too_many_items", "plus one per 64 bytes"},
+		{"100,000 values of 64 bytes", itemBounds{}, list(100_000, `"`+strings.Repeat("x", 62)+`"`), "", "", ""},
+		{"deep", itemBounds{}, strings.Repeat("[", maxBodyDepth+1) + strings.Repeat("]", maxBodyDepth+1), "", "too_deeply_nested", "128 levels"},
 		{"not JSON", chat, `{"stop":["a","b","c","d","e"`, "", "", ""},
 		{"garbage", chat, `}}]]{{[[`, "", "", ""},
 		{"empty", chat, ``, "", "", ""},
@@ -72,7 +76,7 @@ func TestCheckItems(t *testing.T) {
 	}
 }
 
-func allocs(body string, limits []parsedLimit) float64 {
+func allocs(body string, limits itemBounds) float64 {
 	b := []byte(body)
 	return testing.AllocsPerRun(3, func() { _ = checkItems(b, limits) })
 }
@@ -88,7 +92,7 @@ func BenchmarkCheckItems(b *testing.B) {
 		{"20M token ids", `{"model":"m","input":[` + list(20_000_000, "1") + `]}`},
 		{"2048 texts of 4 KiB", `{"model":"m","input":` + list(2048, `"`+strings.Repeat("word ", 800)+`"`) + `}`},
 	} {
-		body, limits := []byte(bm.body), parseItemLimits(embeddingItems)
+		body, limits := []byte(bm.body), itemBounds{limits: parseItemLimits(embeddingItems), compact: true}
 		b.Run(bm.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {

@@ -281,19 +281,30 @@ func TestMemoryPerRequestBounded(t *testing.T) {
 	model := `"model":"anthropic.claude-3-haiku-20240307-v1:0"`
 	msg := `{"role":"user","content":"hi"}`
 	text := strings.Repeat("All work and no play makes Jack a dull boy. ", 23) // 1 KiB
+	schema := func(enum string) string {
+		return `{` + model + `,"messages":[` + msg + `],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","enum":` + enum + `}}}]}`
+	}
 	tests := []struct {
 		name, path string
 		body       string
 		status     int
-		multiple   float64 // allocated ≤ multiple × body + 1 MiB
+		multiple   float64 // allocated ≤ multiple × body + extra MiB
+		extra      float64
 	}{
-		{"4M token ids", "/v1/embeddings", `{"model":"amazon.titan-embed-text-v2:0","input":[` + repeated(4<<20, "1") + `]}`, 400, 1.5},
-		{"2M stop sequences", "/v1/chat/completions", `{` + model + `,"messages":[` + msg + `],"stop":` + repeated(2<<20, `"a"`) + `}`, 400, 1.5},
-		{"1M messages", "/v1/chat/completions", `{` + model + `,"messages":` + repeated(1<<20, msg) + `}`, 400, 1.5},
-		{"1M content parts", "/v1/chat/completions", `{` + model + `,"messages":[{"role":"user","content":` + repeated(1<<20, `{"type":"text","text":"a"}`) + `}]}`, 400, 1.5},
-		{"2M values in a tool schema", "/v1/chat/completions", `{` + model + `,"messages":[` + msg + `],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","enum":` + repeated(2<<20, "0") + `}}}]}`, 400, 1.5},
-		{"10,000 messages of 1 KiB", "/v1/chat/completions", `{` + model + `,"messages":` + repeated(10_000, `{"role":"user","content":"`+text+`"}`) + `}`, 200, 5},
-		{"one 16 MiB message", "/v1/chat/completions", `{` + model + `,"messages":[{"role":"user","content":"` + strings.Repeat(text, 16<<10) + `"}]}`, 200, 5},
+		{"4M token ids", "/v1/embeddings", `{"model":"amazon.titan-embed-text-v2:0","input":[` + repeated(4<<20, "1") + `]}`, 400, 1.5, 1},
+		{"2M stop sequences", "/v1/chat/completions", `{` + model + `,"messages":[` + msg + `],"stop":` + repeated(2<<20, `"a"`) + `}`, 400, 1.5, 1},
+		{"1M messages", "/v1/chat/completions", `{` + model + `,"messages":` + repeated(1<<20, msg) + `}`, 400, 1.5, 1},
+		{"1M content parts", "/v1/chat/completions", `{` + model + `,"messages":[{"role":"user","content":` + repeated(1<<20, `{"type":"text","text":"a"}`) + `}]}`, 400, 1.5, 1},
+		{"2M values in a tool schema", "/v1/chat/completions", `{` + model + `,"messages":[` + msg + `],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","enum":` + repeated(2<<20, "0") + `}}}]}`, 400, 1.5, 1},
+		{"1M values in a tool schema", "/v1/chat/completions", schema(repeated(1_000_000, "0")), 400, 1.5, 1},
+		{"100,000 objects in a tool schema", "/v1/chat/completions", schema(repeated(100_000, `{"a":[{},{}]}`)), 400, 1.5, 1},
+		{"65,000 values in a tool schema", "/v1/chat/completions", schema(repeated(65_000, "0")), 200, 0, 16},
+		{"16,000 objects in a tool schema", "/v1/chat/completions", schema(repeated(16_000, `{"a":[{},{}]}`)), 200, 0, 16},
+		// A tool's schema is decoded into free-form values, its strings
+		// copied several times by the chat decoder: the costliest body.
+		{"200,000 values of 64 bytes in a tool schema", "/v1/chat/completions", schema(repeated(200_000, `"`+strings.Repeat("x", 61)+`"`)), 200, 10, 16},
+		{"10,000 messages of 1 KiB", "/v1/chat/completions", `{` + model + `,"messages":` + repeated(10_000, `{"role":"user","content":"`+text+`"}`) + `}`, 200, 5, 1},
+		{"one 16 MiB message", "/v1/chat/completions", `{` + model + `,"messages":[{"role":"user","content":"` + strings.Repeat(text, 16<<10) + `"}]}`, 200, 5, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -303,7 +314,7 @@ func TestMemoryPerRequestBounded(t *testing.T) {
 			if status != tt.status {
 				t.Errorf("status %d, want %d", status, tt.status)
 			}
-			if limit := tt.multiple*float64(size) + mb; float64(alloc) > limit {
+			if limit := tt.multiple*float64(size) + tt.extra*mb; float64(alloc) > limit {
 				t.Errorf("allocated %.1f MiB for a body of %.1f MiB, want at most %.1f MiB", float64(alloc)/mb, float64(size)/mb, limit/mb)
 			}
 		})
