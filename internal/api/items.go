@@ -55,7 +55,9 @@ type itemLimit struct {
 	what  string // what the elements are, for the message: "messages", "token ids"
 }
 
-// Item bounds of the OpenAI routes, as OpenAI's own.
+// Item bounds of the OpenAI routes: OpenAI's own where it has one (tools,
+// tool calls, stop, inputs, token ids), and, for messages and content
+// parts, where it states none, bounds far above any real conversation.
 var (
 	chatItems = []itemLimit{
 		{path: "messages", max: 10_000, what: "messages"},
