@@ -101,3 +101,18 @@ func BenchmarkCheckItems(b *testing.B) {
 		})
 	}
 }
+
+// FuzzCheckItems: the count pass never panics, and what it refuses is
+// refused with a 400.
+func FuzzCheckItems(f *testing.F) {
+	for _, s := range []string{`{"stop":["a","b","c","d","e"]}`, `{"messages":[{"tool_calls":[{}]}]}`, `{"input":[[1,2],[3]]}`,
+		`{"\u0073top":[1,2,3,4,5]}`, `[[[[`, `"\`, `{"a":`, `{"a" "b"}`, `]]]`, `{,}`} {
+		f.Add([]byte(s))
+	}
+	chat := itemBounds{limits: parseItemLimits(append(chatItems, embeddingItems...))}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if err := checkItems(body, chat); err != nil && tollgate.AsError(err).Kind != tollgate.Invalid {
+			t.Errorf("%q: %v", body, err)
+		}
+	})
+}
