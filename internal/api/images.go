@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/tollgate-gw/tollgate"
@@ -16,34 +15,6 @@ import (
 
 // maxImageFetches bounds the image URLs of one request fetched at once.
 const maxImageFetches = 4
-
-// converseInput builds req's Converse input for modelID with its image
-// URLs not yet fetched, to measure it for admission, and returns withImages,
-// to call once the call is admitted: it fetches them and returns the input
-// to send, built again with their bytes (in itself when there are none).
-// Front ends whose requests hold image URLs (chat, Responses) share it, so
-// that a key with no budget makes the gateway fetch nothing. With no
-// fetcher, image URLs are refused at once.
-func converseInput(d Deps, req *converse.ChatRequest, modelID string, opts converse.Options) (in *bedrockruntime.ConverseInput,
-	withImages func(context.Context, *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseInput, error), err error) {
-	pending := len(converse.ImageURLs(req)) > 0
-	if pending && d.Images == nil {
-		return nil, nil, fetchImages(context.Background(), nil, req) // refuses image URLs, fetching nothing
-	}
-	opts.ImagesPending = pending
-	in, err = converse.ToConverse(req, modelID, opts)
-	withImages = func(ctx context.Context, in *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseInput, error) {
-		if !pending {
-			return in, nil
-		}
-		if err := fetchImages(ctx, d.Images, req); err != nil {
-			return nil, err
-		}
-		opts.ImagesPending = false
-		return converse.ToConverse(req, modelID, opts)
-	}
-	return in, withImages, err
-}
 
 // fetchImages fetches the images req sends by URL, through the SSRF-guarded
 // fetcher, and fills them in for translation; only once the request is

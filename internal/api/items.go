@@ -66,6 +66,11 @@ var (
 		{path: "tools", max: 128, what: "tools"},
 		{path: "stop", max: 4, what: "stop sequences"},
 	}
+	responsesItems = []itemLimit{
+		{path: "input", max: 10_000, what: "input items"},
+		{path: "input[].content", max: 1_000, what: "content parts"},
+		{path: "tools", max: 128, what: "tools"},
+	}
 	embeddingItems = []itemLimit{
 		{path: "input", max: 2048, what: "inputs"},
 		{path: "input[]", max: 300_000, total: true, what: "token ids across all inputs"},

@@ -41,6 +41,8 @@ func TestCheckItems(t *testing.T) {
 		{"129 tool calls", chat, `{"messages":[` + msg + `,{"role":"assistant","tool_calls":` + list(129, `{"id":"x"}`) + `}]}`, "messages[1].tool_calls", "array_above_max_length", "maximum length 128"},
 		{"1,001 content parts", chat, `{"messages":[{"role":"user","content":` + list(1001, `{"type":"text","text":"a"}`) + `}]}`, "messages[0].content", "array_above_max_length", "1001"},
 		{"129 tools", chat, `{"tools":` + list(129, `{}`) + `}`, "tools", "array_above_max_length", "128"},
+		{"129 Responses tools", itemBounds{limits: parseItemLimits(responsesItems)}, `{"input":"hi","tools":` + list(129, `{}`) + `}`, "tools", "array_above_max_length", "128"},
+		{"Responses input as a string", itemBounds{limits: parseItemLimits(responsesItems)}, `{"input":"` + strings.Repeat("x", 20_000) + `"}`, "", "", ""},
 		{"2,048 inputs", emb, `{"input":` + list(2048, `"a"`) + `}`, "", "", ""},
 		{"2,049 inputs", emb, `{"input":` + list(2049, `"a"`) + `}`, "input", "array_above_max_length", "2049"},
 		{"300,000 token ids", emb, `{"input":[` + list(100_000, "1") + "," + list(200_000, "2") + `]}`, "", "", ""},

@@ -155,6 +155,20 @@ func TestImageURLsNotFetchedBeforeAdmission(t *testing.T) {
 		t.Errorf("Bedrock called %d times", n)
 	}
 
+	// The Responses route goes the same way (prepareConverse).
+	var parts []string
+	for i := range 30 {
+		parts = append(parts, fmt.Sprintf(`{"type":"input_image","image_url":"%s/r%d.png"}`, images.URL, i))
+	}
+	for _, n := range []int{30, 20} {
+		hits.Store(0)
+		body := `{"model":"anthropic.claude-3-haiku-20240307-v1:0","input":[{"role":"user","content":[` + strings.Join(parts[:n], ",") + `]}]}`
+		status, code, msg := postErr(t, srv.URL+"/v1/responses", brokeSecret, body)
+		if want := map[int]int{30: 400, 20: 429}[n]; status != want || hits.Load() != 0 {
+			t.Errorf("Responses, %d URLs from a spent key: %d %s %q and %d fetches, want %d and none", n, status, code, msg, hits.Load(), want)
+		}
+	}
+
 	// Under the limit and admitted, the images are fetched and sent.
 	hits.Store(0)
 	if status, code, msg := postErr(t, url, freeSecret, imageURLsBody(images.URL, 3)); status != 200 {
