@@ -29,30 +29,12 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		route, in, err := prepareConverse(c, d, x, req, len(body), nil)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
 		ctx := c.Request.Context()
-		route, err := x.Route(ctx, req.Model, req.Stream)
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		if err := fetchImages(ctx, d.Images, req, x); err != nil {
-			writeError(c, err)
-			return
-		}
-		in, err := converse.ToConverse(req, route.ModelID, chatOptions(c, d, keyOf(c), route))
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		maxTokens, thinking := converse.OutputCap(req, route.ModelID)
-		grant, err := x.Admit(ctx, converseDemand(converse.Measure(req, in, len(body)), maxTokens, thinking))
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		if grant.MaxOutput > 0 && grant.MaxOutput != maxTokens {
-			converse.CapOutput(in, grant.MaxOutput, thinking)
-		}
 		meta := converse.Meta{ID: converse.NewID(), Created: d.Now().Unix(), Model: req.Model,
 			ThinkTags: d.ThinkTags, JSONTool: req.JSONTool(route.ModelID)}
 		if req.Stream {

@@ -18,12 +18,11 @@ func addRoutes(r *gin.Engine, d Deps, g *gate.Gate) {
 
 	r.GET("/healthz", handleHealth(d))
 
-	limit := limitConcurrency(d.MaxConcurrent) // one bound for both prefixes
 	for _, prefix := range []string{"/v1", "/api/v1"} {
 		v1 := r.Group(prefix, authenticate(d))
-		v1.POST("/chat/completions", openExchange(g, "chat.completions"), limit, handleChatCompletions(d))
-		v1.POST("/responses", openExchange(g, "responses"), limit, handleResponses(d))
-		v1.POST("/embeddings", openExchange(g, "embeddings"), limit, handleEmbeddings(d))
+		v1.POST("/chat/completions", openExchange(g, "chat.completions"), limitItems(chatItems, false), handleChatCompletions(d))
+		v1.POST("/responses", openExchange(g, "responses"), limitItems(responsesItems, false), handleResponses(d))
+		v1.POST("/embeddings", openExchange(g, "embeddings"), limitItems(embeddingItems, true), handleEmbeddings(d))
 		v1.GET("/models", handleListModels(d))
 		v1.GET("/models/*id", handleGetModel(d)) // ids hold ':' and, for ARNs, '/'
 		v1.GET("/usage", handleUsage(g))

@@ -230,38 +230,6 @@ func (g *Guard) Exhausted(ctx context.Context, p *policy.Policy, k *policy.Key) 
 	return nil
 }
 
-// Afford refuses, with a 429 budget_exceeded, a request of k under p to
-// route whose input alone, at least minInput tokens at the plain input
-// price, does not fit what one of its caps has left, found from the usage
-// store alone. Front ends call it before costly work only such input
-// justifies: fetching image URLs (issue 13: a $0 key made the gateway fetch
-// 740 MB). It returns nil when the input fits, k is uncapped or the route
-// unpriced (Admit decides those), or the store cannot be read.
-func (g *Guard) Afford(ctx context.Context, p *policy.Policy, k *policy.Key, route policy.Route, minInput int64) error {
-	if !p.Caps(k).Capped() || !route.Priced {
-		return nil
-	}
-	st, err := g.Status(ctx, p, k)
-	if err != nil {
-		return nil
-	}
-	worst := policy.Price{Input: route.Price.Input} // input only: the refusal names no output
-	cost := worst.Cost(minInput, 0, 0, 0)
-	now := g.opts.Now().UTC()
-	for _, s := range []struct {
-		kind  usage.Kind
-		id    string
-		scope *ScopeStatus
-	}{{usage.KindKey, k.ID, &st.Key}, {usage.KindTeam, k.Team, st.Team}, {usage.KindGlobal, "", st.Global}} {
-		if s.scope == nil || s.scope.Limit == usage.Uncapped || s.scope.Remaining() >= cost {
-			continue
-		}
-		return g.refusal(&usage.ExceededError{Scope: usage.Scope{Kind: s.kind, ID: s.id},
-			Limit: s.scope.Limit, Spent: s.scope.Spent, Reserved: s.scope.Reserved}, worst, minInput, 0, now)
-	}
-	return nil
-}
-
 // reserve holds the cost of input tokens and t.MaxOutput output tokens at
 // the worst-case price.
 func (g *Guard) reserve(ctx context.Context, t *Ticket, worst policy.Price, input int64) error {

@@ -68,6 +68,11 @@ type Framing struct {
 	CachePoints bool
 }
 
+// Input is a Converse request as it goes to Bedrock. Front ends hold it by
+// this name, so that only the gate and upstream import the SDK's client
+// package.
+type Input = bedrockruntime.ConverseInput
+
 // Measures is everything the worst case of a Converse call built from a
 // chat request needs, read from the request and from the input sent to
 // Bedrock: the byte bound, the framing and, lazily, the texts to count.
