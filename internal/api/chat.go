@@ -42,10 +42,12 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			return
 		}
 		maxTokens, thinking := converse.OutputCap(req, route.ModelID)
-		size := converse.MeasureInput(req, len(body))
+		size, framing := converse.MeasureInput(req, len(body)), converse.FramingOf(in)
 		grant, err := x.Admit(ctx, gate.Demand{
 			InputBytes: size.TextBytes, Images: size.Images,
-			Texts:     func() []string { return converse.InputTexts(req) },
+			Texts:          func() []string { return converse.InputTexts(in) },
+			DocumentTokens: converse.DocumentTokens(in),
+			Blocks:         framing.Blocks, Tools: framing.Tools, CacheWrite: framing.CachePoints,
 			MaxOutput: maxTokens, ThinkingBudget: thinking,
 		})
 		if err != nil {

@@ -82,6 +82,11 @@ func writeError(c *gin.Context, err error) {
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
+	if e.Kind == tollgate.QuotaExceeded {
+		// OpenAI's and Anthropic's SDKs retry every 429 unless told not
+		// to: a spent budget does not come back in seconds.
+		c.Header("x-should-retry", "false")
+	}
 	noteError(c, e)
 	c.AbortWithStatusJSON(status, body)
 }

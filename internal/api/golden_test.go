@@ -176,7 +176,7 @@ func TestGoldenOpenAI(t *testing.T) {
 }
 
 // goldenHeaders are the response headers a transcript keeps.
-var goldenHeaders = []string{"Cache-Control", "Connection", "Content-Type", "Retry-After", "X-Accel-Buffering"}
+var goldenHeaders = []string{"Cache-Control", "Connection", "Content-Type", "Retry-After", "X-Accel-Buffering", "X-Should-Retry"}
 
 // goldenRecord makes one exchange and renders it: the request, the status,
 // the kept headers, the body, and the request log line without its volatile
@@ -242,7 +242,7 @@ var volatile = []struct {
 	{regexp.MustCompile(`upstream_request_id="[^"]*"`), `upstream_request_id="ID"`},
 	{regexp.MustCompile(`RequestID: [0-9a-f-]{36}`), `RequestID: ID`},
 	// budget messages name the month and when it ends
-	{regexp.MustCompile(` in \d{4}-\d{2}([ .])`), ` in PERIOD$1`},
+	{regexp.MustCompile(` in \d{4}-\d{2}([ .),])`), ` in PERIOD$1`},
 	{regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC`), `NEXT-PERIOD`},
 }
 

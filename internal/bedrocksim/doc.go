@@ -114,9 +114,10 @@
 //
 // Text costs ceil(UTF-8 bytes / 4) tokens and an image 1600 tokens. Input
 // tokens count the tool specs (name, description, compact JSON schema), the
-// system blocks, and every message block (text, tool use name and compact
-// input JSON, tool result text or compact JSON, document bytes, reasoning
-// text), at least 1. Output tokens count the generated reasoning text, text
+// structured-output format (outputConfig.textFormat's name, description and
+// schema), the system blocks, and every message block (text, tool use name
+// and compact input JSON, tool result text or compact JSON, document bytes,
+// reasoning text and redacted reasoning bytes), at least 1. Output tokens count the generated reasoning text, text
 // and tool names and input JSON, at least 1. totalTokens is the sum of input,
 // output, cache read and cache write tokens.
 //

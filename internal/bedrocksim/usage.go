@@ -99,6 +99,14 @@ func measurePrompt(modelID string, req *converseRequest) *promptMeter {
 			}
 		}
 	}
+	if oc := req.OutputConfig; oc != nil && oc.TextFormat != nil && oc.TextFormat.Structure.JSONSchema != nil {
+		// The model reads the format it must answer in.
+		js := oc.TextFormat.Structure.JSONSchema
+		m.mark("outputFormat")
+		m.text(js.Name)
+		m.text(js.Description)
+		m.text(js.Schema)
+	}
 	m.mark("system")
 	for _, b := range req.System {
 		switch {
@@ -148,6 +156,9 @@ func (m *promptMeter) block(b contentBlock) {
 	case b.ReasoningContent != nil:
 		if rt := b.ReasoningContent.ReasoningText; rt != nil {
 			m.text(rt.Text)
+		}
+		if rc := b.ReasoningContent.RedactedContent; rc != nil {
+			m.text(string(rc))
 		}
 	case b.CachePoint != nil:
 		m.cachePoint()

@@ -28,12 +28,6 @@ const (
 	DefaultLease     = 15 * time.Minute
 	DefaultMaxOutput = 4096
 	DefaultMinOutput = 256
-	// ImageTokens bounds what one image costs: Bedrock scales images down to
-	// about 1.15 megapixels, which Claude bills at about 1,600 tokens.
-	ImageTokens = 1600
-	// Overhead covers what the model reads besides the texts: message
-	// framing and the system prompt Bedrock adds for tool use.
-	Overhead = 512
 )
 
 // Options tune a Guard. Zero values take the defaults.
@@ -71,15 +65,31 @@ func New(store usage.Store, opts Options) *Guard {
 }
 
 // Request is what the guard needs to know of a request about to be sent.
+// Its input is bounded in parts: the texts (InputBytes, or Texts counted
+// precisely near a cap), then what no text count measures: images, binary
+// documents, framing and the tool-use system prompt.
 type Request struct {
 	ID         string // the gateway's request id: the reservation's id
 	Policy     *policy.Policy
 	Key        *policy.Key
 	Route      policy.Route
-	InputBytes int             // an upper bound of the bytes of text the model reads
-	Images     int             // images the model reads
-	Texts      func() []string // the texts, for a precise count; called only near a cap
-	MaxOutput  int             // the request's max output tokens; 0 when it set none
+	InputBytes int             // an upper bound of the bytes of the texts the model reads
+	Texts      func() []string // the same texts, for a precise count; called only near a cap
+	Images     int             // images the model reads, each at most ImageTokens of the model
+	// DocumentTokens bounds the text extracted from the binary documents
+	// (PDF, Word, Excel), which neither InputBytes nor Texts hold.
+	DocumentTokens int
+	// Blocks counts the messages, system blocks, content blocks and tools
+	// the model reads, each framed by BlockTokens; 0 for a request that is
+	// no conversation (embeddings), which gets no framing at all.
+	Blocks int
+	// Tools: the Converse request has a toolConfig, so the model reads its
+	// family's tool-use system prompt (ToolPromptTokens).
+	Tools bool
+	// CacheWrite: the request carries cache points, so its input may be
+	// written to the prompt cache, at the cache-write price.
+	CacheWrite bool
+	MaxOutput  int // the request's max output tokens; 0 when it set none
 }
 
 // Admit reserves r's worst-case cost on every capped scope and returns the
@@ -111,10 +121,13 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 	if t.MaxOutput <= 0 {
 		t.MaxOutput = g.opts.MaxOutput
 	}
+	maxOutput := t.MaxOutput // before any clamp, for the refusal
 	t.res.Expires = now.Add(g.opts.Lease)
 
-	input := int64(tokens.Bound(r.InputBytes) + r.Images*ImageTokens + Overhead)
-	err := g.reserve(ctx, t, input)
+	worst := worstPrice(&r)
+	fixed := fixedInput(&r)
+	input := int64(tokens.Bound(r.InputBytes)) + fixed
+	err := g.reserve(ctx, t, worst, input)
 	var exceeded *usage.ExceededError
 	if !errors.As(err, &exceeded) {
 		return t.admitted(err)
@@ -122,43 +135,47 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 	// Near a cap: the byte bound is about four times the real count, so
 	// count precisely before refusing.
 	if r.Texts != nil {
-		precise := int64(g.counter.Count(r.Texts()...) + r.Images*ImageTokens + Overhead)
+		precise := int64(g.counter.Count(r.Texts()...)) + fixed
 		if precise < input {
 			input = precise
-			if err = g.reserve(ctx, t, input); !errors.As(err, &exceeded) {
+			if err = g.reserve(ctx, t, worst, input); !errors.As(err, &exceeded) {
 				return t.admitted(err)
 			}
 		}
 	}
 	// Lower the output cap to what the tightest budget has left.
-	left := exceeded.Limit - exceeded.Spent - exceeded.Reserved - t.inputCost(input)
+	left := exceeded.Limit - exceeded.Spent - exceeded.Reserved - worst.Cost(input, 0, 0, 0)
 	if out := t.Price.Output; out > 0 && left > 0 {
 		fit := left * 1000 / out // micro-USD over nano-USD per token
 		if fit >= int64(min(g.opts.MinOutput, t.MaxOutput)) && fit < int64(t.MaxOutput) {
 			t.MaxOutput, t.Clamped = int(fit), true
-			if err = g.reserve(ctx, t, input); !errors.As(err, &exceeded) {
+			if err = g.reserve(ctx, t, worst, input); !errors.As(err, &exceeded) {
 				return t.admitted(err)
 			}
 		}
 	}
-	return nil, g.refusal(exceeded, now)
+	return nil, g.refusal(exceeded, worst, input, maxOutput, now)
 }
 
-// reserve holds the cost of input tokens and t.MaxOutput output tokens.
-// Input is priced at the dearer of plain and cache-write input, since a
-// prompt-caching request may write its whole prompt to the cache.
-func (g *Guard) reserve(ctx context.Context, t *Ticket, input int64) error {
-	t.res.Amount = t.worstPrice().Cost(input, int64(t.MaxOutput), 0, 0)
+// reserve holds the cost of input tokens and t.MaxOutput output tokens at
+// the worst-case price.
+func (g *Guard) reserve(ctx context.Context, t *Ticket, worst policy.Price, input int64) error {
+	t.res.Amount = worst.Cost(input, int64(t.MaxOutput), 0, 0)
 	return g.store.Reserve(ctx, t.res)
 }
 
-// worstPrice prices input at the dearer of plain and cache-write input.
-func (t *Ticket) worstPrice() policy.Price {
-	return policy.Price{Input: max(t.Price.Input, t.Price.CacheWrite), Output: t.Price.Output}
+// worstPrice is the price of r's worst case: a request that carries cache
+// points may write its whole prompt to the cache, so its input is priced at
+// the dearer of plain and cache-write input; any other request's input is
+// billed as plain input (or read from a cache, which costs less).
+func worstPrice(r *Request) policy.Price {
+	p := r.Route.Price
+	in := p.Input
+	if r.CacheWrite {
+		in = max(in, p.CacheWrite)
+	}
+	return policy.Price{Input: in, Output: p.Output}
 }
-
-// inputCost is what the reservation holds for input tokens alone.
-func (t *Ticket) inputCost(input int64) int64 { return t.worstPrice().Cost(input, 0, 0, 0) }
 
 func (t *Ticket) admitted(err error) (*Ticket, error) {
 	switch {
@@ -175,21 +192,76 @@ func (t *Ticket) admitted(err error) (*Ticket, error) {
 	}
 }
 
-func (g *Guard) refusal(e *usage.ExceededError, now time.Time) error {
-	scope := "Your API key's"
+// refusal explains why a request whose worst case is input tokens and
+// maxOutput output tokens at worst did not fit the scope of e. A budget is
+// called exhausted only when nothing is left of it; otherwise the message
+// says what is left, what the request could cost, and what would fit. A
+// shared scope (team, gateway) shows only what is left of it, rounded down
+// to the cent, never what other keys spent or hold.
+func (g *Guard) refusal(e *usage.ExceededError, worst policy.Price, input int64, maxOutput int, now time.Time) error {
+	scope := "your API key's"
 	switch e.Scope.Kind {
 	case usage.KindTeam:
-		scope = fmt.Sprintf("Your team %q's", e.Scope.ID)
+		scope = fmt.Sprintf("your team %q's", e.Scope.ID)
 	case usage.KindGlobal:
-		scope = "The gateway's total"
+		scope = "the gateway's total"
 	}
-	held := ""
-	if e.Reserved > 0 {
-		held = fmt.Sprintf(" (%s more is held by requests in flight)", USD(e.Reserved))
+	shared := e.Scope.Kind != usage.KindKey
+	resets := "It resets on " + NextPeriod(now).Format("2006-01-02 15:04 MST") + "."
+	left := e.Limit - e.Spent - e.Reserved
+	var msg string
+	switch {
+	case left <= 0 && shared:
+		msg = fmt.Sprintf("%s monthly budget of %s is exhausted for %s.", capitalize(scope), USD(e.Limit), Period(now))
+	case left <= 0:
+		held := ""
+		if e.Reserved > 0 {
+			held = fmt.Sprintf(" (%s more is held by requests in flight)", USD(e.Reserved))
+		}
+		msg = fmt.Sprintf("%s monthly budget is exhausted: %s spent of %s in %s%s.", capitalize(scope), USD(e.Spent), USD(e.Limit), Period(now), held)
+	default:
+		shown := left // what the client may know of what is left
+		var figures string
+		if shared {
+			shown = left / 10_000 * 10_000
+			roughly := "less than $0.01"
+			if shown > 0 {
+				roughly = "about " + USD(shown) + ", rounded down to the cent"
+			}
+			figures = fmt.Sprintf("what is left of %s monthly budget (%s)", scope, roughly)
+		} else {
+			figures = fmt.Sprintf("the %s left of %s monthly budget (%s spent of %s in %s", USD(left), scope, USD(e.Spent), USD(e.Limit), Period(now))
+			if e.Reserved > 0 {
+				figures += fmt.Sprintf(", %s held by requests in flight", USD(e.Reserved))
+			}
+			figures += ")"
+		}
+		tokens := fmt.Sprintf("%d input and %d output tokens at most", input, maxOutput)
+		if worst.Output == 0 { // embeddings: input only
+			tokens = fmt.Sprintf("%d input tokens at most", input)
+		}
+		msg = fmt.Sprintf("This request could cost up to %s (%s), more than %s.",
+			USD(worst.Cost(input, int64(maxOutput), 0, 0)), tokens, figures)
+		inputCost := worst.Cost(input, 0, 0, 0)
+		fit := (shown - inputCost) * 1000 / max(worst.Output, 1)
+		switch {
+		case shown > 0 && inputCost >= shown:
+			msg += fmt.Sprintf(" Its input alone could cost up to %s: shorten the prompt (fewer or shorter messages, images, documents or tools).", USD(inputCost))
+		case shown > 0 && worst.Output > 0 && fit > 0:
+			msg += fmt.Sprintf(" Set max_tokens (or max_completion_tokens) to %d or less, or shorten the prompt.", fit)
+		default:
+			msg += " Shorten the prompt or lower max_tokens."
+		}
 	}
-	return &tollgate.Error{Kind: tollgate.QuotaExceeded, Code: "budget_exceeded",
-		Message: fmt.Sprintf("%s monthly budget is exhausted: %s spent of %s in %s%s. It resets on %s.",
-			scope, USD(e.Spent), USD(e.Limit), Period(now), held, NextPeriod(now).Format("2006-01-02 15:04 MST"))}
+	return &tollgate.Error{Kind: tollgate.QuotaExceeded, Code: "budget_exceeded", Message: msg + " " + resets}
+}
+
+// capitalize upper-cases the first letter of an ASCII s.
+func capitalize(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }
 
 func charges(keyID string, caps policy.Caps) []usage.Charge {

@@ -135,11 +135,12 @@ func (f *fixture) reqFor(t *testing.T, keyID, model string) budget.Request {
 }
 
 // hold admits a small request of keyID and leaves it in flight. Its worst
-// case is 650 micro-USD: (0 bytes + 512 overhead) × 1.25 + 1 output × 10.
+// case is 34 micro-USD: one message of nothing, framed (16 + 8 tokens) × 1,
+// + 1 output × 10.
 func (f *fixture) hold(t *testing.T, keyID string) *budget.Ticket {
 	t.Helper()
 	r := f.req(t, keyID)
-	r.MaxOutput = 1
+	r.Blocks, r.MaxOutput = 1, 1
 	tk, err := f.guard.Admit(context.Background(), r)
 	if err != nil {
 		t.Fatalf("Admit(%s): %v", keyID, err)
@@ -148,7 +149,7 @@ func (f *fixture) hold(t *testing.T, keyID string) *budget.Ticket {
 }
 
 // holdCost is what hold reserves on a capped scope.
-const holdCost = 650
+const holdCost = 34
 
 // spend records micros of settled spend on keyID's scopes: a small request,
 // admitted, then settled at micros input tokens of haiku (1 micro-USD each),
@@ -309,6 +310,8 @@ func TestAdmitReservesWorstCase(t *testing.T) {
 		key, model                    string
 		opts                          budget.Options
 		inputBytes, images, maxOutput int
+		blocks                        int
+		tools, cacheWrite             bool
 		wantMaxOutput                 int
 		wantReserved                  int64
 		use                           budget.Usage
@@ -318,45 +321,91 @@ func TestAdmitReservesWorstCase(t *testing.T) {
 		{
 			name: "default max output", key: "alice", model: haiku,
 			inputBytes: 1000,
-			// (1000 + 512) × 1250 + 4096 × 10000 nano
-			wantMaxOutput: budget.DefaultMaxOutput, wantReserved: 1890 + 40960,
-			// 300×1000 + 50×10000 + 200×100 + 100×1250 nano
-			use:         budget.Usage{Input: 300, Output: 50, CacheRead: 200, CacheWrite: 100},
-			wantCost:    945,
+			// 1000 × 1000 + 4096 × 10000 nano
+			wantMaxOutput: budget.DefaultMaxOutput, wantReserved: 1000 + 40960,
+			// 300×1000 + 50×10000 + 200×100 nano
+			use:         budget.Usage{Input: 300, Output: 50, CacheRead: 200},
+			wantCost:    820,
 			wantCharged: []usage.Scope{keyScope("alice"), teamScope("research"), usage.Global},
 		},
 		{
 			name: "max output from options", key: "alice", model: haiku,
 			opts:       budget.Options{MaxOutput: 1000},
 			inputBytes: 1000,
-			// (1000 + 512) × 1250 + 1000 × 10000 nano
-			wantMaxOutput: 1000, wantReserved: 1890 + 10000,
-			use:         budget.Usage{Input: 1512, Output: 1000},
-			wantCost:    1512 + 10000,
+			// 1000 × 1000 + 1000 × 10000 nano
+			wantMaxOutput: 1000, wantReserved: 1000 + 10000,
+			use:         budget.Usage{Input: 1000, Output: 1000},
+			wantCost:    1000 + 10000,
 			wantCharged: []usage.Scope{keyScope("alice"), teamScope("research"), usage.Global},
 		},
 		{
 			name: "requested max output", key: "alice", model: haiku,
 			inputBytes: 1000, maxOutput: 100,
-			wantMaxOutput: 100, wantReserved: 1890 + 1000,
+			wantMaxOutput: 100, wantReserved: 1000 + 1000,
 			use:         budget.Usage{Input: 10, Output: 1},
 			wantCost:    20,
 			wantCharged: []usage.Scope{keyScope("alice"), teamScope("research"), usage.Global},
 		},
 		{
+			name: "framing", key: "alice", model: haiku,
+			inputBytes: 1000, blocks: 5, maxOutput: 100,
+			// (1000 + 16 + 5 × 8) × 1000 + 100 × 10000 nano
+			wantMaxOutput: 100, wantReserved: 1056 + 1000,
+			use:         budget.Usage{Input: 1056, Output: 100},
+			wantCost:    1056 + 1000,
+			wantCharged: []usage.Scope{keyScope("alice"), teamScope("research"), usage.Global},
+		},
+		{
+			name: "Claude's tool-use system prompt", key: "alice", model: haiku,
+			inputBytes: 1000, blocks: 3, tools: true, maxOutput: 100,
+			// (1000 + 16 + 3 × 8 + 530) × 1000 + 100 × 10000 nano
+			wantMaxOutput: 100, wantReserved: 1570 + 1000,
+			use:         budget.Usage{Input: 1570, Output: 100},
+			wantCost:    1570 + 1000,
+			wantCharged: []usage.Scope{keyScope("alice"), teamScope("research"), usage.Global},
+		},
+		{
+			name: "another family's tool-use system prompt", key: "alice", model: lean,
+			inputBytes: 1000, blocks: 3, tools: true, maxOutput: 100,
+			// (1000 + 16 + 3 × 8 + 512) × 1000 + 100 × 10000 nano
+			wantMaxOutput: 100, wantReserved: 1552 + 1000,
+			use:         budget.Usage{Input: 1552, Output: 100},
+			wantCost:    1552 + 1000,
+			wantCharged: []usage.Scope{keyScope("alice"), teamScope("research"), usage.Global},
+		},
+		{
 			name: "images", key: "alice", model: haiku,
 			inputBytes: 400, images: 2, maxOutput: 50,
-			// (400 + 2×1600 + 512) × 1250 + 50 × 10000 nano
-			wantMaxOutput: 50, wantReserved: 5140 + 500,
-			use:         budget.Usage{Input: 3300, Output: 50},
-			wantCost:    3300 + 500,
+			// (400 + 2×1600) × 1000 + 50 × 10000 nano
+			wantMaxOutput: 50, wantReserved: 3600 + 500,
+			use:         budget.Usage{Input: 3600, Output: 50},
+			wantCost:    3600 + 500,
+			wantCharged: []usage.Scope{keyScope("alice"), teamScope("research"), usage.Global},
+		},
+		{
+			name: "Nova images", key: "alice", model: lean,
+			inputBytes: 400, images: 2, maxOutput: 50,
+			// (400 + 2×2600) × 1000 + 50 × 10000 nano
+			wantMaxOutput: 50, wantReserved: 5600 + 500,
+			use:         budget.Usage{Input: 5600, Output: 50},
+			wantCost:    5600 + 500,
+			wantCharged: []usage.Scope{keyScope("alice"), teamScope("research"), usage.Global},
+		},
+		{
+			name: "cache points price input at cache writes", key: "alice", model: haiku,
+			inputBytes: 1000, cacheWrite: true, maxOutput: 100,
+			// 1000 × 1250 + 100 × 10000 nano
+			wantMaxOutput: 100, wantReserved: 1250 + 1000,
+			// 300×1000 + 50×10000 + 200×100 + 100×1250 nano
+			use:         budget.Usage{Input: 300, Output: 50, CacheRead: 200, CacheWrite: 100},
+			wantCost:    945,
 			wantCharged: []usage.Scope{keyScope("alice"), teamScope("research"), usage.Global},
 		},
 		{
 			name: "rounds up", key: "alice", model: haiku,
-			inputBytes: 1, maxOutput: 1,
-			// 513 × 1250 = 641,250 nano → 642 micro, + 10
-			wantMaxOutput: 1, wantReserved: 652,
+			inputBytes: 1, cacheWrite: true, maxOutput: 1,
+			// 1 × 1250 = 1,250 nano → 2 micro, + 10
+			wantMaxOutput: 1, wantReserved: 12,
 			// 1 cache read: 100 nano → 1 micro
 			use:         budget.Usage{CacheRead: 1},
 			wantCost:    1,
@@ -364,9 +413,9 @@ func TestAdmitReservesWorstCase(t *testing.T) {
 		},
 		{
 			name: "input price dearer than cache writes", key: "alice", model: lean,
-			inputBytes: 1000, maxOutput: 100,
-			// (1000 + 512) × 1000 + 100 × 10000 nano
-			wantMaxOutput: 100, wantReserved: 1512 + 1000,
+			inputBytes: 1000, cacheWrite: true, maxOutput: 100,
+			// 1000 × 1000 + 100 × 10000 nano
+			wantMaxOutput: 100, wantReserved: 1000 + 1000,
 			// 300×1000 + 50×10000 + 200×500 + 100×500 nano
 			use:         budget.Usage{Input: 300, Output: 50, CacheRead: 200, CacheWrite: 100},
 			wantCost:    300 + 500 + 100 + 50,
@@ -375,10 +424,10 @@ func TestAdmitReservesWorstCase(t *testing.T) {
 		{
 			name: "global cap only", key: "dave", model: haiku,
 			inputBytes: 88, maxOutput: 10,
-			// (88 + 512) × 1250 + 10 × 10000 nano
-			wantMaxOutput: 10, wantReserved: 750 + 100,
-			use:         budget.Usage{Input: 600, Output: 10},
-			wantCost:    700,
+			// 88 × 1000 + 10 × 10000 nano
+			wantMaxOutput: 10, wantReserved: 88 + 100,
+			use:         budget.Usage{Input: 88, Output: 10},
+			wantCost:    188,
 			wantCharged: []usage.Scope{keyScope("dave"), usage.Global},
 		},
 	}
@@ -388,6 +437,7 @@ func TestAdmitReservesWorstCase(t *testing.T) {
 			ctx := context.Background()
 			r := f.reqFor(t, tt.key, tt.model)
 			r.InputBytes, r.Images, r.MaxOutput = tt.inputBytes, tt.images, tt.maxOutput
+			r.Blocks, r.Tools, r.CacheWrite = tt.blocks, tt.tools, tt.cacheWrite
 			tk, err := f.guard.Admit(ctx, r)
 			if err != nil {
 				t.Fatalf("Admit: %v", err)
@@ -420,18 +470,14 @@ func TestAdmitReservesWorstCase(t *testing.T) {
 	}
 }
 
+// TestAdmitRefusesOverCap refuses a request of 1,000 input tokens and
+// 4,096 output tokens at most: $0.041960 at haiku's prices. The refusal
+// says "exhausted" only when nothing is left; otherwise it says what is
+// left, what the request could cost and what would fit, and of a shared
+// scope it shows only what is left, rounded down to the cent.
 func TestAdmitRefusesOverCap(t *testing.T) {
-	const reset = "It resets on 2026-12-01 00:00 UTC."
-	tests := []struct {
-		name    string
-		policy  string
-		setup   func(t *testing.T, f *fixture)
-		key     string
-		wantMsg string
-	}{
-		{
-			name: "key cap",
-			policy: `
+	const reset = " It resets on 2026-12-01 00:00 UTC."
+	const keyCap = `
 keys:
   - id: alice
     sha256: "#alice"
@@ -442,25 +488,56 @@ teams:
     monthly_budget_usd: 50
 budget:
   monthly_budget_usd: 100
-`,
+`
+	tests := []struct {
+		name    string
+		policy  string
+		setup   func(t *testing.T, f *fixture)
+		key     string
+		input   int // bytes; 1,000 when 0
+		wantMsg string
+	}{
+		{
+			name:    "key cap, output does not fit",
+			policy:  keyCap,
 			setup:   func(t *testing.T, f *fixture) { f.spend(t, "alice", 998_000) },
 			key:     "alice",
-			wantMsg: "Your API key's monthly budget is exhausted: $0.998000 spent of $1.00 in 2026-11. " + reset,
+			wantMsg: "This request could cost up to $0.041960 (1000 input and 4096 output tokens at most), more than the $0.002000 left of your API key's monthly budget ($0.998000 spent of $1.00 in 2026-11). Set max_tokens (or max_completion_tokens) to 100 or less, or shorten the prompt." + reset,
 		},
 		{
-			name: "key cap with a request in flight",
-			policy: `
-keys:
-  - id: alice
-    sha256: "#alice"
-    monthly_budget_usd: 1
-`,
+			name:   "key cap with a request in flight",
+			policy: keyCap,
 			setup: func(t *testing.T, f *fixture) {
 				f.hold(t, "alice")
 				f.spend(t, "alice", 997_000)
 			},
+			key: "alice",
+			// (1,000,000 - 997,000 - 34 - 1,000) / 10 = 196 output tokens fit
+			wantMsg: "This request could cost up to $0.041960 (1000 input and 4096 output tokens at most), more than the $0.002966 left of your API key's monthly budget ($0.997000 spent of $1.00 in 2026-11, $0.000034 held by requests in flight). Set max_tokens (or max_completion_tokens) to 196 or less, or shorten the prompt." + reset,
+		},
+		{
+			name:    "key cap, input does not fit",
+			policy:  keyCap,
+			setup:   func(t *testing.T, f *fixture) { f.spend(t, "alice", 999_500) },
 			key:     "alice",
-			wantMsg: "Your API key's monthly budget is exhausted: $0.997000 spent of $1.00 in 2026-11 ($0.000650 more is held by requests in flight). " + reset,
+			wantMsg: "This request could cost up to $0.041960 (1000 input and 4096 output tokens at most), more than the $0.000500 left of your API key's monthly budget ($0.999500 spent of $1.00 in 2026-11). Its input alone could cost up to $0.001000: shorten the prompt (fewer or shorter messages, images, documents or tools)." + reset,
+		},
+		{
+			name:    "key cap exhausted",
+			policy:  keyCap,
+			setup:   func(t *testing.T, f *fixture) { f.spend(t, "alice", 1_000_000) },
+			key:     "alice",
+			wantMsg: "Your API key's monthly budget is exhausted: $1.00 spent of $1.00 in 2026-11." + reset,
+		},
+		{
+			name:   "key cap exhausted by requests in flight",
+			policy: keyCap,
+			setup: func(t *testing.T, f *fixture) {
+				f.hold(t, "alice")
+				f.spend(t, "alice", 1_000_000-holdCost)
+			},
+			key:     "alice",
+			wantMsg: "Your API key's monthly budget is exhausted: $0.999966 spent of $1.00 in 2026-11 ($0.000034 more is held by requests in flight)." + reset,
 		},
 		{
 			name: "team cap",
@@ -476,9 +553,50 @@ teams:
   - id: research
     monthly_budget_usd: 1
 `,
+			setup: func(t *testing.T, f *fixture) {
+				f.hold(t, "carol")
+				f.spend(t, "carol", 970_000)
+			},
+			key:   "bob",
+			input: 40_000,
+			// 29,966 micro left, shown as $0.02
+			wantMsg: `This request could cost up to $0.080960 (40000 input and 4096 output tokens at most), more than what is left of your team "research"'s monthly budget (about $0.02, rounded down to the cent). Its input alone could cost up to $0.04: shorten the prompt (fewer or shorter messages, images, documents or tools).` + reset,
+		},
+		{
+			name: "team cap, less than a cent left",
+			policy: `
+keys:
+  - id: bob
+    sha256: "#bob"
+    team: research
+  - id: carol
+    sha256: "#carol"
+    team: research
+teams:
+  - id: research
+    monthly_budget_usd: 1
+`,
 			setup:   func(t *testing.T, f *fixture) { f.spend(t, "carol", 998_000) },
 			key:     "bob",
-			wantMsg: `Your team "research"'s monthly budget is exhausted: $0.998000 spent of $1.00 in 2026-11. ` + reset,
+			wantMsg: `This request could cost up to $0.041960 (1000 input and 4096 output tokens at most), more than what is left of your team "research"'s monthly budget (less than $0.01). Shorten the prompt or lower max_tokens.` + reset,
+		},
+		{
+			name: "team cap exhausted",
+			policy: `
+keys:
+  - id: bob
+    sha256: "#bob"
+    team: research
+  - id: carol
+    sha256: "#carol"
+    team: research
+teams:
+  - id: research
+    monthly_budget_usd: 1
+`,
+			setup:   func(t *testing.T, f *fixture) { f.spend(t, "carol", 1_000_000) },
+			key:     "bob",
+			wantMsg: `Your team "research"'s monthly budget of $1.00 is exhausted for 2026-11.` + reset,
 		},
 		{
 			name: "global cap tightest",
@@ -498,12 +616,12 @@ budget:
 `,
 			setup: func(t *testing.T, f *fixture) {
 				// alice's key has 10,000 left, too little too, but the
-				// gateway has only 2,000.
+				// gateway has nothing left.
 				f.spend(t, "alice", 1_990_000)
-				f.spend(t, "dave", 1_008_000)
+				f.spend(t, "dave", 1_010_000)
 			},
 			key:     "alice",
-			wantMsg: "The gateway's total monthly budget is exhausted: $2.998000 spent of $3.00 in 2026-11. " + reset,
+			wantMsg: "The gateway's total monthly budget of $3.00 is exhausted for 2026-11." + reset,
 		},
 	}
 	for _, tt := range tests {
@@ -513,11 +631,11 @@ budget:
 			scopes := []usage.Scope{keyScope(tt.key), teamScope("research"), usage.Global}
 			before := f.totals(t, "2026-11", scopes...)
 
-			// Worst case (1000 + 512) × 1.25 + 4096 × 10 = 42,850 micro;
-			// with 2,000 or so left, not even 256 output tokens fit.
 			r := f.req(t, tt.key)
 			r.InputBytes = 1000
-			r.Texts = func() []string { return []string{strings.Repeat("x", 1000)} }
+			if tt.input > 0 {
+				r.InputBytes = tt.input
+			}
 			tk, err := f.guard.Admit(context.Background(), r)
 			if err == nil {
 				t.Fatalf("Admit admitted (MaxOutput %d, Clamped %v), want a refusal", tk.MaxOutput, tk.Clamped)
@@ -533,13 +651,39 @@ budget:
 	}
 }
 
+// TestRefusalSuggestionFits follows the refusal's advice: the max_tokens it
+// names is admitted.
+func TestRefusalSuggestionFits(t *testing.T) {
+	f := newFixture(t, "keys:\n  - id: alice\n    sha256: \"#alice\"\n    monthly_budget_usd: 1\n", budget.Options{})
+	f.spend(t, "alice", 998_000)
+	r := f.req(t, "alice")
+	r.InputBytes, r.Blocks = 1000, 2
+	_, err := f.guard.Admit(context.Background(), r)
+	m := regexp.MustCompile(`max_tokens \(or max_completion_tokens\) to (\d+) or less`).FindStringSubmatch(asError(t, err).Message)
+	if m == nil {
+		t.Fatalf("refusal %q names no max_tokens", asError(t, err).Message)
+	}
+	var fit int
+	fmt.Sscan(m[1], &fit)
+	r = f.req(t, "alice")
+	r.InputBytes, r.Blocks, r.MaxOutput = 1000, 2, fit
+	tk, err := f.guard.Admit(context.Background(), r)
+	if err != nil {
+		t.Fatalf("Admit with max_tokens %d, as the refusal advised: %v", fit, err)
+	}
+	if tk.MaxOutput != fit || tk.Clamped {
+		t.Errorf("ticket MaxOutput, Clamped = %d, %v, want %d, false", tk.MaxOutput, tk.Clamped, fit)
+	}
+}
+
 func TestAdmitCountsPrecisely(t *testing.T) {
 	text := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 400)
 	var counter tokens.Counter
 	precise := int64(counter.Count(text))
-	// 100 output tokens cost 1,000 micro; input costs 1.25 micro a token.
-	bound := policy.Price{Input: 1250, Output: 10000}.Cost(int64(len(text))+budget.Overhead, 100, 0, 0)
-	counted := policy.Price{Input: 1250, Output: 10000}.Cost(precise+budget.Overhead, 100, 0, 0)
+	// 100 output tokens cost 1,000 micro; input costs 1 micro a token, and
+	// one message's framing is 16 + 8 tokens.
+	bound := policy.Price{Input: 1000, Output: 10000}.Cost(int64(len(text))+24, 100, 0, 0)
+	counted := policy.Price{Input: 1000, Output: 10000}.Cost(precise+24, 100, 0, 0)
 	const tightCap = 12_000 // $0.012
 	if !(counted <= tightCap && tightCap < bound) {
 		t.Fatalf("bad fixture: the tight cap %d must lie in [%d, %d)", tightCap, counted, bound)
@@ -567,7 +711,7 @@ keys:
 			f := newFixture(t, policyYAML, budget.Options{})
 			calls := 0
 			r := f.req(t, tt.key)
-			r.InputBytes, r.MaxOutput = len(text), 100
+			r.InputBytes, r.MaxOutput, r.Blocks = len(text), 100, 1
 			r.Texts = func() []string { calls++; return []string{text} }
 			tk, err := f.guard.Admit(context.Background(), r)
 			if err != nil {
@@ -588,8 +732,8 @@ keys:
 }
 
 func TestAdmitClamps(t *testing.T) {
-	// Every request reads 488 bytes: (488 + 512) × 1 micro = 1,000 micro of
-	// input at lean's prices, then 10 micro per output token.
+	// Every request reads 1,000 bytes: 1,000 micro of input at lean's
+	// prices, then 10 micro per output token.
 	tests := []struct {
 		name          string
 		capUSD        string
@@ -611,7 +755,7 @@ func TestAdmitClamps(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, "keys:\n  - id: alice\n    sha256: \"#alice\"\n    monthly_budget_usd: "+tt.capUSD+"\n", tt.opts)
 			r := f.reqFor(t, "alice", lean)
-			r.InputBytes, r.MaxOutput = 488, tt.maxOutput
+			r.InputBytes, r.MaxOutput = 1000, tt.maxOutput
 			tk, err := f.guard.Admit(context.Background(), r)
 			if tt.wantMaxOutput == 0 {
 				if err == nil {
@@ -637,22 +781,37 @@ func TestAdmitClamps(t *testing.T) {
 }
 
 // TestAdmitClampsAtCacheWritePrice clamps a model whose cache writes cost
-// more than its input, as every Claude model's do: the worst case prices the
-// input at the cache-write price, so the clamp must leave room for that.
+// more than its input, as every Claude model's do: the worst case of a
+// request with cache points prices the input at the cache-write price, so
+// the clamp must leave room for that; without cache points it need not.
 func TestAdmitClampsAtCacheWritePrice(t *testing.T) {
-	f := newFixture(t, "keys:\n  - id: alice\n    sha256: \"#alice\"\n    monthly_budget_usd: 0.02\n", budget.Options{})
-	r := f.req(t, "alice") // haiku: input 1 micro, cache writes 1.25 micro
-	r.InputBytes, r.MaxOutput = 488, 4096
-	tk, err := f.guard.Admit(context.Background(), r)
-	if err != nil {
-		t.Fatalf("Admit: %v; want it clamped to (20,000 - 1,000 × 1.25) / 10 = 1,875 output tokens", err)
+	tests := []struct {
+		name          string
+		cacheWrite    bool
+		wantMaxOutput int
+	}{
+		// (20,000 - 1,000 × 1.25) / 10
+		{name: "cache points", cacheWrite: true, wantMaxOutput: 1875},
+		// (20,000 - 1,000 × 1) / 10
+		{name: "no cache points", cacheWrite: false, wantMaxOutput: 1900},
 	}
-	if tk.MaxOutput != 1875 || !tk.Clamped {
-		t.Errorf("ticket MaxOutput, Clamped = %d, %v, want 1875, true", tk.MaxOutput, tk.Clamped)
-	}
-	want := map[usage.Scope]usage.Totals{keyScope("alice"): {Reserved: 20_000}}
-	if diff := cmp.Diff(want, f.totals(t, "2026-11", keyScope("alice"))); diff != "" {
-		t.Errorf("totals (-want +got):\n%s", diff)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, "keys:\n  - id: alice\n    sha256: \"#alice\"\n    monthly_budget_usd: 0.02\n", budget.Options{})
+			r := f.req(t, "alice") // haiku: input 1 micro, cache writes 1.25 micro
+			r.InputBytes, r.MaxOutput, r.CacheWrite = 1000, 4096, tt.cacheWrite
+			tk, err := f.guard.Admit(context.Background(), r)
+			if err != nil {
+				t.Fatalf("Admit: %v; want it clamped to %d output tokens", err, tt.wantMaxOutput)
+			}
+			if tk.MaxOutput != tt.wantMaxOutput || !tk.Clamped {
+				t.Errorf("ticket MaxOutput, Clamped = %d, %v, want %d, true", tk.MaxOutput, tk.Clamped, tt.wantMaxOutput)
+			}
+			want := map[usage.Scope]usage.Totals{keyScope("alice"): {Reserved: 20_000}}
+			if diff := cmp.Diff(want, f.totals(t, "2026-11", keyScope("alice"))); diff != "" {
+				t.Errorf("totals (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -819,14 +978,14 @@ keys:
 	r.MaxOutput = 1
 	_, err := f.guard.Admit(ctx, r)
 	want := &tollgate.Error{Kind: tollgate.QuotaExceeded, Code: "budget_exceeded",
-		Message: "Your API key's monthly budget is exhausted: $0.999350 spent of $1.00 in 2026-11 ($0.000650 more is held by requests in flight). It resets on 2026-12-01 00:00 UTC."}
+		Message: "Your API key's monthly budget is exhausted: $0.999966 spent of $1.00 in 2026-11 ($0.000034 more is held by requests in flight). It resets on 2026-12-01 00:00 UTC."}
 	if diff := cmp.Diff(want, asError(t, err)); diff != "" {
 		t.Fatalf("Admit at the cap (-want +got):\n%s", diff)
 	}
 
 	f.clock.Set(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	r = f.req(t, "alice")
-	r.MaxOutput = 1
+	r.Blocks, r.MaxOutput = 1, 1
 	tk, err := f.guard.Admit(ctx, r)
 	if err != nil {
 		t.Fatalf("Admit in the new period: %v", err)
@@ -996,8 +1155,12 @@ func TestEstimate(t *testing.T) {
 	text := "The quick brown fox jumps over the lazy dog."
 	tests := []struct {
 		name        string
+		model       string
 		texts       []string
 		images      int
+		documents   int
+		blocks      int
+		tools       bool
 		outputBytes int
 		want        budget.Usage
 	}{
@@ -1007,13 +1170,18 @@ func TestEstimate(t *testing.T) {
 		{name: "five output bytes", outputBytes: 5, want: budget.Usage{Output: 2, Estimated: true}},
 		{name: "texts", texts: []string{text, "hello world"}, outputBytes: 4000,
 			want: budget.Usage{Input: int64(counter.Count(text, "hello world")), Output: 1000, Estimated: true}},
-		{name: "images", texts: []string{text}, images: 2, outputBytes: 401,
-			want: budget.Usage{Input: int64(counter.Count(text)) + 2*budget.ImageTokens, Output: 101, Estimated: true}},
-		{name: "images only", images: 1, want: budget.Usage{Input: budget.ImageTokens, Estimated: true}},
+		{name: "images", model: haiku, texts: []string{text}, images: 2, outputBytes: 401,
+			want: budget.Usage{Input: int64(counter.Count(text)) + 2*1600, Output: 101, Estimated: true}},
+		{name: "Llama images", model: "meta.llama3-2-90b-instruct-v1:0", images: 1,
+			want: budget.Usage{Input: 6404, Estimated: true}},
+		{name: "framing, tools, documents", model: haiku, texts: []string{text}, documents: 5000, blocks: 4, tools: true,
+			want: budget.Usage{Input: int64(counter.Count(text)) + 5000 + 16 + 4*8 + 530, Estimated: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := g.Estimate(tt.texts, tt.images, tt.outputBytes)
+			r := budget.Request{Route: policy.Route{ModelID: tt.model}, Images: tt.images, DocumentTokens: tt.documents, Blocks: tt.blocks, Tools: tt.tools,
+				Texts: func() []string { return tt.texts }}
+			got := g.Estimate(r, tt.outputBytes)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Estimate (-want +got):\n%s", diff)
 			}
@@ -1034,9 +1202,9 @@ func TestAdmitSettleConcurrent(t *testing.T) {
 		goroutines = 200
 		inputBytes = 2000
 		maxOutput  = 500
-		// (2000 + 512) × 1.25 + 500 × 10 micro-USD
-		worstCase = 3140 + 5000
-		limit     = 410_000 // $0.41: 50.4 worst cases
+		// (2000 + 16 + 8) × 1.25 + 500 × 10 micro-USD
+		worstCase = 2530 + 5000
+		limit     = 410_000 // $0.41: 54.5 worst cases
 	)
 	f := newFixture(t, `
 keys:
@@ -1049,6 +1217,7 @@ keys:
 	for i := range reqs {
 		reqs[i] = f.req(t, "alice")
 		reqs[i].InputBytes, reqs[i].MaxOutput = inputBytes, maxOutput
+		reqs[i].Blocks, reqs[i].CacheWrite = 1, true
 	}
 	var (
 		admitted, spent atomic.Int64
@@ -1070,7 +1239,7 @@ keys:
 			// Any usage within the worst case: input and cache writes up
 			// to the input bound, output up to the ticket's cap.
 			rnd := rand.New(rand.NewPCG(uint64(i), 1))
-			in := rnd.Int64N(inputBytes + budget.Overhead + 1)
+			in := rnd.Int64N(inputBytes + 24 + 1)
 			write := rnd.Int64N(in + 1)
 			u := budget.Usage{Input: in - write, CacheWrite: write, Output: rnd.Int64N(int64(tk.MaxOutput) + 1)}
 			s, err := tk.Settle(ctx, u)

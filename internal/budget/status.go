@@ -59,11 +59,17 @@ func (g *Guard) Status(ctx context.Context, p *policy.Policy, k *policy.Key) (St
 }
 
 // Estimate returns the usage of a request whose stream broke before Bedrock
-// reported it: the input counted with tiktoken, the output from the bytes
-// produced (about four per token). It is marked Estimated.
-func (g *Guard) Estimate(texts []string, images, outputBytes int) Usage {
+// reported it: r's input counted as Admit counts it near a cap (its texts
+// with tiktoken, plus its images, binary documents, framing and tool-use
+// system prompt), the output from the bytes produced (about four per
+// token). It is marked Estimated.
+func (g *Guard) Estimate(r Request, outputBytes int) Usage {
+	var texts []string
+	if r.Texts != nil {
+		texts = r.Texts()
+	}
 	return Usage{
-		Input:     int64(g.counter.Count(texts...) + images*ImageTokens),
+		Input:     int64(g.counter.Count(texts...)) + fixedInput(&r),
 		Output:    int64((outputBytes + 3) / 4),
 		Estimated: true,
 	}

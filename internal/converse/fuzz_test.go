@@ -70,7 +70,6 @@ func FuzzParseChatRequest(f *testing.F) {
 			t.Fatal("ParseChatRequest returned neither a request nor an error")
 		}
 		_ = converse.MeasureInput(req, len(body))
-		_ = converse.InputTexts(req)
 		_ = req.MaxOutputTokens()
 		in, err := converse.ToConverse(req, req.Model, converse.Options{})
 		if err != nil {
@@ -80,6 +79,9 @@ func FuzzParseChatRequest(f *testing.F) {
 		if in == nil || in.ModelId == nil || *in.ModelId != req.Model {
 			t.Fatalf("ToConverse returned %+v for model %q", in, req.Model)
 		}
+		_ = converse.InputTexts(in)
+		_ = converse.FramingOf(in)
+		_ = converse.DocumentTokens(in)
 		_, thinking := converse.OutputCap(req, req.Model)
 		converse.CapOutput(in, 1, thinking)
 	})

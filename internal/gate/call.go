@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
+	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
 
@@ -249,7 +250,8 @@ func (x *Exchange) Invoke(ctx context.Context, calls []Invocation, metadata map[
 			continue
 		}
 		if r.usage == (Usage{}) {
-			est := x.g.c.Budget.Estimate(calls[i].Texts, 0, 0)
+			texts := calls[i].Texts
+			est := x.g.c.Budget.Estimate(budget.Request{Route: *x.route, Texts: func() []string { return texts }}, 0)
 			r.usage.Input, r.usage.Estimated = est.Input, true
 		}
 		u.Input += r.usage.Input

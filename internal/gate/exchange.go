@@ -33,7 +33,7 @@ type Exchange struct {
 	stream bool
 	route  *policy.Route
 	ticket *budget.Ticket
-	demand Demand
+	demand budget.Request // what Admit reserved for, to estimate an unreported usage alike
 
 	mu              sync.Mutex // settlement and notes may come from a call's goroutines
 	settlement      Settlement
@@ -76,11 +76,24 @@ func (x *Exchange) FamilyModel(ctx context.Context) string {
 }
 
 // Demand is what a call may consume at worst, for its reservation: plain
-// numbers a front end reads off its request.
+// numbers a front end reads off its request (see [budget.Request]).
 type Demand struct {
 	InputBytes int             // an upper bound of the bytes of text the model reads
 	Images     int             // images the model reads
 	Texts      func() []string // the texts, for a precise count near a cap and for estimates
+	// DocumentTokens bounds the text of the binary documents (PDF, Word,
+	// Excel), which neither InputBytes nor Texts hold.
+	DocumentTokens int
+	// Blocks counts the messages, system blocks, content blocks and tools
+	// (each framed by a few tokens); 0 for a request that is no
+	// conversation (embeddings).
+	Blocks int
+	// Tools: the Bedrock request offers tools, so the model reads its
+	// family's tool-use system prompt.
+	Tools bool
+	// CacheWrite: the Bedrock request carries cache points, so its input
+	// may be billed at the cache-write price.
+	CacheWrite bool
 	// MaxOutput is the output cap the request asks for, its thinking
 	// budget included; 0 when it sets none.
 	MaxOutput int
@@ -106,14 +119,16 @@ func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
 	if x.route == nil || x.ticket != nil {
 		return Grant{}, x.outOfOrder("Admit")
 	}
-	t, err := x.g.c.Budget.Admit(ctx, budget.Request{
+	r := budget.Request{
 		ID: x.caller.RequestID, Policy: x.caller.Policy, Key: x.caller.Key, Route: *x.route,
-		InputBytes: d.InputBytes, Images: d.Images, Texts: d.Texts, MaxOutput: d.MaxOutput,
-	})
+		InputBytes: d.InputBytes, Images: d.Images, Texts: d.Texts, DocumentTokens: d.DocumentTokens,
+		Blocks: d.Blocks, Tools: d.Tools, CacheWrite: d.CacheWrite, MaxOutput: d.MaxOutput,
+	}
+	t, err := x.g.c.Budget.Admit(ctx, r)
 	if err != nil {
 		return Grant{}, x.note(err)
 	}
-	x.ticket, x.demand = t, d
+	x.ticket, x.demand = t, r
 	return Grant{MaxOutput: t.MaxOutput, Clamped: t.Clamped}, nil
 }
 
@@ -143,13 +158,10 @@ func (x *Exchange) Settlement() (Settlement, bool) {
 	return x.settlement, x.settled
 }
 
-// estimate is the usage of a call that ended before Bedrock reported it.
+// estimate is the usage of a call that ended before Bedrock reported it:
+// its input counted as Admit counts it near a cap.
 func (x *Exchange) estimate(outputBytes int) Usage {
-	var texts []string
-	if x.demand.Texts != nil {
-		texts = x.demand.Texts()
-	}
-	return x.g.c.Budget.Estimate(texts, x.demand.Images, outputBytes)
+	return x.g.c.Budget.Estimate(x.demand, outputBytes)
 }
 
 // note remembers what the metering event and the request log say of err,

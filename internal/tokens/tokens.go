@@ -10,7 +10,9 @@
 //     from the binary on first use (about 100 ms and 12 MB, so never at start
 //     and never in the hot path), then multiplied by [Margin]: Claude's and
 //     Llama's tokenizers split text differently from cl100k, by up to a fifth
-//     more tokens in our measurements of English and code.
+//     more tokens in our measurements of English and code. It is never below
+//     a token per [BytesPerToken] bytes: cl100k packs common English words
+//     into single tokens of 5 to 8 bytes, which a finer tokenizer may split.
 package tokens
 
 import (
@@ -25,6 +27,11 @@ import (
 // split more finely.
 const Margin = 1.25
 
+// BytesPerToken is the fewest tokens Count gives a text: one per this many
+// bytes, rounded up. The Bedrock simulator bills text at this rate, and
+// Claude's tokenizer comes close to it on English prose.
+const BytesPerToken = 4
+
 // Bound returns an upper bound of the tokens of a text of n bytes.
 func Bound(n int) int { return n }
 
@@ -36,9 +43,10 @@ type Counter struct {
 	err  error
 }
 
-// Count returns the estimated tokens of the texts, with Margin applied and
-// rounded up. If the encoding cannot be loaded it falls back to Bound, so an
-// estimate is never lower than it should be.
+// Count returns the estimated tokens of the texts: for each, its cl100k
+// count with Margin applied and rounded up, and at least its bytes /
+// BytesPerToken, rounded up. If the encoding cannot be loaded it falls back
+// to Bound, so an estimate is never lower than it should be.
 func (c *Counter) Count(texts ...string) int {
 	c.once.Do(c.load)
 	total := 0
@@ -48,7 +56,7 @@ func (c *Counter) Count(texts ...string) int {
 			continue
 		}
 		n := len(c.enc.EncodeOrdinary(t))
-		total += int(math.Ceil(float64(n) * Margin))
+		total += max(int(math.Ceil(float64(n)*Margin)), (len(t)+BytesPerToken-1)/BytesPerToken)
 	}
 	return total
 }

@@ -19,13 +19,16 @@ func TestCountIsBetweenRealAndBound(t *testing.T) {
 		{"hello", "hello world", 2},
 		{"sentence", "The quick brown fox jumps over the lazy dog.", 10},
 		{"tiktoken README", "tiktoken is great!", 6},
+		// cl100k packs each word in one token: 1.25 x 4 tokens are fewer
+		// than a token per 4 bytes
+		{"long words", "international configuration implementation responsibility", 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := c.Count(tt.text)
-			want := int(float64(tt.cl100k)*tokens.Margin + 0.999)
+			want := max(int(float64(tt.cl100k)*tokens.Margin+0.999), (len(tt.text)+tokens.BytesPerToken-1)/tokens.BytesPerToken)
 			if got != want {
-				t.Errorf("Count(%q) = %d, want %d (cl100k %d x margin)", tt.text, got, want, tt.cl100k)
+				t.Errorf("Count(%q) = %d, want %d (cl100k %d x margin, at least a token per %d bytes)", tt.text, got, want, tt.cl100k, tokens.BytesPerToken)
 			}
 			if got > tokens.Bound(len(tt.text)) && tt.text != "" {
 				t.Errorf("Count(%q) = %d above the byte bound %d", tt.text, got, len(tt.text))
