@@ -2,10 +2,14 @@ package anthropic
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+
 	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/converse"
 )
 
 // MinThinkingBudget is the least thinking budget Claude accepts.
@@ -64,6 +68,7 @@ type tool struct {
 	Description  string          `json:"description"`
 	InputSchema  json.RawMessage `json:"input_schema"`
 	DeferLoading *bool           `json:"defer_loading"`
+	Cache        json.RawMessage `json:"cache_control"`
 }
 
 // invalid is a 400 invalid_request_error about param.
@@ -262,32 +267,54 @@ func (r *Request) SetMaxTokens(n int) {
 	delete(r.fields, "thinking")
 }
 
-// InputSize bounds what a request sends the model.
+// InputSize bounds what a request sends the model, for its reservation.
 type InputSize struct {
 	TextBytes int // an upper bound of the bytes of every text the model reads
 	Images    int // images, each billed by its pixels
+	// DocumentTokens bounds the text of the base64 PDFs, which TextBytes
+	// leaves out (converse.ExtractedTextBound).
+	DocumentTokens int
+	Blocks         int  // messages, system blocks, content blocks and tools
+	Tools          bool // the request offers tools
+	CacheWrite     bool // a cache_control mark: input may be billed at the cache-write price
 }
 
 // Input bounds what the model reads: the body holds every text (messages,
-// system, tools, documents, thinking), only longer for JSON escapes, so the
-// body less the base64 of its images bounds the text; each image counts as
-// one. It costs no pass over the text.
+// system, tools, text documents, thinking), only longer for JSON escapes,
+// so the body less the base64 of its images and PDFs bounds the text; each
+// image counts as one, each PDF by the text it may hold. It costs no pass
+// over the text, one over each PDF.
 func (r *Request) Input() InputSize {
-	s := InputSize{TextBytes: r.size}
+	s := InputSize{TextBytes: r.size, Blocks: len(r.messages) + len(r.tools), Tools: len(r.tools) > 0}
+	_, s.CacheWrite = r.fields["cache_control"]
 	var walk func([]block)
 	walk = func(bs []block) {
 		for _, b := range bs {
-			if b.Type == "image" {
+			s.Blocks++
+			s.CacheWrite = s.CacheWrite || len(b.Cache) > 0 && !isNull(b.Cache)
+			switch {
+			case b.Type == "image":
 				s.Images++
 				if b.Source != nil {
 					s.TextBytes -= len(b.Source.Data)
+				}
+			case b.Type == "document" && b.Source != nil && b.Source.Type == "base64":
+				s.TextBytes -= len(b.Source.Data)
+				if data, err := base64.StdEncoding.DecodeString(b.Source.Data); err == nil {
+					s.DocumentTokens += converse.ExtractedTextBound(types.DocumentFormatPdf, data)
+				} else {
+					s.DocumentTokens += len(b.Source.Data)
 				}
 			}
 			walk(b.inner)
 		}
 	}
+	walk(r.system)
 	for _, m := range r.messages {
 		walk(m.blocks)
+	}
+	for _, t := range r.tools {
+		s.CacheWrite = s.CacheWrite || len(t.Cache) > 0 && !isNull(t.Cache)
 	}
 	s.TextBytes = max(s.TextBytes, 0)
 	return s

@@ -1,6 +1,7 @@
 package anthropic_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -160,8 +161,19 @@ func TestMeasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := r.Input(), (anthropic.InputSize{TextBytes: len(body) - 12, Images: 2}); got != want {
+	if got, want := r.Input(), (anthropic.InputSize{TextBytes: len(body) - 12, Images: 2, Blocks: 13, Tools: true}); got != want {
 		t.Errorf("Input() = %+v, want %+v", got, want)
+	}
+	// A PDF counts by the text it may hold, not its base64; a cache mark
+	// may bill the input at the cache-write price.
+	pdf := base64.StdEncoding.EncodeToString([]byte("%PDF-1.4 (Hello) Tj"))
+	body = `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"` + pdf + `"},"cache_control":{"type":"ephemeral"}}]}]}`
+	doc, err := anthropic.ParseRequest([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Input(); got.TextBytes != len(body)-len(pdf) || got.DocumentTokens < len("%PDF-1.4 (Hello) Tj") || !got.CacheWrite || got.Blocks != 2 {
+		t.Errorf("Input() of a PDF = %+v", got)
 	}
 	want := []string{"Sys", "Look", "T", "", "Doc text", "Hmm", "tl", `{"a":1}`, "Res", "tl", "desc", `{"type":"object"}`}
 	if diff := cmp.Diff(want, r.Texts()); diff != "" {

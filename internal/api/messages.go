@@ -106,7 +106,8 @@ func handleMessages(d Deps) gin.HandlerFunc {
 		}
 		in := req.Input()
 		grant, err := x.Admit(ctx, gate.Demand{
-			InputBytes: in.TextBytes, Images: in.Images, Texts: req.Texts,
+			InputBytes: in.TextBytes, Images: in.Images, Texts: req.Texts, DocumentTokens: in.DocumentTokens,
+			Blocks: in.Blocks, Tools: in.Tools, CacheWrite: in.CacheWrite,
 			MaxOutput: req.MaxTokens(), ThinkingBudget: req.ThinkingBudget(),
 		})
 		if err != nil {
