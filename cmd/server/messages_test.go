@@ -29,18 +29,24 @@ keys:
   - id: broke
     sha256: %q
     monthly_budget_usd: 0
+  - id: narrow
+    sha256: %q
+    models: ["anthropic.claude-3-haiku-*"]
 pricing:
   anthropic.claude-sonnet-4-5-20250929-v1:0: {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75}
 `
 
-const brokeSecret = "sk-test-broke-0123456789"
+const (
+	brokeSecret  = "sk-test-broke-0123456789"
+	narrowSecret = "sk-test-narrow-0123456789"
+)
 
 const claudeSonnet45 = "claude-sonnet-4-5-20250929"
 
 func messagesGateway(t *testing.T) *gateway {
 	t.Helper()
 	dir := t.TempDir()
-	body := fmt.Sprintf(messagesPolicy, policy.HashSecret(freeSecret), policy.HashSecret(brokeSecret))
+	body := fmt.Sprintf(messagesPolicy, policy.HashSecret(freeSecret), policy.HashSecret(brokeSecret), policy.HashSecret(narrowSecret))
 	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +163,8 @@ func TestMessagesErrors(t *testing.T) {
 	}{
 		{"no key", "", `{}`, 401, "authentication_error", "API key"},
 		{"bad key", "sk-nobody", `{}`, 401, "authentication_error", ""},
+		{"a model the key may not use", narrowSecret, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 403, "permission_error", "not allowed to use"},
+		{"a model it may use, by Anthropic's name", narrowSecret, `{"model":"claude-3-haiku-20240307","max_tokens":5,"messages":[{"role":"user","content":"x [sim:error=ResourceNotFoundException]"}]}`, 404, "not_found_error", "end of its life"},
 		{"no max_tokens", freeSecret, `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "max_tokens: Field required"},
 		{"not Claude", freeSecret, `{"model":"amazon.nova-micro-v1:0","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "not a Claude model"},
 		{"Bedrock refuses", freeSecret, `{"model":"claude-sonnet-4-5","max_tokens":5,"temperature":0.5,"top_p":0.5,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "cannot both be specified"},

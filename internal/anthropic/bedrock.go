@@ -46,7 +46,7 @@ var gatedFields = map[string]string{
 // droppedFields are top-level members of Anthropic's API that Bedrock's
 // Claude refuses ("Extra inputs are not permitted") and that only matter to
 // Anthropic's own service: they are removed.
-var droppedFields = []string{"container", "inference_geo", "mcp_servers", "metadata", "service_tier"}
+var droppedFields = []string{"container", "diagnostics", "inference_geo", "mcp_servers", "metadata", "service_tier", "speed"}
 
 // BedrockBetas returns the anthropic-beta flags Bedrock is sent, sorted.
 func BedrockBetas() []string { return slices.Clone(bedrockBetas) }

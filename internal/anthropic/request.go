@@ -43,7 +43,7 @@ type block struct {
 	Type     string          `json:"type"`
 	Text     *string         `json:"text,omitempty"`
 	Thinking *string         `json:"thinking,omitempty"`
-	Source   *source         `json:"source,omitempty"`
+	RawSrc   json.RawMessage `json:"source,omitempty"` // an object (images, documents) or a string (search results)
 	Name     string          `json:"name,omitempty"`
 	Input    json.RawMessage `json:"input,omitempty"`
 	Content  json.RawMessage `json:"content,omitempty"` // tool_result: a string or blocks
@@ -51,6 +51,7 @@ type block struct {
 	Context  string          `json:"context,omitempty"`
 	Cache    json.RawMessage `json:"cache_control,omitempty"`
 	inner    []block         // tool_result content
+	Source   *source         `json:"-"` // RawSrc of an image or a document
 }
 
 type source struct {
@@ -215,8 +216,11 @@ func decodeContent(raw json.RawMessage, path string) ([]block, error) {
 				return nil, invalid(bpath+".text", "Field required")
 			}
 		case "image", "document":
-			if b.Source == nil {
+			if len(b.RawSrc) == 0 || isNull(b.RawSrc) {
 				return nil, invalid(bpath+".source", "Field required")
+			}
+			if err := json.Unmarshal(b.RawSrc, &b.Source); err != nil {
+				return nil, invalid(bpath+".source", "Input should be an object with a type")
 			}
 		case "tool_result":
 			if len(b.Content) > 0 && !isNull(b.Content) {
