@@ -122,7 +122,29 @@ func (r *Request) BedrockBody(betaHeader []string) ([]byte, error) {
 	if err := r.moveSystemMessages(out); err != nil {
 		return nil, err
 	}
-	return json.Marshal(out)
+	return appendObject(make([]byte, 0, r.size+256), out), nil
+}
+
+// appendObject writes the members of an object whose values are JSON as the
+// decoder kept them (valid, possibly spaced), in key order: a copy, where
+// json.Marshal would validate and compact every value again.
+func appendObject(dst []byte, members map[string]json.RawMessage) []byte {
+	keys := make([]string, 0, len(members))
+	for k := range members {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		key, _ := json.Marshal(k) // a string always encodes
+		dst = append(dst, key...)
+		dst = append(dst, ':')
+		dst = append(dst, members[k]...)
+	}
+	return append(dst, '}')
 }
 
 // moveSystemMessages appends the content of messages with role system to

@@ -59,3 +59,26 @@ func BenchmarkStreamEvent(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkParse(b *testing.B) {
+	body := []byte(claudeCodeTurn)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := anthropic.ParseRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBedrockBody(b *testing.B) {
+	r, err := anthropic.ParseRequest([]byte(claudeCodeTurn))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(claudeCodeTurn)))
+	for b.Loop() {
+		if _, err := r.BedrockBody(nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -101,6 +101,8 @@ func TestBedrockBody(t *testing.T) {
 			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"thinking":{"type":"disabled"},` + hello + `}`},
 		{"1M context beta passes", `{"model":"m","max_tokens":10,` + hello + `}`, []string{"context-1m-2025-08-07"},
 			`{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["context-1m-2025-08-07"],"max_tokens":10,` + hello + `}`},
+		{"an unknown member with an odd name passes as valid JSON", `{"model":"m","max_tokens":10,"od\u0001d\"key":1,` + hello + `}`, nil,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"od\u0001d\"key":1,` + hello + `}`},
 		{"tool use and results unchanged", `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"Weather?"},{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"w","input":{"city":"Paris"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"Sunny"}],"is_error":false}]}]}`, nil,
 			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"messages":[{"role":"user","content":"Weather?"},{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"w","input":{"city":"Paris"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"Sunny"}],"is_error":false}]}]}`},
 	}
