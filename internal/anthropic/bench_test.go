@@ -82,3 +82,20 @@ func BenchmarkBedrockBody(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSmallRequest is BenchmarkRequest for a one-message request, as
+// an SDK user sends.
+func BenchmarkSmallRequest(b *testing.B) {
+	body := []byte(`{"model":"claude-sonnet-4-5-20250929","max_tokens":1024,"messages":[{"role":"user","content":"Hello, Claude"}]}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := anthropic.ParseRequest(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = r.Input()
+		if _, err := r.BedrockBody([]string{"interleaved-thinking-2025-05-14"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
