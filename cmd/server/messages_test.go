@@ -166,6 +166,7 @@ func TestMessagesErrors(t *testing.T) {
 		{"a model the key may not use", narrowSecret, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 403, "permission_error", "not allowed to use"},
 		{"a model it may use, by Anthropic's name", narrowSecret, `{"model":"claude-3-haiku-20240307","max_tokens":5,"messages":[{"role":"user","content":"x [sim:error=ResourceNotFoundException]"}]}`, 404, "not_found_error", "end of its life"},
 		{"no max_tokens", freeSecret, `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "max_tokens: Field required"},
+		{"a Claude model Bedrock does not list", freeSecret, `{"model":"claude-opus-9-9","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 404, "not_found_error", "alias"},
 		{"not Claude", freeSecret, `{"model":"amazon.nova-micro-v1:0","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "not a Claude model"},
 		{"Bedrock refuses", freeSecret, `{"model":"claude-sonnet-4-5","max_tokens":5,"temperature":0.5,"top_p":0.5,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "cannot both be specified"},
 		{"Bedrock throttles", freeSecret, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"x [sim:error=ThrottlingException]"}]}`, 429, "rate_limit_error", "Too many requests"},

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -56,24 +58,47 @@ func writeAnthropicError(c *gin.Context, e *tollgate.Error) {
 }
 
 // messagesModel resolves the model a Messages request names: a policy
-// alias (or any name the policy prices) as is, else Anthropic's name through
-// the documented table, in the inference-profile geography of region, else
-// the name as a Bedrock id.
-func messagesModel(pol *policy.Policy, name, region string) string {
+// alias (or any name the policy prices) as is; else Anthropic's name
+// through the documented table, in the inference-profile geography of the
+// gateway's region; else, for a Claude name the table does not know (a
+// newer model), the id Bedrock's catalog lists for it; else the name as a
+// Bedrock id. An Anthropic name found nowhere is a 404 that says how to
+// fix it.
+func messagesModel(ctx context.Context, d Deps, pol *policy.Policy, name string) (string, error) {
 	if pol.Knows(name) {
-		return name
+		return name, nil
 	}
-	if id, ok := anthropic.BedrockModel(name, anthropic.Geography(region)); ok {
-		return id
+	geo := anthropic.Geography(d.Region)
+	if id, ok := anthropic.BedrockModel(name, geo); ok {
+		return id, nil
 	}
-	return name
+	if !strings.HasPrefix(name, "claude-") {
+		return name, nil
+	}
+	models, err := d.Catalog.Models(ctx)
+	if err != nil {
+		return "", err
+	}
+	ids := make([]string, len(models))
+	for i, m := range models {
+		ids[i] = m.ID
+	}
+	if id, ok := anthropic.MatchModel(name, geo, ids); ok {
+		return id, nil
+	}
+	return "", tollgate.Errorf(tollgate.NotFound, "model_not_found", "model",
+		"model: %s: Bedrock lists no such Claude model here. Use a model GET /v1/models lists, a Bedrock id, or ask your Tollgate administrator for an alias of this name (docs/anthropic-compat.md).", name)
 }
 
 // routeClaude routes a Messages request and refuses a model that is not
 // Claude: only Claude takes the Messages body on Bedrock.
 func routeClaude(c *gin.Context, d Deps, x *gate.Exchange, model string, stream bool) (policy.Route, string, error) {
 	ctx := c.Request.Context()
-	route, err := x.Route(ctx, messagesModel(policyOf(c), model, d.Region), stream)
+	id, err := messagesModel(ctx, d, policyOf(c), model)
+	if err != nil {
+		return policy.Route{}, "", err
+	}
+	route, err := x.Route(ctx, id, stream)
 	if err != nil {
 		return route, "", err
 	}
