@@ -32,6 +32,8 @@ keys:
   - id: narrow
     sha256: %q
     models: ["anthropic.claude-3-haiku-*"]
+  - id: other
+    sha256: %q
 pricing:
   anthropic.claude-sonnet-4-5-20250929-v1:0: {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75}
 `
@@ -39,6 +41,7 @@ pricing:
 const (
 	brokeSecret  = "sk-test-broke-0123456789"
 	narrowSecret = "sk-test-narrow-0123456789"
+	otherSecret  = "sk-test-other-0123456789"
 )
 
 const claudeSonnet45 = "claude-sonnet-4-5-20250929"
@@ -46,7 +49,7 @@ const claudeSonnet45 = "claude-sonnet-4-5-20250929"
 func messagesGateway(t *testing.T) *gateway {
 	t.Helper()
 	dir := t.TempDir()
-	body := fmt.Sprintf(messagesPolicy, policy.HashSecret(freeSecret), policy.HashSecret(brokeSecret), policy.HashSecret(narrowSecret))
+	body := fmt.Sprintf(messagesPolicy, policy.HashSecret(freeSecret), policy.HashSecret(brokeSecret), policy.HashSecret(narrowSecret), policy.HashSecret(otherSecret))
 	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +120,14 @@ func TestMessagesSDK(t *testing.T) {
 		if got := g.usage(t, freeSecret).Key.SpentUSD; math.Abs(got-spent) > 1e-9 {
 			t.Errorf("stream %d: spent %v USD, want %v (usage %+v)", i, got, spent, u)
 		}
+	}
+
+	// Another key sending the same prompt does not read the first key's
+	// cache entry: its prompt opens with its own cache scope.
+	otherClient := anthropicClient(g, otherSecret)
+	other, err := otherClient.Messages.New(ctx, params)
+	if err != nil || other.Usage.CacheReadInputTokens != 0 || other.Usage.CacheCreationInputTokens == 0 {
+		t.Errorf("another key: %v, usage %+v; want a cache write, no read", err, other.Usage)
 	}
 
 	// The beta route Claude Code uses, with flags Bedrock does not take.

@@ -122,6 +122,11 @@ func (r *Request) BedrockBody(betaHeader []string) ([]byte, error) {
 	if err := r.moveSystemMessages(out); err != nil {
 		return nil, err
 	}
+	if r.cacheScope != "" && r.cacheMarked() {
+		if err := r.scopeCache(out); err != nil {
+			return nil, err
+		}
+	}
 	return appendObject(make([]byte, 0, r.size+256), out), nil
 }
 
@@ -187,6 +192,43 @@ func (r *Request) moveSystemMessages(out map[string]json.RawMessage) error {
 	}
 	out["messages"], err = json.Marshal(kept)
 	return err
+}
+
+// scopeCache opens out's system prompt with the cache scope, and removes
+// the tools' cache marks.
+func (r *Request) scopeCache(out map[string]json.RawMessage) error {
+	scope, err := json.Marshal(map[string]string{"type": "text", "text": "[cache scope " + r.cacheScope + "]"})
+	if err != nil {
+		return err
+	}
+	system := []json.RawMessage{scope}
+	if raw, ok := out["system"]; ok && !isNull(raw) {
+		if raw[0] == '"' {
+			system = append(system, textBlock(raw))
+		} else {
+			var blocks []json.RawMessage
+			if err := json.Unmarshal(raw, &blocks); err != nil {
+				return err
+			}
+			system = append(system, blocks...)
+		}
+	}
+	if out["system"], err = json.Marshal(system); err != nil {
+		return err
+	}
+	if raw, ok := out["tools"]; ok && slices.ContainsFunc(r.tools, func(t tool) bool { return len(t.Cache) > 0 }) {
+		var tools []map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &tools); err != nil {
+			return err
+		}
+		for _, t := range tools {
+			delete(t, "cache_control")
+		}
+		if out["tools"], err = json.Marshal(tools); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // textBlock wraps a JSON string as a text block.

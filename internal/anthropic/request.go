@@ -30,6 +30,8 @@ type Request struct {
 	thinking *thinking
 	tools    []tool
 	size     int // the body's length
+
+	cacheScope string // opens a cached prompt (ScopeCache)
 }
 
 type message struct {
@@ -290,12 +292,11 @@ type InputSize struct {
 // over the text, one over each PDF.
 func (r *Request) Input() InputSize {
 	s := InputSize{TextBytes: r.size, Blocks: len(r.messages) + len(r.tools), Tools: len(r.tools) > 0}
-	_, s.CacheWrite = r.fields["cache_control"]
+	s.CacheWrite = r.cacheMarked()
 	var walk func([]block)
 	walk = func(bs []block) {
 		for _, b := range bs {
 			s.Blocks++
-			s.CacheWrite = s.CacheWrite || len(b.Cache) > 0 && !isNull(b.Cache)
 			switch {
 			case b.Type == "image":
 				s.Images++
@@ -317,12 +318,50 @@ func (r *Request) Input() InputSize {
 	for _, m := range r.messages {
 		walk(m.blocks)
 	}
-	for _, t := range r.tools {
-		s.CacheWrite = s.CacheWrite || len(t.Cache) > 0 && !isNull(t.Cache)
-	}
 	s.TextBytes = max(s.TextBytes, 0)
 	return s
 }
+
+// cacheMarked reports whether the request marks anything for the prompt
+// cache: a cache_control on a block, a system block or a tool, or at the
+// top level.
+func (r *Request) cacheMarked() bool {
+	if raw, ok := r.fields["cache_control"]; ok && !isNull(raw) {
+		return true
+	}
+	var marked func([]block) bool
+	marked = func(bs []block) bool {
+		for _, b := range bs {
+			if len(b.Cache) > 0 && !isNull(b.Cache) || marked(b.inner) {
+				return true
+			}
+		}
+		return false
+	}
+	if marked(r.system) {
+		return true
+	}
+	for _, m := range r.messages {
+		if marked(m.blocks) {
+			return true
+		}
+	}
+	for _, t := range r.tools {
+		if len(t.Cache) > 0 && !isNull(t.Cache) {
+			return true
+		}
+	}
+	return false
+}
+
+// ScopeCache makes a request that marks anything for the prompt cache open
+// its system prompt with scope (policy.CacheScope): Bedrock keeps one prompt
+// cache per AWS account, so the prefixes of different scopes (keys, or
+// teams that share a cache) must differ from their first block. The tools
+// come before the system prompt in what Claude caches, so their own cache
+// marks, which would not be scoped, are removed (the system prompt's mark
+// still caches them). An empty scope changes nothing.
+func (r *Request) ScopeCache(scope string) { r.cacheScope = scope }
 
 // Texts returns every text the model reads, for a precise token count: the
 // system prompt, message texts, thinking, tool calls and results, document

@@ -329,3 +329,35 @@ func TestModelList(t *testing.T) {
 		}
 	}
 }
+
+// TestScopeCache: a request that marks anything for the prompt cache opens
+// its system prompt with its key's scope, and its tools lose their own
+// marks; one that marks nothing is left alone.
+func TestScopeCache(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"a marked system string", `{"model":"m","max_tokens":10,"system":"Sys","messages":[{"role":"user","content":[{"type":"text","text":"Hi","cache_control":{"type":"ephemeral"}}]}]}`,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"system":[{"type":"text","text":"[cache scope abc]"},{"type":"text","text":"Sys"}],"messages":[{"role":"user","content":[{"type":"text","text":"Hi","cache_control":{"type":"ephemeral"}}]}]}`},
+		{"marked tools lose their marks", `{"model":"m","max_tokens":10,"tools":[{"name":"t","input_schema":{"type":"object"},"cache_control":{"type":"ephemeral"}}],` + hello + `}`,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"system":[{"type":"text","text":"[cache scope abc]"}],"tools":[{"name":"t","input_schema":{"type":"object"}}],` + hello + `}`},
+		{"nothing marked", `{"model":"m","max_tokens":10,"system":"Sys",` + hello + `}`,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"system":"Sys",` + hello + `}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := anthropic.ParseRequest([]byte(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.ScopeCache("abc")
+			got, err := r.BedrockBody(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(decode(t, tt.want), decode(t, string(got))); diff != "" {
+				t.Errorf("body (-want +got)\n%s", diff)
+			}
+		})
+	}
+}

@@ -142,6 +142,7 @@ func handleMessages(d Deps) gin.HandlerFunc {
 		if grant.MaxOutput > 0 && grant.MaxOutput < req.MaxTokens() {
 			req.SetMaxTokens(grant.MaxOutput)
 		}
+		req.ScopeCache(policyOf(c).CacheScope(keyOf(c)))
 		out, err := req.BedrockBody(c.Request.Header.Values("anthropic-beta"))
 		if err != nil {
 			writeError(c, err)
