@@ -34,14 +34,18 @@ keys:
     models: ["anthropic.claude-3-haiku-*"]
   - id: other
     sha256: %q
+  - id: guarded
+    sha256: %q
+    guardrail: {id: abc123, version: "1"}
 pricing:
   anthropic.claude-sonnet-4-5-20250929-v1:0: {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75}
 `
 
 const (
-	brokeSecret  = "sk-test-broke-0123456789"
-	narrowSecret = "sk-test-narrow-0123456789"
-	otherSecret  = "sk-test-other-0123456789"
+	brokeSecret      = "sk-test-broke-0123456789"
+	narrowSecret     = "sk-test-narrow-0123456789"
+	otherSecret      = "sk-test-other-0123456789"
+	msgGuardedSecret = "sk-test-msg-guarded-0123456789"
 )
 
 const claudeSonnet45 = "claude-sonnet-4-5-20250929"
@@ -49,7 +53,7 @@ const claudeSonnet45 = "claude-sonnet-4-5-20250929"
 func messagesGateway(t *testing.T) *gateway {
 	t.Helper()
 	dir := t.TempDir()
-	body := fmt.Sprintf(messagesPolicy, policy.HashSecret(freeSecret), policy.HashSecret(brokeSecret), policy.HashSecret(narrowSecret), policy.HashSecret(otherSecret))
+	body := fmt.Sprintf(messagesPolicy, policy.HashSecret(freeSecret), policy.HashSecret(brokeSecret), policy.HashSecret(narrowSecret), policy.HashSecret(otherSecret), policy.HashSecret(msgGuardedSecret))
 	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +180,7 @@ func TestMessagesErrors(t *testing.T) {
 		{"bad key", "sk-nobody", `{}`, 401, "authentication_error", ""},
 		{"a model the key may not use", narrowSecret, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 403, "permission_error", "not allowed to use"},
 		{"a model it may use, by Anthropic's name", narrowSecret, `{"model":"claude-3-haiku-20240307","max_tokens":5,"messages":[{"role":"user","content":"x [sim:error=ResourceNotFoundException]"}]}`, 404, "not_found_error", "end of its life"},
+		{"a guarded key", msgGuardedSecret, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 403, "permission_error", "guardrail"},
 		{"no max_tokens", freeSecret, `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "max_tokens: Field required"},
 		{"a Claude model Bedrock does not list", freeSecret, `{"model":"claude-opus-9-9","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 404, "not_found_error", "alias"},
 		{"not Claude", freeSecret, `{"model":"amazon.nova-micro-v1:0","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "not a Claude model"},

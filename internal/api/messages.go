@@ -102,6 +102,13 @@ func routeClaude(c *gin.Context, d Deps, x *gate.Exchange, model string, stream 
 	if err != nil {
 		return route, "", err
 	}
+	if route.Guardrail != nil {
+		// InvokeModel takes a guardrail apart from the body; until this
+		// front end passes it, a guarded key is refused, never let through
+		// unguarded.
+		return route, "", tollgate.Errorf(tollgate.PermissionDenied, "guardrail_unsupported", "model",
+			"Your API key's requests to %q go through a Bedrock guardrail, which the Messages API does not apply yet, so the gateway refuses them rather than skip it. Use /v1/chat/completions, or ask your Tollgate administrator.", model)
+	}
 	family := x.FamilyModel(ctx)
 	if !anthropic.IsClaude(family) {
 		return route, "", tollgate.Errorf(tollgate.Invalid, "model_not_supported", "model",
