@@ -180,7 +180,6 @@ func TestMessagesErrors(t *testing.T) {
 		{"bad key", "sk-nobody", `{}`, 401, "authentication_error", ""},
 		{"a model the key may not use", narrowSecret, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 403, "permission_error", "not allowed to use"},
 		{"a model it may use, by Anthropic's name", narrowSecret, `{"model":"claude-3-haiku-20240307","max_tokens":5,"messages":[{"role":"user","content":"x [sim:error=ResourceNotFoundException]"}]}`, 404, "not_found_error", "end of its life"},
-		{"a guarded key", msgGuardedSecret, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 403, "permission_error", "guardrail"},
 		{"no max_tokens", freeSecret, `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "max_tokens: Field required"},
 		{"a Claude model Bedrock does not list", freeSecret, `{"model":"claude-opus-9-9","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 404, "not_found_error", "alias"},
 		{"not Claude", freeSecret, `{"model":"amazon.nova-micro-v1:0","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "not a Claude model"},
@@ -206,6 +205,28 @@ func TestMessagesErrors(t *testing.T) {
 		if err != nil || resp.StatusCode != tt.status || body.Type != "error" || body.Error.Type != tt.typ || !strings.Contains(body.Error.Message, tt.msg) {
 			t.Errorf("%s: %d %+v %v; want %d %s %q", tt.name, resp.StatusCode, body, err, tt.status, tt.typ, tt.msg)
 		}
+	}
+}
+
+// TestMessagesGuardrail: a key's guardrail applies on the Messages route,
+// plain and streamed: Bedrock's own intervention comes back as the answer,
+// and Bedrock's guardrail field never reaches the client in a stream.
+func TestMessagesGuardrail(t *testing.T) {
+	g := messagesGateway(t)
+	client := anthropicClient(g, msgGuardedSecret)
+	msg, err := client.Messages.New(context.Background(), userMessage("Tell me [sim:guardrail]"))
+	if err != nil || len(msg.Content) != 1 || msg.Content[0].Text != "Sorry, the model cannot answer this question." {
+		t.Fatalf("plain: %v %+v", err, msg)
+	}
+	status, _, b := g.do(t, "POST", "/v1/messages", msgGuardedSecret, "application/json",
+		`{"model":"claude-sonnet-4-5","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"Tell me [sim:guardrail]"}]}`)
+	if status != 200 || !strings.Contains(string(b), `"text":"cannot answer this "`) || strings.Contains(string(b), "amazon-bedrock") {
+		t.Errorf("stream: %d\n%s", status, b)
+	}
+	// The same prompt by a key without a guardrail is answered.
+	free := anthropicClient(g, freeSecret)
+	if msg, err := free.Messages.New(context.Background(), userMessage("Tell me [sim:guardrail]")); err != nil || !strings.Contains(msg.Content[0].Text, "simulated reply") {
+		t.Errorf("unguarded: %v %+v", err, msg)
 	}
 }
 

@@ -102,13 +102,6 @@ func routeClaude(c *gin.Context, d Deps, x *gate.Exchange, model string, stream 
 	if err != nil {
 		return route, "", err
 	}
-	if route.Guardrail != nil {
-		// InvokeModel takes a guardrail apart from the body; until this
-		// front end passes it, a guarded key is refused, never let through
-		// unguarded.
-		return route, "", tollgate.Errorf(tollgate.PermissionDenied, "guardrail_unsupported", "model",
-			"Your API key's requests to %q go through a Bedrock guardrail, which the Messages API does not apply yet, so the gateway refuses them rather than skip it. Use /v1/chat/completions, or ask your Tollgate administrator.", model)
-	}
 	family := x.FamilyModel(ctx)
 	if !anthropic.IsClaude(family) {
 		return route, "", tollgate.Errorf(tollgate.Invalid, "model_not_supported", "model",
@@ -160,9 +153,7 @@ func handleMessages(d Deps) gin.HandlerFunc {
 			s.finish(x.InvokeStream(ctx, out, s.meter, s))
 			return
 		}
-		var answer []byte
-		err = x.Invoke(ctx, []gate.Invocation{{Body: out}}, invokeMetadata(c), func(_ int, b []byte, _ int) (gate.Usage, error) {
-			answer = b
+		answer, err := x.InvokeBody(ctx, out, invokeMetadata(c), func(b []byte) (gate.Usage, error) {
 			u, err := anthropic.ParseUsage(b)
 			return gateUsage(u), err
 		})

@@ -15,11 +15,51 @@ import (
 // through (Anthropic's Messages API on Claude): a raw InvokeModel stream,
 // and CountTokens.
 
-// StreamInvoker starts InvokeModelWithResponseStream calls
+// BodyInvoker calls a model with its own body, through a guardrail
 // ([upstream.Client] implements it). A Bedrock client without it cannot
-// serve raw streams.
-type StreamInvoker interface {
-	InvokeModelStream(ctx context.Context, modelID string, body []byte) (*bedrockruntime.InvokeModelWithResponseStreamEventStream, error)
+// serve the front ends that pass bodies through.
+type BodyInvoker interface {
+	InvokeMessage(ctx context.Context, modelID string, body []byte, g upstream.Guardrail, metadata map[string]string) ([]byte, error)
+	InvokeModelStream(ctx context.Context, modelID string, body []byte, g upstream.Guardrail) (*bedrockruntime.InvokeModelWithResponseStreamEventStream, error)
+}
+
+// guardrail is the route's guardrail in the Bedrock client's terms: the
+// gate applies it, so that no front end can forget it.
+func (x *Exchange) guardrail() upstream.Guardrail {
+	if g := x.route.Guardrail; g != nil {
+		return upstream.Guardrail{ID: g.ID, Version: g.Version, Trace: g.Trace}
+	}
+	return upstream.Guardrail{}
+}
+
+// InvokeBody makes one InvokeModel call to the route's model with body
+// (built with the grant's output cap), through the route's guardrail, and
+// settles it with the usage read finds in the answer; a failed call is
+// settled at nothing. An answer read cannot price is settled at an
+// estimate, since Bedrock billed it, and fails the request.
+func (x *Exchange) InvokeBody(ctx context.Context, body []byte, metadata map[string]string, read func(answer []byte) (Usage, error)) ([]byte, error) {
+	if x.ticket == nil {
+		return nil, x.outOfOrder("InvokeBody")
+	}
+	invoker, ok := x.g.c.Bedrock.(BodyInvoker)
+	if !ok {
+		x.settle(ctx, Usage{})
+		return nil, x.note(errNoStreams)
+	}
+	cctx, cancel := x.callContext(ctx)
+	defer cancel()
+	out, err := invoker.InvokeMessage(cctx, x.route.ModelID, body, x.guardrail(), metadata)
+	if err != nil {
+		x.settle(ctx, Usage{})
+		return nil, x.note(err)
+	}
+	u, err := read(out)
+	if err != nil {
+		x.settle(ctx, x.estimate(len(out)))
+		return nil, x.note(err)
+	}
+	x.settle(ctx, u)
+	return out, nil
 }
 
 // TokenCounter counts the input tokens of an InvokeModel body
@@ -53,12 +93,13 @@ type ChunkSink interface {
 	Chunk(b []byte) error
 }
 
-// errNoStreams is the error of a Bedrock client that cannot stream raw
-// bodies.
+// errNoStreams is the error of a Bedrock client that cannot pass bodies
+// through.
 var errNoStreams = &tollgate.Error{Kind: tollgate.Internal, Message: "The server had an error while processing your request."}
 
 // InvokeStream makes an InvokeModelWithResponseStream call to the route's
-// model with body (built with the grant's output cap), relays its chunks to
+// model with body (built with the grant's output cap), through the route's
+// guardrail, relays its chunks to
 // sink and settles it as ConverseStream does: with the usage meter read,
 // at nothing when it failed before any output, else with an estimate.
 // ctx is the client's. The error is the call's failure, before the stream
@@ -69,14 +110,14 @@ func (x *Exchange) InvokeStream(ctx context.Context, body []byte, meter ChunkMet
 	if x.ticket == nil {
 		return x.outOfOrder("InvokeStream")
 	}
-	invoker, ok := x.g.c.Bedrock.(StreamInvoker)
+	invoker, ok := x.g.c.Bedrock.(BodyInvoker)
 	if !ok {
 		x.settle(ctx, Usage{})
 		return x.note(errNoStreams)
 	}
 	cctx, cancel := x.callContext(ctx)
 	defer cancel()
-	stream, err := invoker.InvokeModelStream(cctx, x.route.ModelID, body)
+	stream, err := invoker.InvokeModelStream(cctx, x.route.ModelID, body, x.guardrail())
 	if err != nil {
 		x.settle(ctx, Usage{}) // Bedrock bills no call that failed to start
 		return x.note(err)
