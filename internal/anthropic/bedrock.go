@@ -242,8 +242,9 @@ func textBlock(str json.RawMessage) json.RawMessage {
 // CountTokensBody returns the InvokeModel body that Bedrock's CountTokens
 // counts for a count_tokens request: the request with a max_tokens of 1
 // when it has none (count_tokens takes no max_tokens; InvokeModel requires
-// one).
-func CountTokensBody(body []byte, betaHeader []string) (*Request, []byte, error) {
+// one), scoped as the request itself would be (ScopeCache), so that the
+// count is what the request will cost.
+func CountTokensBody(body []byte, betaHeader []string, cacheScope string) (*Request, []byte, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err == nil && fields != nil {
 		if _, ok := fields["max_tokens"]; !ok {
@@ -260,6 +261,7 @@ func CountTokensBody(body []byte, betaHeader []string) (*Request, []byte, error)
 	if r.thinking != nil && r.ThinkingBudget() > 0 && r.ThinkingBudget() >= r.MaxTokens() {
 		r.fields["max_tokens"] = json.RawMessage(jsonInt(r.ThinkingBudget() + 1))
 	}
+	r.ScopeCache(cacheScope)
 	out, err := r.BedrockBody(betaHeader)
 	return r, out, err
 }

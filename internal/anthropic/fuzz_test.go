@@ -45,6 +45,6 @@ func FuzzRequest(f *testing.F) {
 		if _, ok := m["stream"]; ok {
 			t.Fatalf("stream kept: %s", out)
 		}
-		_, _, _ = anthropic.CountTokensBody(body, nil)
+		_, _, _ = anthropic.CountTokensBody(body, nil, "scope")
 	})
 }

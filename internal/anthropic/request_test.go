@@ -238,7 +238,7 @@ func TestSetMaxTokens(t *testing.T) {
 }
 
 func TestCountTokensBody(t *testing.T) {
-	_, body, err := anthropic.CountTokensBody([]byte(`{"model":"claude-sonnet-4-5","thinking":{"type":"enabled","budget_tokens":1024},"metadata":{"user_id":"u"},`+hello+`}`), []string{"token-counting-2024-11-01"})
+	_, body, err := anthropic.CountTokensBody([]byte(`{"model":"claude-sonnet-4-5","thinking":{"type":"enabled","budget_tokens":1024},"metadata":{"user_id":"u"},`+hello+`}`), []string{"token-counting-2024-11-01"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -186,7 +186,7 @@ func handleCountTokens(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		req, out, err := anthropic.CountTokensBody(body, c.Request.Header.Values("anthropic-beta"))
+		req, out, err := anthropic.CountTokensBody(body, c.Request.Header.Values("anthropic-beta"), policyOf(c).CacheScope(keyOf(c)))
 		if err != nil {
 			writeError(c, err)
 			return
