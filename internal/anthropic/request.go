@@ -43,9 +43,9 @@ type message struct {
 // block is any content block; Type says which members matter.
 type block struct {
 	Type     string          `json:"type"`
-	Text     *string         `json:"text,omitempty"`
-	Thinking *string         `json:"thinking,omitempty"`
-	RawSrc   json.RawMessage `json:"source,omitempty"` // an object (images, documents) or a string (search results)
+	Text     json.RawMessage `json:"text,omitempty"`     // a JSON string, unquoted only when counted (Texts)
+	Thinking json.RawMessage `json:"thinking,omitempty"` // likewise
+	RawSrc   json.RawMessage `json:"source,omitempty"`   // an object (images, documents) or a string (search results)
 	Name     string          `json:"name,omitempty"`
 	Input    json.RawMessage `json:"input,omitempty"`
 	Content  json.RawMessage `json:"content,omitempty"` // tool_result: a string or blocks
@@ -196,11 +196,7 @@ func decodeContent(raw json.RawMessage, path string) ([]block, error) {
 		return nil, invalid(path, "Field required")
 	}
 	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, invalid(path, "Input should be a valid string")
-		}
-		return []block{{Type: "text", Text: &s}}, nil
+		return []block{{Type: "text", Text: raw}}, nil // a valid string: the body was decoded
 	}
 	var blocks []block
 	if err := json.Unmarshal(raw, &blocks); err != nil {
@@ -214,7 +210,7 @@ func decodeContent(raw json.RawMessage, path string) ([]block, error) {
 		}
 		switch b.Type {
 		case "text":
-			if b.Text == nil {
+			if len(b.Text) == 0 || b.Text[0] != '"' {
 				return nil, invalid(bpath+".text", "Field required")
 			}
 		case "image", "document":
@@ -373,10 +369,10 @@ func (r *Request) Texts() []string {
 	walk = func(bs []block) {
 		for _, b := range bs {
 			switch {
-			case b.Text != nil:
-				texts = append(texts, *b.Text)
-			case b.Thinking != nil:
-				texts = append(texts, *b.Thinking)
+			case len(b.Text) > 0:
+				texts = append(texts, unquote(b.Text))
+			case len(b.Thinking) > 0:
+				texts = append(texts, unquote(b.Thinking))
 			case b.Type == "tool_use" || b.Type == "server_tool_use":
 				texts = append(texts, b.Name, string(b.Input))
 			case b.Type == "document" && b.Source != nil:
@@ -393,6 +389,15 @@ func (r *Request) Texts() []string {
 		texts = append(texts, t.Name, t.Description, string(t.InputSchema))
 	}
 	return texts
+}
+
+// unquote returns the text of a JSON string (of anything else, its JSON).
+func unquote(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return string(raw)
+	}
+	return s
 }
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
