@@ -244,6 +244,7 @@ func serve(ctx context.Context, inv *invocation) error {
 		MaxPendingPerKey:   cfg.pendingPerKey,
 		MaxPendingPerAddr:  cfg.pendingPerAddr,
 		ThinkTags:          cfg.thinkTags,
+		Region:             awsCfg.Region,
 		OriginSecrets:      cfg.originSecrets,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)

@@ -28,6 +28,24 @@ func rateHeaders(h http.Header, s budget.RateStatus) {
 	}
 }
 
+// anthropicRateHeaders renders a key's rate limits as Anthropic's
+// anthropic-ratelimit-* headers, whose reset is the RFC 3339 time the
+// window frees a place; a dimension without a limit gets none.
+func anthropicRateHeaders(h http.Header, s budget.RateStatus) {
+	now := time.Now()
+	for _, d := range []struct {
+		name string
+		dim  *budget.RateDimension
+	}{{"requests", s.Requests}, {"tokens", s.Tokens}} {
+		if d.dim == nil {
+			continue
+		}
+		h.Set("anthropic-ratelimit-"+d.name+"-limit", strconv.FormatInt(d.dim.Limit, 10))
+		h.Set("anthropic-ratelimit-"+d.name+"-remaining", strconv.FormatInt(d.dim.Remaining, 10))
+		h.Set("anthropic-ratelimit-"+d.name+"-reset", now.Add(d.dim.Reset).UTC().Truncate(time.Second).Add(time.Second).Format(time.RFC3339))
+	}
+}
+
 // resetString writes a duration as OpenAI's reset headers do: "1s",
 // "6m0s", "12ms".
 func resetString(d time.Duration) string {

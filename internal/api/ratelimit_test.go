@@ -46,7 +46,8 @@ keys:
   - {id: tok, sha256: %s, tokens_per_minute: 500}
   - {id: free, sha256: %s}
   - {id: resp, sha256: %s, requests_per_minute: 5}
-`, policy.HashSecret("sk-rl"), policy.HashSecret("sk-tok"), policy.HashSecret("sk-free"), policy.HashSecret("sk-resp"))})
+  - {id: msg, sha256: %s, requests_per_minute: 2}
+`, policy.HashSecret("sk-rl"), policy.HashSecret("sk-tok"), policy.HashSecret("sk-free"), policy.HashSecret("sk-resp"), policy.HashSecret("sk-msg"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +156,20 @@ keys:
 	resp, body = do("POST", "/v1/responses", "sk-resp", `{"model":"anthropic.claude-3-haiku-20240307-v1:0","input":"Hi","max_output_tokens":50}`)
 	if h := headers(resp); resp.StatusCode != 200 || h["x-ratelimit-limit-requests"] != "5" || h["x-ratelimit-remaining-requests"] != "4" {
 		t.Fatalf("POST /v1/responses: %d %s with %v, want 200 and the rate-limit headers", resp.StatusCode, body, h)
+	}
+
+	// Anthropic's Messages route names the same limits its own way.
+	for i, wantStatus := range []int{200, 200, 429} {
+		resp, body = do("POST", "/v1/messages", "sk-msg", `{"model":"anthropic.claude-3-haiku-20240307-v1:0","max_tokens":50,"messages":[{"role":"user","content":"Hi"}]}`)
+		reset, err := time.Parse(time.RFC3339, resp.Header.Get("anthropic-ratelimit-requests-reset"))
+		if resp.StatusCode != wantStatus || resp.Header.Get("anthropic-ratelimit-requests-limit") != "2" ||
+			resp.Header.Get("anthropic-ratelimit-requests-remaining") != fmt.Sprint(max(1-i, 0)) || err != nil ||
+			reset.Before(time.Now()) || len(headers(resp)) > 1 {
+			t.Fatalf("POST /v1/messages %d: %d %s with %v; want %d and anthropic-ratelimit-* headers only", i, resp.StatusCode, body, resp.Header, wantStatus)
+		}
+		if wantStatus == 429 && (!strings.Contains(body, `"rate_limit_error"`) || resp.Header.Get("retry-after") == "") {
+			t.Fatalf("POST /v1/messages over the limit: %s %v; want Anthropic's rate_limit_error with retry-after", body, resp.Header)
+		}
 	}
 
 	resp, _ = chat("sk-free", false, 50)
