@@ -274,6 +274,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		StreamWriteTimeout: cfg.writeTimeout,
 		MaxConcurrent:      cfg.maxConcurrent,
 		ThinkTags:          cfg.thinkTags,
+		Region:             awsCfg.Region,
 		OriginSecrets:      cfg.originSecrets,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)

@@ -74,6 +74,10 @@ func envelope(e *tollgate.Error) (status int, body errorBody) {
 // request log. Only server-side failures are logged with their cause.
 func writeError(c *gin.Context, err error) {
 	e := tollgate.AsError(err)
+	if c.GetBool(ctxBedrock) {
+		writeBedrockError(c, e)
+		return
+	}
 	status, body := envelope(e)
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))

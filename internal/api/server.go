@@ -78,6 +78,9 @@ type Deps struct {
 	// ThinkTags shows model reasoning in content between <think> and
 	// </think> instead of reasoning_content, for UIs that expect it.
 	ThinkTags bool
+	// Region is the AWS region Bedrock is called in: the Messages API maps
+	// Anthropic's model names to the inference profiles of its geography.
+	Region string
 	// OriginSecrets, when set, are the values of OriginHeader a request
 	// must carry (ParseOriginSecrets): only the front door reaches the API.
 	OriginSecrets []string
