@@ -107,13 +107,16 @@ func faultCases(t *testing.T) []faultCase {
 		cases = append(cases, faultCase{"exception=" + name + "/stream=true", "A long poem [sim:tokens=60] [sim:exception=" + name + "]", true, w})
 	}
 	ok := faultWant{200, "", "", "", true, false}
-	timeout := faultWant{504, "server_error", "upstream_timeout", "", false, false}
+	// A call the gateway gives up on may still be generating, and Bedrock
+	// bills it: it is settled at the estimate (input + the output cap).
+	timeout := faultWant{504, "server_error", "upstream_timeout", "", true, true}
 	cases = append(cases,
 		// An exception marker applies to streams only: a plain call answers.
 		faultCase{"exception=modelStreamErrorException/stream=false", "A poem [sim:exception=modelStreamErrorException]", false, ok},
 		faultCase{"latency=300ms/stream=false", "hi [sim:latency=300ms]", false, ok},
 		faultCase{"latency=300ms/stream=true", "hi [sim:latency=300ms]", true, ok},
-		// Slower than -upstream-timeout: the gateway gives up, bills nothing.
+		// Slower than -upstream-timeout: the gateway gives up, bills the
+		// estimate (issue 13, point 6; it billed nothing before).
 		faultCase{"latency=4s/stream=false", "hi [sim:latency=4s]", false, timeout},
 		faultCase{"latency=4s/stream=true", "hi [sim:latency=4s]", true, timeout},
 		// A plain call whose connection drops gets no answer (after the
@@ -133,9 +136,9 @@ func faultCases(t *testing.T) []faultCase {
 // TestUpstreamFaults drives every fault marker of the simulator, plain and
 // streamed, through a gateway whose key is capped: each ends with the
 // documented OpenAI error (status, type, code) within the upstream
-// timeout, leaves nothing reserved, bills nothing for a call that failed
-// before output and an estimate for a broken stream, and is counted in the
-// metrics.
+// timeout, leaves nothing reserved, bills nothing for a call Bedrock failed
+// before output and an estimate for a broken stream or a call abandoned at
+// the upstream timeout, and is counted in the metrics.
 func TestUpstreamFaults(t *testing.T) {
 	g := faultGateway(t)
 	model := "model=" + haiku

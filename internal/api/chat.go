@@ -21,6 +21,9 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		if refuseExhausted(c, x, body) {
+			return
+		}
 		req, err := converse.ParseChatRequest(body)
 		if err != nil {
 			writeError(c, err)
@@ -32,7 +35,7 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		if err := fetchImages(ctx, d.Images, req); err != nil {
+		if err := fetchImages(ctx, d.Images, req, x); err != nil {
 			writeError(c, err)
 			return
 		}
@@ -79,10 +82,11 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 }
 
 // chatOptions are what the gateway adds to a chat request: the key and
-// request ids for Bedrock's invocation logs, the policy's guardrail and
-// prompt caching default, and the server's reasoning display.
+// request ids for Bedrock's invocation logs, the policy's guardrail, prompt
+// caching default and cache scope, and the server's reasoning display.
 func chatOptions(c *gin.Context, d Deps, key *policy.Key, route policy.Route) converse.Options {
-	o := converse.Options{KeyID: key.ID, RequestID: c.GetString(ctxRequestID), PromptCache: route.PromptCache, ThinkTags: d.ThinkTags}
+	o := converse.Options{KeyID: key.ID, RequestID: c.GetString(ctxRequestID), PromptCache: route.PromptCache, ThinkTags: d.ThinkTags,
+		CacheScope: policyOf(c).CacheScope(key)}
 	if g := route.Guardrail; g != nil {
 		o.Guardrail = &converse.Guardrail{ID: g.ID, Version: g.Version, Trace: g.Trace}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -48,7 +49,26 @@ func readJSONBody(c *gin.Context, max int64, timeout time.Duration) ([]byte, err
 		}
 		return nil, tollgate.Errorf(tollgate.Invalid, "invalid_body", "", "Could not read the request body: the connection failed before it was complete.")
 	}
+	if !utf8.Valid(body) {
+		// Decoding would replace the bad bytes with U+FFFD and answer a
+		// request the client did not send.
+		return nil, tollgate.Errorf(tollgate.Invalid, "invalid_encoding", "",
+			"The request body is not valid UTF-8 (at byte %d). JSON must be sent as UTF-8 (RFC 8259): re-encode the text, or escape non-ASCII characters as \\uXXXX.", invalidUTF8At(body))
+	}
 	return body, nil
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not part
+// of a valid UTF-8 sequence.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 // isJSONType tells whether a Content-Type is JSON: application/json or a

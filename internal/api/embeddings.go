@@ -27,6 +27,9 @@ func handleEmbeddings(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		if refuseExhausted(c, x, body) {
+			return
+		}
 		req, err := converse.ParseEmbeddingRequest(body, decode)
 		if err != nil {
 			writeError(c, err)

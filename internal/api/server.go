@@ -122,7 +122,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Meter != nil {
 		meter = d.Meter // a nil *metering.Meter must stay a nil interface
 	}
-	g := gate.New(gate.Config{Bedrock: d.Bedrock, Catalog: d.Catalog, Budget: d.Budget, Meter: meter, Logger: d.Logger,
+	g := gate.New(gate.Config{Bedrock: d.Bedrock, Catalog: d.Catalog, Budget: d.Budget, Policies: d.Policies, Meter: meter, Logger: d.Logger,
 		Now: d.Now, UpstreamTimeout: d.UpstreamTimeout, DrainTimeout: d.DrainTimeout})
 	addRoutes(r, d, g)
 	return r

@@ -11,12 +11,13 @@ import (
 )
 
 // usageScope is one budget in the GET /v1/usage body. Amounts are USD;
-// limit and remaining are null when the scope has no cap.
+// limit and remaining are null when the scope has no cap. Spent and
+// reserved are the key's own figures, shown for its own scope only.
 type usageScope struct {
 	ID           string   `json:"id,omitempty"`
 	LimitUSD     *float64 `json:"limit_usd"`
-	SpentUSD     float64  `json:"spent_usd"`
-	ReservedUSD  float64  `json:"reserved_usd"`
+	SpentUSD     *float64 `json:"spent_usd,omitempty"`
+	ReservedUSD  *float64 `json:"reserved_usd,omitempty"`
 	RemainingUSD *float64 `json:"remaining_usd"`
 }
 
@@ -31,8 +32,10 @@ type usageBody struct {
 
 func toUSD(micros int64) float64 { return float64(micros) / 1e6 }
 
-func scopeBody(s budget.ScopeStatus) usageScope {
-	b := usageScope{ID: s.ID, SpentUSD: toUSD(s.Spent), ReservedUSD: toUSD(s.Reserved)}
+// ownScope is the key's own budget: its figures, exactly.
+func ownScope(s budget.ScopeStatus) usageScope {
+	spent, reserved := toUSD(s.Spent), toUSD(s.Reserved)
+	b := usageScope{ID: s.ID, SpentUSD: &spent, ReservedUSD: &reserved}
 	if s.Limit != policy.Uncapped {
 		limit, remaining := toUSD(s.Limit), toUSD(s.Remaining())
 		b.LimitUSD, b.RemainingUSD = &limit, &remaining
@@ -40,7 +43,21 @@ func scopeBody(s budget.ScopeStatus) usageScope {
 	return b
 }
 
-// handleUsage serves GET /v1/usage: the calling key's budgets this month.
+// sharedScope is a budget the key shares with other keys (its team's, the
+// gateway's): its limit and what is left, rounded down to the cent, never
+// its spend or reservations, which would tell one key what the others spend
+// and how large their requests in flight are.
+func sharedScope(s budget.ScopeStatus) usageScope {
+	b := usageScope{ID: s.ID}
+	if s.Limit != policy.Uncapped {
+		limit, remaining := toUSD(s.Limit), toUSD(budget.SharedRemaining(s.Limit, s.Spent+s.Reserved))
+		b.LimitUSD, b.RemainingUSD = &limit, &remaining
+	}
+	return b
+}
+
+// handleUsage serves GET /v1/usage: the calling key's budgets this month,
+// its own exactly, those it shares only as what is left (sharedScope).
 func handleUsage(g *gate.Gate) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		key := keyOf(c)
@@ -49,16 +66,16 @@ func handleUsage(g *gate.Gate) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		body := usageBody{KeyID: key.ID, Period: st.Period, Key: scopeBody(st.Key), Models: key.Models}
+		body := usageBody{KeyID: key.ID, Period: st.Period, Key: ownScope(st.Key), Models: key.Models}
 		if body.Models == nil {
 			body.Models = []string{}
 		}
 		if st.Team != nil {
-			t := scopeBody(*st.Team)
+			t := sharedScope(*st.Team)
 			body.Team = &t
 		}
 		if st.Global != nil {
-			g := scopeBody(*st.Global)
+			g := sharedScope(*st.Global)
 			body.Global = &g
 		}
 		c.JSON(http.StatusOK, body)

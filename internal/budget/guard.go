@@ -132,6 +132,12 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 	if !errors.As(err, &exceeded) {
 		return t.admitted(err)
 	}
+	// A cap with nothing left refuses before anything is counted:
+	// counting is the costly part, and a key with nothing left must not
+	// make the gateway work.
+	if exceeded.Limit-exceeded.Spent-exceeded.Reserved <= 0 {
+		return nil, g.refusal(exceeded, worst, input, maxOutput, now)
+	}
 	// Near a cap: the byte bound is about four times the real count, so
 	// count precisely before refusing.
 	if r.Texts != nil {
@@ -155,6 +161,68 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 		}
 	}
 	return nil, g.refusal(exceeded, worst, input, maxOutput, now)
+}
+
+// Exhausted returns the refusal Admit would give any request of k under p
+// this period, found without counting anything: a 429 budget_exceeded when
+// a cap k is under has nothing left (spent, or held by requests in flight).
+// It reads the store once, so callers use it before costly work on a large
+// request, not on every one. It returns nil when every cap has room, k is
+// uncapped, or the store cannot be read (Admit then decides).
+func (g *Guard) Exhausted(ctx context.Context, p *policy.Policy, k *policy.Key) error {
+	if !p.Caps(k).Capped() {
+		return nil
+	}
+	st, err := g.Status(ctx, p, k)
+	if err != nil {
+		return nil
+	}
+	now := g.opts.Now().UTC()
+	for _, s := range []struct {
+		kind  usage.Kind
+		id    string
+		scope *ScopeStatus
+	}{{usage.KindKey, k.ID, &st.Key}, {usage.KindTeam, k.Team, st.Team}, {usage.KindGlobal, "", st.Global}} {
+		if s.scope == nil || s.scope.Limit == usage.Uncapped || s.scope.Remaining() > 0 {
+			continue
+		}
+		// Nothing is left: the refusal names no request's cost.
+		return g.refusal(&usage.ExceededError{Scope: usage.Scope{Kind: s.kind, ID: s.id},
+			Limit: s.scope.Limit, Spent: s.scope.Spent, Reserved: s.scope.Reserved}, policy.Price{}, 0, 0, now)
+	}
+	return nil
+}
+
+// Afford refuses, with a 429 budget_exceeded, a request of k under p to
+// route whose input alone, at least minInput tokens at the plain input
+// price, does not fit what one of its caps has left, found from the usage
+// store alone. Front ends call it before costly work only such input
+// justifies: fetching image URLs (issue 13: a $0 key made the gateway fetch
+// 740 MB). It returns nil when the input fits, k is uncapped or the route
+// unpriced (Admit decides those), or the store cannot be read.
+func (g *Guard) Afford(ctx context.Context, p *policy.Policy, k *policy.Key, route policy.Route, minInput int64) error {
+	if !p.Caps(k).Capped() || !route.Priced {
+		return nil
+	}
+	st, err := g.Status(ctx, p, k)
+	if err != nil {
+		return nil
+	}
+	worst := policy.Price{Input: route.Price.Input} // input only: the refusal names no output
+	cost := worst.Cost(minInput, 0, 0, 0)
+	now := g.opts.Now().UTC()
+	for _, s := range []struct {
+		kind  usage.Kind
+		id    string
+		scope *ScopeStatus
+	}{{usage.KindKey, k.ID, &st.Key}, {usage.KindTeam, k.Team, st.Team}, {usage.KindGlobal, "", st.Global}} {
+		if s.scope == nil || s.scope.Limit == usage.Uncapped || s.scope.Remaining() >= cost {
+			continue
+		}
+		return g.refusal(&usage.ExceededError{Scope: usage.Scope{Kind: s.kind, ID: s.id},
+			Limit: s.scope.Limit, Spent: s.scope.Spent, Reserved: s.scope.Reserved}, worst, minInput, 0, now)
+	}
+	return nil
 }
 
 // reserve holds the cost of input tokens and t.MaxOutput output tokens at
@@ -223,7 +291,7 @@ func (g *Guard) refusal(e *usage.ExceededError, worst policy.Price, input int64,
 		shown := left // what the client may know of what is left
 		var figures string
 		if shared {
-			shown = left / 10_000 * 10_000
+			shown = SharedRemaining(e.Limit, e.Spent+e.Reserved)
 			roughly := "less than $0.01"
 			if shown > 0 {
 				roughly = "about " + USD(shown) + ", rounded down to the cent"
@@ -262,6 +330,13 @@ func capitalize(s string) string {
 		return s
 	}
 	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// SharedRemaining is what a key is shown of a budget it shares with other
+// keys: what is left of limit after committed (spent and reserved, in
+// micro-USD), rounded down to the cent, never below 0.
+func SharedRemaining(limit, committed int64) int64 {
+	return max(0, limit-committed) / 10_000 * 10_000
 }
 
 func charges(keyID string, caps policy.Caps) []usage.Charge {

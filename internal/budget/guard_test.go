@@ -1304,3 +1304,128 @@ func TestUSD(t *testing.T) {
 		}
 	}
 }
+
+// TestExhaustedKeyRefusedBeforeWork: a key with nothing left (a $0 budget,
+// or spent out) is refused without its texts being counted, and Exhausted
+// tells it from the store alone, before the body is even parsed (issue 13,
+// point 3a: counting 80 KB took seconds of CPU from a $0 key).
+func TestExhaustedKeyRefusedBeforeWork(t *testing.T) {
+	const policyYAML = `
+keys:
+  - id: zero
+    sha256: "#zero"
+    monthly_budget_usd: 0
+  - id: spent
+    sha256: "#spent"
+    monthly_budget_usd: 1
+  - id: member
+    sha256: "#member"
+    team: broke
+  - id: nearly
+    sha256: "#nearly"
+    monthly_budget_usd: 0.01
+  - id: free
+    sha256: "#free"
+teams:
+  - id: broke
+    monthly_budget_usd: 0
+`
+	tests := []struct {
+		key           string
+		wantExhausted bool
+		wantCount     bool // Admit counts the texts before deciding
+	}{
+		{key: "zero", wantExhausted: true},
+		{key: "spent", wantExhausted: true},
+		{key: "member", wantExhausted: true},
+		// $0.01 left: not exhausted, so the texts are counted before
+		// refusing (their count is bounded: tokens.PreciseBytes).
+		{key: "nearly", wantCount: true},
+		{key: "free"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			f := newFixture(t, policyYAML, budget.Options{})
+			f.spend(t, "spent", 1_000_000)
+			k, _ := f.pol.KeyByID(tt.key)
+
+			err := f.guard.Exhausted(context.Background(), f.pol, k)
+			if tt.wantExhausted {
+				if e := asQuota(err); e == nil || e.Code != "budget_exceeded" {
+					t.Errorf("Exhausted = %v, want a 429 budget_exceeded", err)
+				}
+			} else if err != nil {
+				t.Errorf("Exhausted = %v, want nil", err)
+			}
+
+			counted := false
+			text := strings.Repeat("=", 80_000)
+			r := f.req(t, tt.key)
+			r.InputBytes, r.MaxOutput = len(text), 1000
+			r.Texts = func() []string { counted = true; return []string{text} }
+			_, err = f.guard.Admit(context.Background(), r)
+			if tt.key == "free" {
+				if err != nil {
+					t.Fatalf("Admit(free) = %v", err)
+				}
+				return
+			}
+			if asQuota(err) == nil {
+				t.Fatalf("Admit = %v, want a 429", err)
+			}
+			if counted != tt.wantCount {
+				t.Errorf("texts counted = %v, want %v", counted, tt.wantCount)
+			}
+		})
+	}
+}
+
+func TestSharedRemaining(t *testing.T) {
+	tests := []struct{ limit, committed, want int64 }{
+		{1_000_000, 0, 1_000_000},
+		{1_000_000, 1, 990_000}, // a micro-dollar spent shows as a cent
+		{1_000_000, 9_999, 990_000},
+		{1_000_000, 10_000, 990_000},
+		{1_000_000, 10_001, 980_000},
+		{1_000_000, 999_999, 0},
+		{1_000_000, 1_500_000, 0},
+	}
+	for _, tt := range tests {
+		if got := budget.SharedRemaining(tt.limit, tt.committed); got != tt.want {
+			t.Errorf("SharedRemaining(%d, %d) = %d, want %d", tt.limit, tt.committed, got, tt.want)
+		}
+	}
+}
+
+// TestAfford: the input of a request alone (its images, before they are
+// fetched) is checked against what its caps have left, from the store
+// alone (issue 13, point 3b).
+func TestAfford(t *testing.T) {
+	const policyYAML = `
+keys:
+  - {id: small, sha256: "#small", monthly_budget_usd: 0.001}
+  - {id: free, sha256: "#free"}
+`
+	f := newFixture(t, policyYAML, budget.Options{})
+	f.spend(t, "small", 200) // 800 micro-USD left
+	tests := []struct {
+		key      string
+		minInput int64 // tokens, at haiku's 1 micro-USD each
+		wantErr  bool
+	}{
+		{"small", 800, false},
+		{"small", 801, true},
+		{"free", 1_000_000, false},
+	}
+	for _, tt := range tests {
+		k, _ := f.pol.KeyByID(tt.key)
+		route, err := f.pol.Route(k, haiku)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.guard.Afford(context.Background(), f.pol, k, route, tt.minInput)
+		if (asQuota(err) != nil) != tt.wantErr || (err != nil && asQuota(err) == nil) {
+			t.Errorf("Afford(%s, %d) = %v, want a 429: %v", tt.key, tt.minInput, err, tt.wantErr)
+		}
+	}
+}

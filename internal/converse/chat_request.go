@@ -826,6 +826,7 @@ func ToConverse(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.C
 	if cache && q.promptCache {
 		addCachePoints(in)
 	}
+	scopeCache(in, opts.CacheScope)
 	return in, nil
 }
 

@@ -198,6 +198,28 @@ func TestToConverseFeatures(t *testing.T) {
 			want:  `{"messages":[{"role":"user","content":[{"text":"a"},{"cachePoint":{"type":"default"}}]}]}`,
 		},
 		{
+			name:  "a cache scope opens the system prompt of a cached request (issue 13, point 7)",
+			model: sonnet37,
+			opts:  converse.Options{PromptCache: true, CacheScope: "0123456789abcdef"},
+			body:  `{"model":"m","messages":[{"role":"system","content":"Handbook."},{"role":"user","content":"a"}]}`,
+			want: `{"system":[{"text":"[cache scope 0123456789abcdef]"},{"text":"Handbook."},{"cachePoint":{"type":"default"}}],
+				"messages":[{"role":"user","content":[{"text":"a"},{"cachePoint":{"type":"default"}}]}]}`,
+		},
+		{
+			name:  "a cache scope without a system prompt becomes one",
+			model: novaPro,
+			opts:  converse.Options{CacheScope: "0123456789abcdef"},
+			body:  `{"model":"m","prompt_cache_key":"tenant-1","messages":[{"role":"user","content":"a"}]}`,
+			want:  `{"system":[{"text":"[cache scope 0123456789abcdef]"}],"messages":[{"role":"user","content":[{"text":"a"},{"cachePoint":{"type":"default"}}]}]}`,
+		},
+		{
+			name:  "no cache point, no cache scope",
+			model: sonnet37,
+			opts:  converse.Options{CacheScope: "0123456789abcdef"},
+			body:  `{"model":"m","messages":[{"role":"system","content":"Handbook."},{"role":"user","content":"a"}]}`,
+			want:  `{"system":[{"text":"Handbook."}],"messages":[{"role":"user","content":[{"text":"a"}]}]}`,
+		},
+		{
 			name: "models without prompt caching get no cache points",
 			opts: converse.Options{PromptCache: true},
 			body: `{"model":"m","prompt_cache":true,"messages":[{"role":"system","content":"s"},{"role":"user","content":"a"}]}`,

@@ -3,13 +3,14 @@ package converse
 import (
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 )
 
 // This file holds what the gateway, not the client, decides about a request
-// ([Options]), and how ToConverse applies it: the guardrail and the
-// requestMetadata that joins Bedrock's invocation logs with Tollgate's
-// metering.
+// ([Options]), and how ToConverse applies it: the guardrail, the prompt
+// cache's scope, and the requestMetadata that joins Bedrock's invocation
+// logs with Tollgate's metering.
 
 // Options are the settings of one request that come from the gateway (its
 // policy and flags) rather than from the OpenAI body. The zero value adds
@@ -28,6 +29,11 @@ type Options struct {
 	// </think>. ToConverse then strips such a block from the assistant
 	// messages a client sends back.
 	ThinkTags bool
+	// CacheScope, when set and the request has a cache point, opens the
+	// system prompt: Bedrock keeps one prompt cache per AWS account, so the
+	// prefixes of requests of different scopes (keys, or teams that share a
+	// cache) must differ from their first block. An opaque token.
+	CacheScope string
 }
 
 // Guardrail is an Amazon Bedrock guardrail to apply to a request.
@@ -35,6 +41,45 @@ type Guardrail struct {
 	ID      string // guardrailIdentifier: an id or a guardrail ARN
 	Version string // guardrailVersion: a number or "DRAFT"
 	Trace   bool   // ask Bedrock for the guardrail trace
+}
+
+// scopeCache opens in's system prompt with the cache scope when in has a
+// cache point anywhere. The tools come before the system prompt in what
+// Bedrock caches, so a cache point among the tools (which ToConverse never
+// places) would not be scoped: it is dropped.
+func scopeCache(in *bedrockruntime.ConverseInput, scope string) {
+	if scope == "" {
+		return
+	}
+	found := false
+	if tc := in.ToolConfig; tc != nil {
+		tools := tc.Tools[:0:0]
+		for _, t := range tc.Tools {
+			if _, ok := t.(*types.ToolMemberCachePoint); ok {
+				found = true
+				continue
+			}
+			tools = append(tools, t)
+		}
+		if found {
+			tc.Tools = tools
+		}
+	}
+	for _, b := range in.System {
+		if _, ok := b.(*types.SystemContentBlockMemberCachePoint); ok {
+			found = true
+		}
+	}
+	for _, m := range in.Messages {
+		for _, b := range m.Content {
+			if _, ok := b.(*types.ContentBlockMemberCachePoint); ok {
+				found = true
+			}
+		}
+	}
+	if found {
+		in.System = append([]types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: "[cache scope " + scope + "]"}}, in.System...)
+	}
 }
 
 func guardrailConfig(g *Guardrail) *types.GuardrailConfiguration {

@@ -15,7 +15,8 @@ import (
 
 // Converse makes a Converse call with in (built for the route's model with
 // the grant's output cap) and settles it with the usage Bedrock reports;
-// a failed call is settled at nothing, since Bedrock bills none.
+// a failed call is settled at nothing, since Bedrock bills none, unless the
+// gate gave up on it at the upstream timeout (an estimate: failedUsage).
 func (x *Exchange) Converse(ctx context.Context, in *bedrockruntime.ConverseInput) (*bedrockruntime.ConverseOutput, error) {
 	if x.ticket == nil {
 		return nil, x.outOfOrder("Converse")
@@ -24,7 +25,7 @@ func (x *Exchange) Converse(ctx context.Context, in *bedrockruntime.ConverseInpu
 	defer cancel()
 	out, err := x.g.c.Bedrock.Converse(cctx, in)
 	if err != nil {
-		x.settle(ctx, Usage{})
+		x.settle(ctx, x.failedUsage(cctx))
 		return nil, x.note(err)
 	}
 	x.settle(ctx, usageOf(out.Usage))
@@ -62,7 +63,8 @@ type Sink interface {
 
 // ConverseStream makes a ConverseStream call with in and relays its events
 // to sink until the stream ends, then settles it: with the usage Bedrock
-// reported; at nothing when it failed before any output; else with an
+// reported; at nothing when it failed before any output (unless the gate
+// gave up at the upstream timeout: failedUsage); else with an
 // estimate (the stream broke, or the drain timeout passed, before the
 // usage came). ctx is the client's: when it is done, or an Event fails,
 // the client is taken as gone.
@@ -79,7 +81,7 @@ func (x *Exchange) ConverseStream(ctx context.Context, in *bedrockruntime.Conver
 	defer cancel()
 	stream, err := x.g.c.Bedrock.ConverseStream(cctx, in)
 	if err != nil {
-		x.settle(ctx, Usage{}) // Bedrock bills no call that failed to start
+		x.settle(ctx, x.failedUsage(cctx)) // nothing, unless the gate gave up waiting
 		return x.note(err)
 	}
 	defer stream.Close()
@@ -131,7 +133,7 @@ loop:
 	case meter.reported:
 		x.settle(ctx, meter.usage)
 	case meter.outputBytes == 0 && err != nil:
-		x.settle(ctx, Usage{}) // failed before any output: nothing to bill
+		x.settle(ctx, x.failedUsage(cctx)) // failed before any output: nothing to bill, unless abandoned
 	default:
 		x.settle(ctx, x.estimate(meter.outputBytes))
 	}

@@ -119,6 +119,9 @@ func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
 	if x.route == nil || x.ticket != nil {
 		return Grant{}, x.outOfOrder("Admit")
 	}
+	if err := x.current(ctx); err != nil {
+		return Grant{}, x.note(err)
+	}
 	r := budget.Request{
 		ID: x.caller.RequestID, Policy: x.caller.Policy, Key: x.caller.Key, Route: *x.route,
 		InputBytes: d.InputBytes, Images: d.Images, Texts: d.Texts, DocumentTokens: d.DocumentTokens,
@@ -130,6 +133,69 @@ func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
 	}
 	x.ticket, x.demand = t, r
 	return Grant{MaxOutput: t.MaxOutput, Clamped: t.Clamped}, nil
+}
+
+// current re-checks the caller against the policy in force, at admission:
+// the policy the caller authenticated with, when the request's headers were
+// read, may since have disabled or removed its key, or changed its caps or
+// models, while the body arrived or images were fetched (issue 13: requests
+// opened before a key was disabled still reached Bedrock). The exchange goes
+// on under the current policy, key and route. A route that now makes another
+// Bedrock call (model, guardrail, prompt caching) than the one the front end
+// built is refused with a retryable 503: the request must be built again.
+func (x *Exchange) current(ctx context.Context) error {
+	h := x.g.c.Policies
+	if h == nil {
+		return nil
+	}
+	cur := h.Load()
+	if cur == x.caller.Policy {
+		return nil
+	}
+	k, err := cur.Reauthenticate(x.caller.Key, x.g.c.Now())
+	if err != nil {
+		return err
+	}
+	r, err := cur.RouteVia(k, x.model, x.g.baseModel(ctx))
+	if err != nil {
+		return err
+	}
+	if !sameCall(*x.route, r) {
+		return &tollgate.Error{Kind: tollgate.Unavailable, Code: "policy_changed", RetryAfter: time.Second,
+			Message: "The gateway's policy changed how this model is called while your request was read. Send the request again."}
+	}
+	x.caller.Policy, x.caller.Key, x.route = cur, k, &r
+	return nil
+}
+
+// sameCall reports whether two routes of one request make the same Bedrock
+// call: the same model id, guardrail and prompt-caching default.
+func sameCall(a, b policy.Route) bool {
+	return a.ModelID == b.ModelID && a.PromptCache == b.PromptCache &&
+		(a.Guardrail == b.Guardrail || (a.Guardrail != nil && b.Guardrail != nil && *a.Guardrail == *b.Guardrail))
+}
+
+// Exhausted refuses, with the 429 budget_exceeded Admit would give, a caller
+// with nothing left under one of its caps, found from the usage store alone:
+// front ends call it before costly work on a large body (parsing, fetching
+// images, counting tokens), which a key with nothing left must not make the
+// gateway do. It costs a store read; nil when there is room or the store
+// cannot be read (Admit then decides).
+func (x *Exchange) Exhausted(ctx context.Context) error {
+	return x.note(x.g.c.Budget.Exhausted(ctx, x.caller.Policy, x.caller.Key))
+}
+
+// Afford refuses, with the 429 budget_exceeded of a request that cannot
+// fit, a routed request whose images alone (images of them, at the routed
+// model's most tokens per image) do not fit what one of the caller's caps
+// has left, found from the usage store alone: front ends call it before
+// fetching image URLs, which such a request must not make the gateway do.
+func (x *Exchange) Afford(ctx context.Context, images int) error {
+	if x.route == nil {
+		return x.outOfOrder("Afford")
+	}
+	minInput := int64(images) * int64(budget.ImageTokens(x.route.ModelID))
+	return x.note(x.g.c.Budget.Afford(ctx, x.caller.Policy, x.caller.Key, *x.route, minInput))
 }
 
 // callContext is the context of a Bedrock call: Bedrock bills a generation
@@ -156,6 +222,24 @@ func (x *Exchange) Settlement() (Settlement, bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return x.settlement, x.settled
+}
+
+// failedUsage is what a call that failed before any output is billed
+// (cctx is the call's context). Bedrock bills no call it failed, so
+// nothing, unless the gate gave up on the call at the upstream timeout:
+// Bedrock may still be generating, and bills that, so it is settled at the
+// estimate of its input and its whole output cap, marked estimated (issue
+// 13: such calls were settled at 0).
+func (x *Exchange) failedUsage(cctx context.Context) Usage {
+	if !errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		return Usage{}
+	}
+	u := x.estimate(0)
+	u.Output = int64(max(x.ticket.MaxOutput, x.demand.MaxOutput))
+	if u.Output <= 0 {
+		u.Output = budget.DefaultMaxOutput
+	}
+	return u
 }
 
 // estimate is the usage of a call that ended before Bedrock reported it:

@@ -53,9 +53,13 @@ type Config struct {
 	Bedrock Bedrock
 	Catalog Catalog
 	Budget  *budget.Guard
-	Meter   Meter // nil: no metering
-	Logger  *slog.Logger
-	Now     func() time.Time // nil means time.Now
+	// Policies holds the policy in force: an exchange is admitted under it,
+	// not under the one its caller authenticated with (Exchange.Admit).
+	// nil: the caller's policy.
+	Policies *policy.Holder
+	Meter    Meter // nil: no metering
+	Logger   *slog.Logger
+	Now      func() time.Time // nil means time.Now
 	// UpstreamTimeout bounds one call to Bedrock (a whole stream).
 	UpstreamTimeout time.Duration
 	// DrainTimeout bounds how long a stream is read, once its client left,

@@ -30,10 +30,27 @@ func ProfilePrefixes() []string { return slices.Clone(profilePrefixes) }
 
 // The resource types of the Bedrock ARNs that name a model.
 const (
-	foundationARN  = ":foundation-model/"
-	profileARN     = ":inference-profile/"
-	applicationARN = ":application-inference-profile/"
+	foundationARN  = "foundation-model"
+	profileARN     = "inference-profile"
+	applicationARN = "application-inference-profile"
 )
+
+// parseARN splits a Bedrock ARN, arn:PARTITION:bedrock:REGION:ACCOUNT:TYPE/ID,
+// into its resource type and id; the id may hold ':' (model versions) but
+// not '/'. ok is false for anything else, so that an ARN of another kind
+// holding ":foundation-model/..." further on is not read as that model.
+func parseARN(arn string) (kind, resource string, ok bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "bedrock" {
+		return "", "", false
+	}
+	kind, resource, ok = strings.Cut(parts[5], "/")
+	return kind, resource, ok && !strings.Contains(resource, "/")
+}
+
+// IsARN reports whether id has the form of an ARN: a Bedrock ARN or not,
+// well formed or not.
+func IsARN(id string) bool { return strings.HasPrefix(id, "arn:") }
 
 // Unwrap returns what id routes to, one level down: the id inside a
 // foundation-model or inference-profile ARN, or the foundation model id of a
@@ -49,11 +66,9 @@ func Unwrap(id string) (inner string, ok bool) {
 // unwrap is Unwrap, telling also whether id had the form of an ARN or a
 // profile id, however empty what it wraps.
 func unwrap(id string) (inner string, wrapped bool) {
-	if strings.HasPrefix(id, "arn:") {
-		for _, kind := range []string{foundationARN, profileARN} {
-			if _, rest, ok := strings.Cut(id, kind); ok {
-				return rest, true
-			}
+	if IsARN(id) {
+		if kind, rest, ok := parseARN(id); ok && (kind == foundationARN || kind == profileARN) {
+			return rest, true
 		}
 		return "", true
 	}
@@ -87,7 +102,8 @@ func Base(id string) (base string, ok bool) {
 // inference profile: an opaque name for a model that only Bedrock's catalog
 // (GetInferenceProfile) can tell.
 func IsApplicationProfile(id string) bool {
-	return strings.HasPrefix(id, "arn:") && strings.Contains(id, applicationARN)
+	kind, rest, ok := parseARN(id)
+	return ok && kind == applicationARN && rest != ""
 }
 
 // Provider returns the provider of the model behind id ("anthropic",

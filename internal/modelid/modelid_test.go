@@ -25,6 +25,12 @@ func TestBase(t *testing.T) {
 		{"profile ARN", "arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0", true, "amazon", false},
 		{"application profile ARN", "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123", "", false, "", true},
 		{"other ARN", "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/xyz", "", false, "", false},
+		// An ARN holding another's resource further on is not read as it.
+		{"application ARN holding a model ARN", "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x:foundation-model/amazon.nova-micro-v1:0", "", false, "", false},
+		{"router ARN holding a profile ARN", "arn:aws:bedrock:us-east-1:123456789012:prompt-router/r:inference-profile/us.amazon.nova-micro-v1:0", "", false, "", false},
+		{"IAM ARN", "arn:aws:iam::123456789012:role/foundation-model/amazon.nova-micro-v1:0", "", false, "", false},
+		{"application ARN with a path", "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile//../x", "", false, "", false},
+		{"GovCloud foundation ARN", "arn:aws-us-gov:bedrock:us-gov-west-1::foundation-model/amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0", true, "amazon", false},
 		{"empty profile", "us.", "", false, "", false},
 		{"empty ARN model", "arn:aws:bedrock:us-east-1::foundation-model/", "", false, "", false},
 		{"alias-like name", "cheap", "cheap", true, "", false},

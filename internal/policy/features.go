@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"slices"
@@ -109,16 +111,17 @@ func (p *Policy) addModels(entries []modelEntry) []Problem {
 }
 
 // modelSettings returns the settings of the models entry for a request: an
-// entry naming the requested name or the model id exactly, else the first
-// glob (in file-name and entry order) matching either.
-func (p *Policy) modelSettings(requested, modelID string) ModelSettings {
+// entry naming one of its names exactly (the requested name, the model id,
+// or a model it routes to), else the first glob (in file-name and entry
+// order) matching one of them.
+func (p *Policy) modelSettings(names []string) ModelSettings {
 	for _, e := range p.models {
-		if !isGlob(e.pattern) && (e.pattern == requested || e.pattern == modelID) {
+		if !isGlob(e.pattern) && slices.Contains(names, e.pattern) {
 			return e.ModelSettings
 		}
 	}
 	for _, e := range p.models {
-		if isGlob(e.pattern) && (Match(e.pattern, requested) || Match(e.pattern, modelID)) {
+		if isGlob(e.pattern) && matchAny([]string{e.pattern}, names) {
 			return e.ModelSettings
 		}
 	}
@@ -129,14 +132,14 @@ func (p *Policy) modelSettings(requested, modelID string) ModelSettings {
 // alias), as [Policy.Route] applies them; the zero value when no entry
 // matches.
 func (p *Policy) ModelSettingsFor(model string) ModelSettings {
-	return p.modelSettings(model, model)
+	return p.modelSettings(resolveModel(model, nil).served(model))
 }
 
 // applyFeatures fills r's guardrail and prompt caching: the key's own
 // setting when it has one, else the model's, else none (no guardrail,
 // caching off).
-func (p *Policy) applyFeatures(k *Key, r *Route) {
-	ms := p.modelSettings(r.Requested, r.ModelID)
+func (p *Policy) applyFeatures(k *Key, r *Route, res resolution) {
+	ms := p.modelSettings(res.served(r.Requested))
 	r.Guardrail = ms.Guardrail
 	if k.Guardrail != nil {
 		r.Guardrail = k.Guardrail
@@ -147,4 +150,20 @@ func (p *Policy) applyFeatures(k *Key, r *Route) {
 	case ms.PromptCache != nil:
 		r.PromptCache = *ms.PromptCache
 	}
+}
+
+// CacheScope names whose prompt-cache entries k's requests may read, as an
+// opaque token fit for a prompt: k's own, unless k's team shares its cache
+// (teams[].share_prompt_cache), then the team's. Bedrock keeps one prompt
+// cache for the whole AWS account, and a cache read tells a key that some
+// other request sent the same prefix (a confidential system prompt, guessed
+// right); the gateway opens every cached prompt with its scope, so that keys
+// that do not share a scope never share a prefix.
+func (p *Policy) CacheScope(k *Key) string {
+	scope := "key\x00" + k.ID
+	if t, ok := p.teamByID[k.Team]; ok && t.SharePromptCache != nil && *t.SharePromptCache {
+		scope = "team\x00" + t.ID
+	}
+	sum := sha256.Sum256([]byte("tollgate prompt cache scope\x00" + scope))
+	return hex.EncodeToString(sum[:8])
 }

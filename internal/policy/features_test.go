@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -78,6 +79,8 @@ func TestFeatureValidationErrors(t *testing.T) {
 			`p.yaml:4: keys[0].guardrail: must be a mapping with id, version and optional trace, e.g. {id: abc123xyz, version: "1"}`},
 		{"prompt_cache not a bool", "keys:\n" + key("a", `prompt_cache: sometimes`),
 			`p.yaml:4: keys[0].prompt_cache: must be true or false`},
+		{"share_prompt_cache not a bool", "teams:\n  - id: t\n    share_prompt_cache: always\n",
+			`p.yaml:3: teams[0].share_prompt_cache: must be true or false`},
 		{"models entry unknown field", "models:\n  m.x:\n    cache: true\n",
 			`p.yaml:3: models[m.x].cache: unknown field: the fields are guardrail, prompt_cache`},
 		{"models pattern", "models:\n  \"claude 3\":\n    prompt_cache: true\n",
@@ -102,5 +105,40 @@ func TestModelsAcrossFiles(t *testing.T) {
 	want := `b.yaml:2: models[m.x]: settings for "m.x" are already defined in a.yaml:2: define them once`
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
+	}
+}
+
+// TestCacheScope: each key reads only its own prompt-cache entries, unless
+// its team shares its cache (issue 13, point 7: a spy key read a victim's
+// cached system prompt by guessing it).
+func TestCacheScope(t *testing.T) {
+	p := parse(t, "p.yaml", `
+keys:
+  - {id: a1, sha256: `+policy.HashSecret("a1")+`, team: apart}
+  - {id: a2, sha256: `+policy.HashSecret("a2")+`, team: apart}
+  - {id: s1, sha256: `+policy.HashSecret("s1")+`, team: sharing}
+  - {id: s2, sha256: `+policy.HashSecret("s2")+`, team: sharing}
+  - {id: lone, sha256: `+policy.HashSecret("lone")+`}
+teams:
+  - {id: apart}
+  - {id: sharing, share_prompt_cache: true}
+`)
+	scope := func(id string) string {
+		k, _ := p.KeyByID(id)
+		return p.CacheScope(k)
+	}
+	if scope("s1") != scope("s2") {
+		t.Error("keys of a team that shares its cache have different scopes")
+	}
+	seen := map[string]string{}
+	for _, id := range []string{"a1", "a2", "s1", "lone"} {
+		s := scope(id)
+		if prev, dup := seen[s]; dup {
+			t.Errorf("keys %s and %s share the cache scope %s", prev, id, s)
+		}
+		seen[s] = id
+		if len(s) != 16 || strings.Contains(s, id) {
+			t.Errorf("scope of %s = %q: want 16 hex digits that do not spell the key id", id, s)
+		}
 	}
 }

@@ -49,31 +49,13 @@ func (k *Key) BudgetMicros() int64 {
 	return usdToMicros(*k.MonthlyBudgetUSD)
 }
 
-// Allows reports whether the key's own patterns let it use model: no
-// allowlist or a matching allowlist pattern, and no matching deny pattern. It
-// knows nothing of aliases or prices; [Policy.Route] and [Policy.Visible]
-// make the full decision.
+// Allows reports whether the key's own patterns let it use model, a model
+// id, profile id or ARN: an allowlist pattern matching it (when the key has
+// an allowlist), and no deny pattern matching it or a model it routes to. It
+// knows nothing of aliases, prices or the catalog; [Policy.Route] and
+// [Policy.Visible] make the full decision.
 func (k *Key) Allows(model string) bool {
-	return k.allows(model, model)
-}
-
-// allows applies the allowlist and denylist to the name a client asked for
-// and the model id it resolves to.
-func (k *Key) allows(requested, modelID string) bool {
-	for _, pattern := range k.Deny {
-		if Match(pattern, requested) || Match(pattern, modelID) {
-			return false
-		}
-	}
-	if len(k.Models) == 0 {
-		return true
-	}
-	for _, pattern := range k.Models {
-		if Match(pattern, requested) || Match(pattern, modelID) {
-			return true
-		}
-	}
-	return false
+	return k.permits(model, model, resolveModel(model, nil)) == nil
 }
 
 // Restricted reports whether the key has a model allowlist.
@@ -84,6 +66,9 @@ type Team struct {
 	ID               string   `yaml:"id"`
 	MonthlyBudgetUSD *float64 `yaml:"monthly_budget_usd,omitempty"`
 	AlertAt          *float64 `yaml:"alert_at,omitempty"`
+	// SharePromptCache lets the team's keys read each other's prompt-cache
+	// entries; by default each key's are its own ([Policy.CacheScope]).
+	SharePromptCache *bool `yaml:"share_prompt_cache,omitempty"`
 
 	src source
 }
@@ -160,19 +145,46 @@ func (p *Policy) Authenticate(secret string, now time.Time) (*Key, error) {
 	if !ok || secret == "" {
 		return nil, errUnknownKey()
 	}
+	if err := k.usable(now); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Reauthenticate returns p's version of a key authenticated under an
+// earlier policy, so that a request is admitted under the policy in force
+// when it reaches its budget check, not the one of when its headers were
+// read: a key disabled, removed, expired or given another secret
+// meanwhile is refused, and the returned key carries p's caps and models.
+// Errors are those of [Policy.Authenticate].
+func (p *Policy) Reauthenticate(k *Key, now time.Time) (*Key, error) {
+	cur, ok := p.byID[k.ID]
+	if !ok || cur.hash != k.hash {
+		e := errUnknownKey()
+		e.Cause = fmt.Errorf("key %q was removed or its secret changed while the request was read", k.ID)
+		return nil, e
+	}
+	if err := cur.usable(now); err != nil {
+		return nil, err
+	}
+	return cur, nil
+}
+
+// usable says whether k may be used at now: enabled and not expired.
+func (k *Key) usable(now time.Time) error {
 	if k.Enabled != nil && !*k.Enabled {
 		e := tollgate.Errorf(tollgate.Unauthenticated, "invalid_api_key", "",
 			"This API key has been disabled. Ask your Tollgate administrator to enable it or to issue a new one.")
 		e.Cause = fmt.Errorf("key %q is disabled", k.ID)
-		return nil, e
+		return e
 	}
 	if k.Expires != nil && !now.Before(k.Expires.Start()) {
 		e := tollgate.Errorf(tollgate.Unauthenticated, "invalid_api_key", "",
 			"This API key expired on %s (00:00 UTC). Ask your Tollgate administrator for a new one.", k.Expires)
 		e.Cause = fmt.Errorf("key %q expired on %s", k.ID, k.Expires)
-		return nil, e
+		return e
 	}
-	return k, nil
+	return nil
 }
 
 // KeyByID returns the key with the given policy id.

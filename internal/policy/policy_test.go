@@ -362,3 +362,60 @@ func TestPolicyShippedExamples(t *testing.T) {
 		t.Error("the first example of docs/policy.md does not set every section")
 	}
 }
+
+// TestReauthenticate: a request is admitted under the policy in force at
+// its budget check. A key disabled, removed, expired or given a new secret
+// after the request's headers were read is refused; otherwise the current
+// version of the key, with its current caps and models, is returned (issue
+// 13, point 5).
+func TestReauthenticate(t *testing.T) {
+	before := parse(t, "p.yaml", `
+keys:
+  - {id: stays, sha256: `+policy.HashSecret("stays")+`, monthly_budget_usd: 10}
+  - {id: disabled, sha256: `+policy.HashSecret("disabled")+`}
+  - {id: removed, sha256: `+policy.HashSecret("removed")+`}
+  - {id: rotated, sha256: `+policy.HashSecret("rotated")+`}
+  - {id: expiring, sha256: `+policy.HashSecret("expiring")+`}
+`)
+	after := parse(t, "p.yaml", `
+keys:
+  - {id: stays, sha256: `+policy.HashSecret("stays")+`, monthly_budget_usd: 0, models: ["amazon.*"]}
+  - {id: disabled, sha256: `+policy.HashSecret("disabled")+`, enabled: false}
+  - {id: rotated, sha256: `+policy.HashSecret("rotated-2")+`}
+  - {id: expiring, sha256: `+policy.HashSecret("expiring")+`, expires: 2026-12-02}
+`)
+	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	tests := []struct {
+		id          string
+		wantMessage string // "" when accepted
+	}{
+		{"stays", ""},
+		{"disabled", "This API key has been disabled. Ask your Tollgate administrator to enable it or to issue a new one."},
+		{"removed", "Incorrect API key provided. Check the key, or ask your Tollgate administrator for one."},
+		{"rotated", "Incorrect API key provided. Check the key, or ask your Tollgate administrator for one."},
+		{"expiring", "This API key expired on 2026-12-02 (00:00 UTC). Ask your Tollgate administrator for a new one."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			old, err := before.Authenticate(tt.id, now)
+			if err != nil {
+				t.Fatalf("Authenticate under the first policy: %v", err)
+			}
+			k, err := after.Reauthenticate(old, now)
+			gotMessage := ""
+			if err != nil {
+				var te *tollgate.Error
+				if !errors.As(err, &te) || te.Kind != tollgate.Unauthenticated || te.Code != "invalid_api_key" {
+					t.Fatalf("error %#v is not Unauthenticated/invalid_api_key", err)
+				}
+				gotMessage = te.Message
+			}
+			if diff := cmp.Diff(tt.wantMessage, gotMessage); diff != "" {
+				t.Fatalf("Reauthenticate (-want +got):\n%s", diff)
+			}
+			if err == nil && (k.BudgetMicros() != 0 || !k.Restricted()) {
+				t.Errorf("Reauthenticate returned the key with budget %d, models %v: want the current policy's ($0, amazon.*)", k.BudgetMicros(), k.Models)
+			}
+		})
+	}
+}

@@ -1,10 +1,6 @@
 package policy
 
-import (
-	"math"
-
-	"github.com/tollgate-gw/tollgate/internal/modelid"
-)
+import "math"
 
 // Price is what a model costs, in nano-USD per token (USD per 1M tokens ×
 // 1000): integer maths keeps settlement exact.
@@ -27,14 +23,16 @@ func (pr Price) Cost(input, output, cacheRead, cacheWrite int64) int64 {
 // (us., eu., apac., global., us-gov., jp., au., ca.) or a system inference
 // profile ARN through its base model id, a foundation-model ARN through its
 // model id. An application inference profile ARN is priced only if the
-// policy names it, since the model behind it cannot be told from the ARN.
+// policy names it, since the model behind it cannot be told from the ARN
+// ([Policy.RouteVia] asks the catalog).
 func (p *Policy) Price(modelID string) (Price, bool) {
-	if pr, ok := p.prices[modelID]; ok {
-		return pr, true
-	}
-	// A profile ARN holds a profile id, which holds a model id: the most
-	// specific price wins.
-	for id, ok := modelid.Unwrap(modelID); ok; id, ok = modelid.Unwrap(id) {
+	return p.priceOf(resolveModel(modelID, nil))
+}
+
+// priceOf returns the price of the first of a resolution's ids that has one:
+// the id itself, the id its ARN names, then the model a profile routes to.
+func (p *Policy) priceOf(r resolution) (Price, bool) {
+	for _, id := range r.ids {
 		if pr, ok := p.prices[id]; ok {
 			return pr, true
 		}

@@ -148,7 +148,9 @@ func TestPolicyVisibleAndAliasesFor(t *testing.T) {
 	}{
 		{"open", listed, []string{"app", "cheap", "custom", "fast", "smart"}},
 		{"haiku-only", []string{haiku}, []string{"cheap", "smart"}},
-		{"no-opus", []string{haiku, usHaiku, micro, "my.model-v1:0", appARN}, []string{"app", "cheap", "custom", "fast"}},
+		// The application profile's model cannot be told here: a key with a
+		// deny list does not see it, nor the alias naming it.
+		{"no-opus", []string{haiku, usHaiku, micro, "my.model-v1:0"}, []string{"cheap", "custom", "fast"}},
 		{"capped", []string{haiku, usHaiku, opus, usOpus, micro}, []string{"cheap", "fast", "smart"}},
 		{"us-only-no-fast", []string{usHaiku, usOpus}, []string{"cheap"}},
 	}
@@ -176,5 +178,145 @@ func TestPolicyKeyAllows(t *testing.T) {
 	k, _ := p.KeyByID("us-only-no-fast")
 	if !k.Allows(usHaiku) || k.Allows(haiku) || k.Allows("fast") || !k.Restricted() {
 		t.Error("Key.Allows does not apply models and deny")
+	}
+}
+
+// TestRouteServedModel: allow and deny lists, guardrails and prices apply to
+// the model Bedrock serves, whatever name the client used (issue 13, point
+// 2): profile ids, foundation-model and inference-profile ARNs, application
+// profile ARNs the catalog resolves, and unknown geography prefixes. A name
+// whose model cannot be told is refused to a key with a deny list or an
+// allowlist that does not name it exactly; an allowlist does not widen to
+// other names of the model.
+func TestRouteServedModel(t *testing.T) {
+	const (
+		euHaiku    = "eu.anthropic.claude-3-haiku-20240307-v1:0"
+		xxHaiku    = "xx.anthropic.claude-3-haiku-20240307-v1:0" // a geography Bedrock may add
+		fmARN      = "arn:aws:bedrock:us-east-1::foundation-model/" + haiku
+		ipARN      = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/" + usHaiku
+		euARN      = "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/" + euHaiku
+		appHaiku   = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/haiku1"
+		appUSHaiku = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/haiku2"
+		appUnknown = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/gone"
+		router     = "arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1"
+		// An ARN with a foundation model's ARN inside its resource, which a
+		// substring search would take for Nova Micro.
+		trick = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x:foundation-model/" + micro
+	)
+	p := parse(t, "p.yaml", `
+keys:
+  - id: open
+    sha256: `+policy.HashSecret("open")+`
+  - id: deny-id
+    sha256: `+policy.HashSecret("deny-id")+`
+    deny: ["anthropic.claude-3-haiku-*"]
+  - id: deny-glob
+    sha256: `+policy.HashSecret("deny-glob")+`
+    deny: ["*claude-3-haiku*"]
+  - id: allow-id
+    sha256: `+policy.HashSecret("allow-id")+`
+    models: ["anthropic.claude-3-haiku-*"]
+  - id: allow-us
+    sha256: `+policy.HashSecret("allow-us")+`
+    models: ["`+usHaiku+`"]
+  - id: allow-all
+    sha256: `+policy.HashSecret("allow-all")+`
+    models: ["*"]
+  - id: allow-unknown
+    sha256: `+policy.HashSecret("allow-unknown")+`
+    models: ["`+appUnknown+`"]
+  - id: allow-unknown-deny
+    sha256: `+policy.HashSecret("allow-unknown-deny")+`
+    models: ["`+appUnknown+`"]
+    deny: ["*opus*"]
+  - id: capped
+    sha256: `+policy.HashSecret("capped")+`
+    monthly_budget_usd: 10
+models:
+  `+haiku+`:
+    guardrail: {id: g1, version: "1"}
+`)
+	catalog := map[string]string{appHaiku: haiku, appUSHaiku: usHaiku}
+	base := func(id string) (string, bool) { b, ok := catalog[id]; return b, ok }
+	haikuPrice, _ := p.Price(haiku)
+	microPrice, _ := p.Price(micro)
+	g1 := &policy.Guardrail{ID: "g1", Version: "1"}
+	haikuNames := []string{haiku, usHaiku, euHaiku, fmARN, ipARN, euARN, appHaiku, appUSHaiku}
+
+	type want struct {
+		code      string // "" when allowed
+		guardrail *policy.Guardrail
+		price     *policy.Price
+	}
+	type test struct {
+		key, model string
+		want       want
+	}
+	tests := []test{
+		{"open", micro, want{price: &microPrice}},
+		{"open", router, want{}},
+		{"open", appUnknown, want{}},
+		{"capped", appHaiku, want{guardrail: g1, price: &haikuPrice}},
+		{"capped", appUSHaiku, want{guardrail: g1, price: &haikuPrice}},
+		{"capped", trick, want{code: "model_not_priced"}},
+		{"capped", xxHaiku, want{code: "model_not_priced"}}, // priced by known names only
+		{"open", xxHaiku, want{guardrail: g1}},
+		{"capped", appUnknown, want{code: "model_not_priced"}},
+		{"deny-id", micro, want{price: &microPrice}},
+		{"deny-id", appUnknown, want{code: "model_not_allowed"}},
+		{"deny-id", router, want{code: "model_not_allowed"}},
+		{"deny-id", trick, want{code: "model_not_allowed"}},
+		{"deny-glob", appUnknown, want{code: "model_not_allowed"}},
+		{"allow-id", haiku, want{guardrail: g1, price: &haikuPrice}},
+		{"allow-id", fmARN, want{guardrail: g1, price: &haikuPrice}}, // the same model, by its ARN
+		{"allow-id", usHaiku, want{code: "model_not_allowed"}},       // a profile of it is not allowed by the model's id
+		{"allow-id", xxHaiku, want{code: "model_not_allowed"}},
+		{"allow-id", appHaiku, want{code: "model_not_allowed"}},
+		{"allow-us", usHaiku, want{guardrail: g1, price: &haikuPrice}},
+		{"allow-us", ipARN, want{guardrail: g1, price: &haikuPrice}}, // the same profile, by its ARN
+		{"allow-us", euHaiku, want{code: "model_not_allowed"}},       // another profile of the model
+		{"allow-us", euARN, want{code: "model_not_allowed"}},
+		{"allow-us", haiku, want{code: "model_not_allowed"}},
+		{"allow-us", fmARN, want{code: "model_not_allowed"}},
+		{"allow-us", appUSHaiku, want{code: "model_not_allowed"}},
+		{"allow-all", appHaiku, want{guardrail: g1, price: &haikuPrice}},
+		{"allow-all", appUnknown, want{code: "model_not_allowed"}}, // a glob does not name what cannot be told
+		{"allow-all", router, want{code: "model_not_allowed"}},
+		{"allow-unknown", appUnknown, want{}},
+		{"allow-unknown-deny", appUnknown, want{code: "model_not_allowed"}},
+	}
+	for _, name := range append(haikuNames, xxHaiku) {
+		tests = append(tests, test{"deny-id", name, want{code: "model_not_allowed"}}, test{"deny-glob", name, want{code: "model_not_allowed"}})
+	}
+	for _, name := range haikuNames {
+		tests = append(tests, test{"open", name, want{guardrail: g1, price: &haikuPrice}})
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"/"+tt.model, func(t *testing.T) {
+			k, _ := p.KeyByID(tt.key)
+			r, err := p.RouteVia(k, tt.model, base)
+			var got want
+			if err != nil {
+				var te *tollgate.Error
+				if !errors.As(err, &te) || te.Kind != tollgate.PermissionDenied {
+					t.Fatalf("RouteVia error = %v, want a PermissionDenied", err)
+				}
+				got.code = te.Code
+			} else {
+				if r.ModelID != tt.model {
+					t.Errorf("ModelID = %q, want the requested id sent as is", r.ModelID)
+				}
+				if r.Priced {
+					got.price = &r.Price
+				}
+				got.guardrail = r.Guardrail
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(want{})); diff != "" {
+				t.Errorf("RouteVia (-want +got):\n%s", diff)
+			}
+			if visible := p.VisibleVia(k, tt.model, base); visible != (tt.want.code == "") {
+				t.Errorf("VisibleVia = %v, want %v: GET /v1/models must list what Route accepts, and only that", visible, tt.want.code == "")
+			}
+		})
 	}
 }

@@ -45,7 +45,7 @@ func TestPolicyValidationErrors(t *testing.T) {
 		{"unknown key field", files("p.yaml", "keys:\n"+key("a", "modles: [x]")),
 			"p.yaml:4: keys[0].modles: unknown field: the fields are id, sha256, team, models, deny, monthly_budget_usd, alert_at, enabled, expires, guardrail, prompt_cache"},
 		{"unknown team field", files("p.yaml", "teams:\n  - id: t\n    budget: 3\n"),
-			"p.yaml:3: teams[0].budget: unknown field: the fields are id, monthly_budget_usd, alert_at"},
+			"p.yaml:3: teams[0].budget: unknown field: the fields are id, monthly_budget_usd, alert_at, share_prompt_cache"},
 		{"unknown budget field", files("p.yaml", "budget:\n  monthly_usd: 3\n"),
 			"p.yaml:2: budget.monthly_usd: unknown field: the fields are monthly_budget_usd, alert_at"},
 		{"unknown price field", files("p.yaml", "pricing:\n  m.x-v1:0: {input: 1, output: 2, cached: 1}\n"),

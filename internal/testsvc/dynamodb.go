@@ -20,8 +20,9 @@ import (
 )
 
 // dynamoStartTimeout bounds how long DynamoDB Local may take to accept
-// requests.
-const dynamoStartTimeout = 30 * time.Second
+// requests. A JVM starting beside the other test binaries of `go test ./...`
+// on a busy two-core machine was seen to need more than 30 s.
+const dynamoStartTimeout = 120 * time.Second
 
 // dynamo is the one DynamoDB Local process of this test binary.
 var dynamo struct {

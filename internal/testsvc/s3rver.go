@@ -100,7 +100,7 @@ func startS3rver(t testing.TB, bin string) (string, error) {
 
 	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(120 * time.Second) // busy machines start node slowly
 	for {
 		select {
 		case err := <-exited:
