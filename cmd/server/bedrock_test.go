@@ -11,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
@@ -269,4 +271,126 @@ func TestBedrockSDK(t *testing.T) {
 	if got.Key.ReservedUSD != 0 {
 		t.Errorf("%v USD still reserved", got.Key.ReservedUSD)
 	}
+}
+
+// TestBedrockGuards: every operation is under the key's allowlist (403
+// AccessDeniedException, Bedrock not called) and its budget (400
+// ServiceQuotaExceededException naming the key's budget, which the SDKs do
+// not retry); a missing, unknown or SigV4 credential is a 403
+// UnrecognizedClientException.
+func TestBedrockGuards(t *testing.T) {
+	g := bedrockGateway(t, "0.000001")
+	ctx := context.Background()
+	t.Run("model not allowed", func(t *testing.T) {
+		client := bedrockClient(t, g, freeSecret)
+		for _, op := range bedrockOps {
+			_, err := op.call(ctx, client, "anthropic.claude-3-5-sonnet-20240620-v1:0", "Hi", 100)
+			var denied *types.AccessDeniedException
+			if code, status := apiError(err); !errors.As(err, &denied) || status != 403 || !strings.Contains(err.Error(), "not allowed") {
+				t.Errorf("%s: %v (%s %d), want a 403 AccessDeniedException saying the model is not allowed", op.name, err, code, status)
+			}
+		}
+		if !logged(g, `"error_code":"model_not_allowed"`) || logged(g, `"upstream_request_id"`) {
+			t.Errorf("the refusals are not logged as model_not_allowed, or Bedrock was called:\n%s", g.logs)
+		}
+	})
+	t.Run("budget", func(t *testing.T) {
+		client := bedrockClient(t, g, cappedSecret)
+		for _, op := range bedrockOps {
+			if op.name == "count-tokens" {
+				continue // counting is free
+			}
+			_, err := op.call(ctx, client, haiku, "Hi", 100)
+			var quota *types.ServiceQuotaExceededException
+			if code, status := apiError(err); !errors.As(err, &quota) || status != 400 || !strings.Contains(err.Error(), "budget") {
+				t.Errorf("%s: %v (%s %d), want a 400 ServiceQuotaExceededException naming the budget", op.name, err, code, status)
+			}
+		}
+		if u := g.usage(t, cappedSecret); u.Key.SpentUSD != 0 || u.Key.ReservedUSD != 0 {
+			t.Errorf("spent %v, reserved %v after refusals", u.Key.SpentUSD, u.Key.ReservedUSD)
+		}
+	})
+	t.Run("credentials", func(t *testing.T) {
+		for name, client := range map[string]*bedrockruntime.Client{
+			"unknown key": bedrockClient(t, g, "sk-not-a-key-0123456789"),
+			"sigv4": sigv4Client(t, g),
+		} {
+			_, err := client.Converse(ctx, converseInput(haiku, "Hi", 10))
+			if code, status := apiError(err); code != "UnrecognizedClientException" || status != 403 {
+				t.Errorf("%s: %v (%s %d), want 403 UnrecognizedClientException", name, err, code, status)
+			}
+		}
+		status, h, b := g.do(t, "GET", "/bedrock/inference-profiles?type=SYSTEM_DEFINED", "", "", "")
+		if status != 403 || h.Get("X-Amzn-ErrorType") != "UnrecognizedClientException" || !strings.HasPrefix(string(b), `{"message":`) {
+			t.Errorf("inference profiles without a key: %d %v %s", status, h, b)
+		}
+	})
+}
+
+// TestBedrockClamp: near the end of a budget the output cap is lowered in
+// the body Bedrock gets, so the answer stops at it and the spend stays
+// under the cap.
+func TestBedrockClamp(t *testing.T) {
+	g := bedrockGateway(t, "0.006") // 6,000 micro-USD: about 590 output tokens
+	client := bedrockClient(t, g, cappedSecret)
+	out, err := client.Converse(context.Background(), converseInput(haiku, "Write at length. [sim:tokens=1000]", 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := *out.Usage.OutputTokens; out.StopReason != types.StopReasonMaxTokens || n >= 600 || n < 400 {
+		t.Errorf("stop %s after %d tokens, want max_tokens near 590", out.StopReason, n)
+	}
+	if u := g.usage(t, cappedSecret); u.Key.SpentUSD > 0.006 || u.Key.ReservedUSD != 0 {
+		t.Errorf("spent %v USD of 0.006, reserved %v", u.Key.SpentUSD, u.Key.ReservedUSD)
+	}
+}
+
+// TestBedrockBudgetUnderConcurrency: 200 concurrent requests on a capped
+// key, spread over the five operations, never push spend past the cap.
+func TestBedrockBudgetUnderConcurrency(t *testing.T) {
+	g := bedrockGateway(t, "0.05")
+	client := bedrockClient(t, g, cappedSecret)
+	const n = 200
+	var (
+		mu    sync.Mutex
+		codes = map[string]int{}
+		wg    sync.WaitGroup
+	)
+	for i := range n {
+		op := bedrockOps[i%len(bedrockOps)]
+		wg.Go(func() {
+			_, err := op.call(context.Background(), client, modelFor(op.name), "Count. [sim:tokens=100] [sim:latency=200ms]", 100)
+			code, _ := apiError(err)
+			if err != nil && code != "ServiceQuotaExceededException" {
+				t.Errorf("%s: %v", op.name, err)
+			}
+			mu.Lock()
+			codes[op.name+" "+or(code, "ok")]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	u := g.usage(t, cappedSecret)
+	t.Logf("%v; spent %.0f micro-USD of 50000", codes, u.Key.SpentUSD*1e6)
+	if u.Key.SpentUSD > 0.05 || u.Key.ReservedUSD != 0 {
+		t.Errorf("spent %v USD of 0.05, %v still reserved", u.Key.SpentUSD, u.Key.ReservedUSD)
+	}
+	if codes["converse ServiceQuotaExceededException"] == 0 || codes["converse ok"] == 0 {
+		t.Errorf("%v: the cap should admit some requests and refuse others", codes)
+	}
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// sigv4Client is the SDK's client with AWS credentials instead of a
+// Tollgate key.
+func sigv4Client(t *testing.T, g *gateway) *bedrockruntime.Client {
+	t.Setenv("AWS_BEARER_TOKEN_BEDROCK", "")
+	return bedrockruntime.New(bedrockruntime.Options{Region: "us-east-1", BaseEndpoint: aws.String(g.baseURL + "/bedrock"),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""), HTTPClient: bodyNoWriterTo{&http.Client{}}, RetryMaxAttempts: 1})
 }

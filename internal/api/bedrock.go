@@ -150,6 +150,9 @@ func bedrockConverse(c *gin.Context, d Deps, x *gate.Exchange, model string, str
 		writeError(c, err)
 		return
 	}
+	if refuseExhausted(c, x, body) {
+		return
+	}
 	call, err := bedrockapi.ParseConverse(body)
 	if err != nil {
 		writeError(c, err)
@@ -210,6 +213,9 @@ func bedrockInvoke(c *gin.Context, d Deps, x *gate.Exchange, model string, strea
 	body, err := readJSONBody(c, d.MaxBodyBytes, d.BodyReadTimeout)
 	if err != nil {
 		writeError(c, err)
+		return
+	}
+	if refuseExhausted(c, x, body) {
 		return
 	}
 	route, err := x.Route(ctx, model, stream)

@@ -82,7 +82,7 @@ func (x *Exchange) ConverseRaw(ctx context.Context, body []byte) ([]byte, error)
 	defer cancel()
 	answer, out, err := p.ConverseRaw(cctx, x.route.ModelID, body)
 	if err != nil {
-		x.settle(ctx, Usage{})
+		x.settle(ctx, x.failedUsage(cctx))
 		return nil, x.note(err)
 	}
 	x.settle(ctx, usageOf(out.Usage))
@@ -105,7 +105,7 @@ func (x *Exchange) ConverseStreamRaw(ctx context.Context, body []byte, sink Fram
 	defer cancel()
 	stream, frames, err := p.ConverseStreamRaw(cctx, x.route.ModelID, body)
 	if err != nil {
-		x.settle(ctx, Usage{})
+		x.settle(ctx, x.failedUsage(cctx))
 		return x.note(err)
 	}
 	defer stream.Close()
@@ -121,7 +121,7 @@ func (x *Exchange) ConverseStreamRaw(ctx context.Context, body []byte, sink Fram
 	case meter.reported:
 		x.settle(ctx, meter.usage)
 	case meter.outputBytes == 0 && err != nil:
-		x.settle(ctx, Usage{})
+		x.settle(ctx, x.failedUsage(cctx))
 	default:
 		x.settle(ctx, x.estimate(meter.outputBytes))
 	}
@@ -145,7 +145,7 @@ func (x *Exchange) InvokeRaw(ctx context.Context, in *upstream.Invocation, read 
 	in.ModelID = x.route.ModelID
 	a, err := p.InvokeRaw(cctx, in)
 	if err != nil {
-		x.settle(ctx, Usage{})
+		x.settle(ctx, x.failedUsage(cctx))
 		return a, x.note(err)
 	}
 	t := a.Tokens
@@ -176,7 +176,7 @@ func (x *Exchange) InvokeStreamRaw(ctx context.Context, in *upstream.Invocation,
 	in.ModelID = x.route.ModelID
 	stream, frames, err := p.InvokeStreamRaw(cctx, in)
 	if err != nil {
-		x.settle(ctx, Usage{})
+		x.settle(ctx, x.failedUsage(cctx))
 		return x.note(err)
 	}
 	defer stream.Close()
@@ -194,7 +194,7 @@ func (x *Exchange) InvokeStreamRaw(ctx context.Context, in *upstream.Invocation,
 	case reported:
 		x.settle(ctx, u)
 	case meter.OutputBytes() == 0 && err != nil:
-		x.settle(ctx, Usage{})
+		x.settle(ctx, x.failedUsage(cctx))
 	default:
 		est := x.estimate(meter.OutputBytes())
 		if u.Input > 0 { // the input the model reported at the start beats the estimate
