@@ -313,7 +313,7 @@ func TestBedrockGuards(t *testing.T) {
 	t.Run("credentials", func(t *testing.T) {
 		for name, client := range map[string]*bedrockruntime.Client{
 			"unknown key": bedrockClient(t, g, "sk-not-a-key-0123456789"),
-			"sigv4": sigv4Client(t, g),
+			"sigv4":       sigv4Client(t, g),
 		} {
 			_, err := client.Converse(ctx, converseInput(haiku, "Hi", 10))
 			if code, status := apiError(err); code != "UnrecognizedClientException" || status != 403 {
