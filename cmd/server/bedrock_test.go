@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -393,4 +394,86 @@ func sigv4Client(t *testing.T, g *gateway) *bedrockruntime.Client {
 	t.Setenv("AWS_BEARER_TOKEN_BEDROCK", "")
 	return bedrockruntime.New(bedrockruntime.Options{Region: "us-east-1", BaseEndpoint: aws.String(g.baseURL + "/bedrock"),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""), HTTPClient: bodyNoWriterTo{&http.Client{}}, RetryMaxAttempts: 1})
+}
+
+// TestBedrockStreamFaults: Bedrock's errors reach the SDK with their type
+// and status, before a stream (the error response) and during one (the
+// exception event, as Bedrock sent it); a stream Bedrock cut ends with an
+// exception event instead of looking complete; each is settled.
+func TestBedrockStreamFaults(t *testing.T) {
+	g := bedrockGateway(t, "5")
+	client := bedrockClient(t, g, cappedSecret)
+	ctx := context.Background()
+	tests := []struct {
+		name, op, marker, wantCode string
+		wantStatus                 int
+		billed                     bool
+	}{
+		{"error before the stream", "converse-stream", "[sim:error=ThrottlingException]", "ThrottlingException", 429, false},
+		{"error on invoke", "invoke", "[sim:error=ModelNotReadyException]", "ModelNotReadyException", 429, false},
+		{"exception mid-stream", "converse-stream", "[sim:tokens=50] [sim:exception=modelStreamErrorException]", "ModelStreamErrorException", 0, true},
+		{"exception mid invoke stream", "invoke-with-response-stream", "[sim:tokens=50] [sim:exception=throttlingException]", "ThrottlingException", 0, true},
+		{"cut", "converse-stream", "[sim:tokens=50] [sim:cut]", "ModelStreamErrorException", 0, true},
+		{"cut invoke stream", "invoke-with-response-stream", "[sim:tokens=50] [sim:cut]", "ModelStreamErrorException", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := g.usage(t, cappedSecret).Key.SpentUSD
+			for _, op := range bedrockOps {
+				if op.name != tt.op {
+					continue
+				}
+				_, err := op.call(ctx, client, haiku, "Hi "+tt.marker, 200)
+				code, status := apiError(err)
+				var se interface{ ErrorCode() string }
+				if status == 0 && errors.As(err, &se) {
+					code = se.ErrorCode()
+				}
+				if code != tt.wantCode || status != tt.wantStatus {
+					t.Errorf("%v: code %q status %d, want %q %d", err, code, status, tt.wantCode, tt.wantStatus)
+				}
+			}
+			u := g.usage(t, cappedSecret)
+			if billed := u.Key.SpentUSD > before; billed != tt.billed || u.Key.ReservedUSD != 0 {
+				t.Errorf("billed %v (spent %v → %v), want %v; reserved %v", billed, before, u.Key.SpentUSD, tt.billed, u.Key.ReservedUSD)
+			}
+		})
+	}
+}
+
+// TestBedrockClientLeaves: a client that leaves a stream after its first
+// event is billed what Bedrock reports at the end.
+func TestBedrockClientLeaves(t *testing.T) {
+	g := bedrockGateway(t, "5")
+	client := bedrockClient(t, g, cappedSecret)
+	for _, op := range []string{"converse-stream", "invoke-with-response-stream"} {
+		before := g.usage(t, cappedSecret).Key.SpentUSD
+		ctx, cancel := context.WithCancel(context.Background())
+		var events <-chan struct{}
+		switch op {
+		case "converse-stream":
+			out, err := client.ConverseStream(ctx, streamInput(converseInput(haiku, "Tell a story. [sim:tokens=300]", 500)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-out.GetStream().Events()
+		default:
+			out, err := client.InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{ModelId: aws.String(haiku),
+				Body: claudeBody("Tell a story. [sim:tokens=300]", 500), ContentType: aws.String("application/json")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-out.GetStream().Events()
+		}
+		_ = events
+		cancel()
+		// 300 output tokens cost 3,000 micro-USD: only the whole answer's usage reaches that.
+		waitFor(t, 10*time.Second, func() bool {
+			u := g.usage(t, cappedSecret)
+			return u.Key.SpentUSD-before >= 0.003 && u.Key.ReservedUSD == 0
+		})
+		if logged(g, `"usage_estimated":true`) {
+			t.Errorf("%s: the usage was estimated, not Bedrock's", op)
+		}
+	}
 }

@@ -115,8 +115,7 @@ func (x *Exchange) ConverseStreamRaw(ctx context.Context, body []byte, sink Fram
 	err = relay(x, ctx, stream, func(ev types.ConverseStreamOutput) int {
 		meter.add(ev)
 		return meter.outputBytes
-	}, out.flush)
-	out.finish()
+	}, out.one)
 	switch {
 	case meter.reported:
 		x.settle(ctx, meter.usage)
@@ -125,6 +124,7 @@ func (x *Exchange) ConverseStreamRaw(ctx context.Context, body []byte, sink Fram
 	default:
 		x.settle(ctx, x.estimate(meter.outputBytes))
 	}
+	out.finish() // settled first: a client that stops at the exception sees its spend
 	if err != nil {
 		return x.note(upstream.MapError(err))
 	}
@@ -187,8 +187,7 @@ func (x *Exchange) InvokeStreamRaw(ctx context.Context, in *upstream.Invocation,
 			meter.Add(c.Value.Bytes)
 		}
 		return meter.OutputBytes()
-	}, out.flush)
-	out.finish()
+	}, out.one)
 	u, reported := meter.Usage()
 	switch {
 	case reported:
@@ -202,6 +201,7 @@ func (x *Exchange) InvokeStreamRaw(ctx context.Context, in *upstream.Invocation,
 		}
 		x.settle(ctx, est)
 	}
+	out.finish() // settled first: a client that stops at the exception sees its spend
 	if err != nil {
 		return x.note(upstream.MapError(err))
 	}
@@ -234,23 +234,35 @@ type frameRelay struct {
 	gone   bool
 }
 
-// flush sends every complete frame read so far.
-func (r *frameRelay) flush() error {
-	for !r.gone {
-		b, ok := r.frames.Next()
-		if !ok {
-			return nil
-		}
-		if err := r.sink.Frame(b); err != nil {
-			r.gone = true
-			return err
-		}
+// one sends the frame of the event just read: each event comes from one
+// frame, in order, and its frame is read before the event is decoded.
+func (r *frameRelay) one() error {
+	if r.gone {
+		return nil
+	}
+	b, ok := r.frames.Next()
+	if !ok {
+		return nil
+	}
+	if err := r.sink.Frame(b); err != nil {
+		r.gone = true
+		return err
 	}
 	return nil
 }
 
 // finish sends what came after the last event: an exception's frame.
-func (r *frameRelay) finish() { _ = r.flush() }
+func (r *frameRelay) finish() {
+	for !r.gone {
+		b, ok := r.frames.Next()
+		if !ok {
+			return
+		}
+		if r.sink.Frame(b) != nil {
+			r.gone = true
+		}
+	}
+}
 
 // eventStream is an SDK event stream of events T.
 type eventStream[T any] interface {
