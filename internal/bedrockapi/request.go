@@ -307,6 +307,38 @@ func parseClaude(c *Call, fields map[string]json.RawMessage) (*Call, error) {
 	if _, ok := fields["model"]; ok {
 		return nil, invalid("model: Extra inputs are not permitted: the model is in the path.")
 	}
+	// Members of Anthropic's own API that Bedrock's Claude refuses (Claude
+	// Code's Bedrock mode sends metadata), and anthropic_beta flags Bedrock
+	// does not accept (one fails the whole request), are dropped, as
+	// /v1/messages does: an unknown flag costs a feature, not the request.
+	dropped := false
+	for _, k := range anthropic.DroppedFields() {
+		if _, ok := fields[k]; ok {
+			delete(fields, k)
+			dropped = true
+		}
+	}
+	if raw, ok := fields["anthropic_beta"]; ok {
+		var betas []string
+		if json.Unmarshal(raw, &betas) == nil {
+			kept, unknown := anthropic.SplitBetas(betas)
+			if len(unknown) > 0 {
+				dropped = true
+				if len(kept) == 0 {
+					delete(fields, "anthropic_beta")
+				} else {
+					fields["anthropic_beta"], _ = json.Marshal(kept) // strings always encode
+				}
+			}
+		}
+	}
+	if dropped {
+		body, err := json.Marshal(fields)
+		if err != nil {
+			return nil, err
+		}
+		c.body = body
+	}
 	fields["model"] = json.RawMessage(`"bedrock"`)
 	withModel, err := json.Marshal(fields)
 	if err != nil {
