@@ -169,6 +169,10 @@ func bedrockConverse(c *gin.Context, d Deps, x *gate.Exchange, model string, str
 			return
 		}
 	}
+	if err := call.ScopeCache(policyOf(c).CacheScope(keyOf(c))); err != nil {
+		writeError(c, err)
+		return
+	}
 	if err := admitBedrock(c, x, call); err != nil {
 		writeError(c, err)
 		return
@@ -226,6 +230,10 @@ func bedrockInvoke(c *gin.Context, d Deps, x *gate.Exchange, model string, strea
 	family := foundationOf(ctx, x)
 	call, err := bedrockapi.ParseInvoke(family, body)
 	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if err := call.ScopeCache(policyOf(c).CacheScope(keyOf(c))); err != nil {
 		writeError(c, err)
 		return
 	}

@@ -44,6 +44,7 @@ type Call struct {
 
 	texts    []string
 	body     []byte
+	shape    shape
 	capPath  []string // where the body holds its output cap; nil: unknown
 	thinking []string // where it holds Claude's thinking object; nil: none
 }
@@ -81,6 +82,97 @@ func (c *Call) SetOutputCap(n int) (bool, error) {
 	}
 	c.body, c.MaxOutput = body, n
 	return true, nil
+}
+
+// shape is the kind of body a Call holds.
+type shape int
+
+const (
+	converseShape shape = iota
+	claudeShape         // Anthropic's Messages body on InvokeModel
+	otherShape          // another model's own body
+)
+
+// ScopeCache opens the cached prompt of a body with cache points with the
+// key's cache scope (policy.CacheScope), as the chat front end does, so
+// that keys that do not share a scope never share a cached prefix: a text
+// block first in the system prompt, and no cache point on the tools, which
+// come before it. A body without cache points, or of a model without
+// prompt caching, is left as it is.
+func (c *Call) ScopeCache(scope string) error {
+	if scope == "" {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(c.body, &fields); err != nil {
+		return err
+	}
+	var system []json.RawMessage
+	if raw, ok := fields["system"]; ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		if raw[0] == '"' && c.shape == claudeShape {
+			system = []json.RawMessage{textBlock(raw, true)}
+		} else if err := json.Unmarshal(raw, &system); err != nil {
+			return invalid("system must be a list of blocks.")
+		}
+	}
+	scopeText, _ := json.Marshal("[cache scope " + scope + "]") // a string always encodes
+	switch c.shape {
+	case converseShape:
+		if !c.CacheWrite {
+			return nil
+		}
+		if raw, ok := getPath(fields, []string{"toolConfig", "tools"}); ok {
+			var tools []json.RawMessage
+			if json.Unmarshal(raw, &tools) == nil {
+				kept := tools[:0]
+				for _, t := range tools {
+					if !bytes.Contains(t, []byte(`"cachePoint"`)) {
+						kept = append(kept, t)
+					}
+				}
+				b, _ := json.Marshal(kept) // raw messages re-encode
+				body, err := setPath(c.body, []string{"toolConfig", "tools"}, b)
+				if err != nil {
+					return err
+				}
+				_ = json.Unmarshal(body, &fields)
+			}
+		}
+		system = append([]json.RawMessage{textBlock(scopeText, false)}, system...)
+	case claudeShape:
+		if !bytes.Contains(c.body, []byte(`"cache_control"`)) {
+			return nil
+		}
+		if raw, ok := fields["tools"]; ok {
+			var tools []map[string]json.RawMessage
+			if json.Unmarshal(raw, &tools) == nil {
+				for _, t := range tools {
+					delete(t, "cache_control")
+				}
+				fields["tools"], _ = json.Marshal(tools) // raw messages re-encode
+			}
+		}
+		system = append([]json.RawMessage{textBlock(scopeText, true)}, system...)
+	default:
+		return nil
+	}
+	var err error
+	if fields["system"], err = json.Marshal(system); err != nil {
+		return err
+	}
+	c.InputBytes += len(scopeText)
+	c.texts = append(c.texts, string(scopeText))
+	c.body, err = json.Marshal(fields)
+	return err
+}
+
+// textBlock is a text block holding the JSON string str: Anthropic's
+// ({"type":"text","text":...}) or Converse's ({"text":...}).
+func textBlock(str json.RawMessage, anthropicShape bool) json.RawMessage {
+	if anthropicShape {
+		return json.RawMessage(`{"type":"text","text":` + string(str) + `}`)
+	}
+	return json.RawMessage(`{"text":` + string(str) + `}`)
 }
 
 // SetGuardrail puts a Converse call under a guardrail, whatever guardrail
@@ -283,7 +375,9 @@ func ParseInvoke(family string, body []byte) (*Call, error) {
 			c.capPath = []string{"max_tokens"}
 		}
 	}
+	c.shape = otherShape
 	if anthropic.IsClaude(family) {
+		c.shape = claudeShape
 		return parseClaude(c, fields)
 	}
 	if c.capPath != nil {
