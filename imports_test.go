@@ -31,6 +31,7 @@ func TestImports(t *testing.T) {
 		{"internal/gate", true, []string{gin, mod + "internal/api", mod + "internal/converse"}},
 		{"internal/gate", false, []string{"net/http"}},
 		{"internal/api", false, []string{mod + "internal/usage", runtimeSDK}},
+		{"internal/anthropic", false, []string{mod + "internal/usage", runtimeSDK, mod + "internal/upstream"}},
 		{"internal/converse", true, []string{mod + "internal/upstream", mod + "internal/gate", gin}},
 		{"internal/converse", false, []string{"net/http"}},
 		{"internal/upstream", true, []string{mod + "internal/converse", mod + "internal/gate", mod + "internal/policy", mod + "internal/budget"}},

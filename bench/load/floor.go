@@ -12,6 +12,7 @@ package main
 // HTTP server at all.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,7 +39,7 @@ const floorIdleConns = 256
 func proxyWorker(simURL string, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	rt, err := newSDKClient(ctx, simURL, floorIdleConns)
+	rt, err := newSDKClient(ctx, simURL, floorIdleConns, func(o *bedrockruntime.Options) { o.HTTPClient = inMemoryBody{o.HTTPClient} })
 	if err != nil {
 		return err
 	}
@@ -177,4 +178,24 @@ func floorStream(w http.ResponseWriter, r *http.Request, rt *bedrockruntime.Clie
 	}
 	fmt.Fprint(w, "data: [DONE]\n\n")
 	flusher.Flush()
+}
+
+// inMemoryBody sends each request body from a reader of its own, as the
+// gateway's client does (upstream.bodyWithoutWriterTo): smithy-go closes
+// the body it hands net/http once the response headers arrive, and a
+// writer not yet done with it then closes the connection under the
+// response, which cuts a stream now and then. The floor must not fail
+// where the gateway does not, nor pay for a different body.
+type inMemoryBody struct{ client bedrockruntime.HTTPClient }
+
+func (c inMemoryBody) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	}
+	return c.client.Do(r)
 }

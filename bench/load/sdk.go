@@ -137,7 +137,7 @@ func sdkWorker(job sdkJob, stdout io.Writer) error {
 // configuration, static credentials and endpoint simURL; idle, when
 // positive, is how many idle connections its transport keeps (the SDK's
 // default is 10 per host).
-func newSDKClient(ctx context.Context, simURL string, idle int) (*bedrockruntime.Client, error) {
+func newSDKClient(ctx context.Context, simURL string, idle int, opts ...func(*bedrockruntime.Options)) (*bedrockruntime.Client, error) {
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("x", "x", "")))
 	if err != nil {
@@ -149,6 +149,9 @@ func newSDKClient(ctx context.Context, simURL string, idle int) (*bedrockruntime
 			o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 				t.MaxIdleConns, t.MaxIdleConnsPerHost = max(t.MaxIdleConns, idle), idle
 			})
+		}
+		for _, f := range opts {
+			f(o)
 		}
 	}), nil
 }

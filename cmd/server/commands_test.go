@@ -8,8 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/testsvc"
+	"github.com/tollgate-gw/tollgate/internal/usage"
 )
 
 // TestUsageCommand prints the month's spend per key, team and total from
@@ -74,3 +77,26 @@ func TestUsageCommand(t *testing.T) {
 
 // budgetUSD renders dollars as `tollgate usage` prints them.
 func budgetUSD(usd float64) string { return budget.USD(int64(math.Round(usd * 1e6))) }
+
+// TestPrintUsage: the counters, then "global (total)", the sum of every
+// key's (uncapped teams and an uncapped global scope have no counter), and
+// the estimated part of spend when there is one.
+func TestPrintUsage(t *testing.T) {
+	var out strings.Builder
+	printUsage(&out, "2026-11", map[usage.Scope]usage.Totals{
+		{Kind: usage.KindKey, ID: "a"}:    {Spent: 1_000_000, Reserved: 20_000},
+		{Kind: usage.KindKey, ID: "b"}:    {Spent: 500_000, Estimated: 300_000},
+		{Kind: usage.KindTeam, ID: "lab"}: {Spent: 500_000, Estimated: 300_000},
+	})
+	want := `usage in 2026-11 (UTC)
+SCOPE   ID       SPENT  RESERVED  OF SPENT, ESTIMATED
+key     a        $1.00  $0.02     -
+key     b        $0.50  $0.00     $0.30
+team    lab      $0.50  $0.00     $0.30
+global  (total)  $1.50  $0.02     $0.30
+estimated: charged at the worst case of requests whose settlement never reached the store before their lease ended
+`
+	if d := cmp.Diff(want, out.String()); d != "" {
+		t.Errorf("output (-want +got):\n%s", d)
+	}
+}

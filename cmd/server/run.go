@@ -189,12 +189,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.logLevel}))
 
-	// Background work (policy reloads, lease sweeps) stops only after the
-	// HTTP server has drained, and the simulator after that, so that
-	// requests in flight at shutdown finish under working parts.
+	// Shutdown order: the HTTP server drains, then the deferred
+	// settlements are flushed (below), then the background work (policy
+	// reloads, lease sweeps, budget gauges) stops, and only then does the
+	// store they all use close (this deferred function).
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var bg group
-	defer func() { stopBackground(); bg.wait() }()
+	var store usage.Store
+	defer func() {
+		stopBackground()
+		bg.wait()
+		if store != nil {
+			if err := store.Close(); err != nil {
+				log.Warn("closing the usage store failed", "error", err.Error())
+			}
+		}
+	}()
 	// The policy watcher starts before the meter exists and reports its
 	// reloads to it once it does.
 	var meterRef atomic.Pointer[metering.Meter]
@@ -217,18 +227,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg, awsCfg)
+	store, err = openStore(ctx, cfg, awsCfg)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	if err := checkStore(ctx, cfg, awsCfg, store, log); err != nil {
+		return err
+	}
 	bg.run(func() {
 		_ = usage.SweepEvery(bgCtx, store, sweepInterval, time.Now, func(n int, err error) {
 			if err != nil {
 				log.Warn("sweeping expired budget reservations failed", "error", err.Error())
 				return
 			}
-			log.Info("released expired budget reservations", "count", n)
+			log.Warn("charged expired budget reservations at their reserved amount (marked estimated): their settlements never reached the store", "count", n)
 		})
 	})
 
@@ -238,7 +250,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	bedrock := upstream.NewClient(bedrockCfg, endpoint)
 	catalog := upstream.NewCatalog(bgCtx, bedrock, cfg.catalogTTL, time.Now)
-	guard := budget.New(store, budget.Options{FailOpen: cfg.failOpen, Lease: cfg.lease})
+	guard := budget.New(store, budget.Options{FailOpen: cfg.failOpen, Lease: cfg.lease, OnDeferred: logDeferred(log)})
 
 	reg := metering.NewRegistry()
 	meter, err := startMetering(bgCtx, &bg, cfg, reg, awsCfg, stdout, log, policies, catalog, guard)
@@ -315,8 +327,50 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// Settlements the store did not take in time are still being retried:
+	// give them what is left of the shutdown window, and a little more.
+	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), max(time.Until(deadline(shutdownCtx)), minFlush))
+	defer cancelFlush()
+	if n := guard.Pending(); n > 0 {
+		log.Info("waiting for deferred budget settlements", "count", n)
+	}
+	if err := guard.Flush(flushCtx); err != nil {
+		log.Error("deferred budget settlements not recorded at shutdown: their reservations will be charged in full when their leases end", "error", err.Error())
+	}
 	log.Info("stopped")
 	return nil
+}
+
+// minFlush is the least time deferred settlements get at shutdown, however
+// long the HTTP server took to drain.
+const minFlush = 2 * time.Second
+
+func deadline(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+// logDeferred logs settlements that did not reach the store in time, and
+// how each ended.
+func logDeferred(log *slog.Logger) func(budget.Deferred) {
+	return func(d budget.Deferred) {
+		attrs := []any{"request_id", d.ReservationID, "key_id", d.KeyID, "cost_micros", d.CostMicros, "attempts", d.Attempts}
+		if d.Err != nil {
+			attrs = append(attrs, "error", d.Err.Error())
+		}
+		switch d.State {
+		case budget.DeferredPending:
+			log.Warn("budget settlement deferred: the usage store did not take it in time; retrying in the background until the reservation's lease ends", attrs...)
+		case budget.DeferredRecorded:
+			log.Info("deferred budget settlement recorded", attrs...)
+		default:
+			if d.Reserved {
+				log.Error("deferred budget settlement abandoned: the reservation will be charged in full (estimated) when its lease ends", attrs...)
+			} else {
+				log.Error("deferred budget settlement abandoned: this request's spend is not recorded", attrs...)
+			}
+		}
+	}
 }
 
 // sweepInterval is how often expired budget reservations are released.

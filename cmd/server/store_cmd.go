@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -64,10 +65,34 @@ func openStore(ctx context.Context, cfg serveConfig, awsCfg aws.Config) (usage.S
 		if where == "" {
 			return nil, errors.New("-store dynamodb://TABLE: missing the table name")
 		}
-		return dynamo.Open(dynamodb.NewFromConfig(awsCfg), where), nil
+		return dynamo.Open(dynamo.NewClient(awsCfg), where), nil
 	default:
 		return nil, fmt.Errorf("-store %q: unknown kind %q; want bolt, dynamodb or memory", cfg.store, kind)
 	}
+}
+
+// checkStore makes sure a DynamoDB store's table exists, so that serve
+// fails at start-up rather than answer every budgeted request with a 503.
+// An unreachable DynamoDB is only logged: the gateway fails closed until it
+// answers.
+func checkStore(ctx context.Context, cfg serveConfig, awsCfg aws.Config, store usage.Store, log *slog.Logger) error {
+	d, ok := store.(*dynamo.Store)
+	if !ok {
+		return nil
+	}
+	_, table, _ := strings.Cut(cfg.store, "://")
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := d.Check(ctx)
+	switch {
+	case errors.Is(err, dynamo.ErrNoTable):
+		return fmt.Errorf("the DynamoDB usage table %q does not exist in region %s: create it with `tollgate store init -store dynamodb://%s` (same AWS account and region), or fix -store / TOLLGATE_STORE",
+			table, awsCfg.Region, table)
+	case err != nil:
+		log.Warn("the DynamoDB usage table could not be checked; budgeted requests are refused until it can be reached",
+			"table", table, "region", awsCfg.Region, "error", err.Error())
+	}
+	return nil
 }
 
 // storeCommand implements `tollgate store init`: it creates the DynamoDB
@@ -133,10 +158,20 @@ func usageCommand(ctx context.Context, args []string, getenv func(string) string
 	return nil
 }
 
+// printUsage prints the counters of month, then "global (total)": the sum
+// of every key's counter, which is the gateway's whole spend (only capped
+// teams and a capped global scope have counters of their own, the latter
+// shown as "global (cap)").
 func printUsage(w io.Writer, month string, totals map[usage.Scope]usage.Totals) {
 	scopes := make([]usage.Scope, 0, len(totals))
-	for s := range totals {
+	var sum usage.Totals
+	for s, t := range totals {
 		scopes = append(scopes, s)
+		if s.Kind == usage.KindKey {
+			sum.Spent += t.Spent
+			sum.Reserved += t.Reserved
+			sum.Estimated += t.Estimated
+		}
 	}
 	rank := map[usage.Kind]int{usage.KindKey: 0, usage.KindTeam: 1, usage.KindGlobal: 2}
 	sort.Slice(scopes, func(i, j int) bool {
@@ -151,14 +186,24 @@ func printUsage(w io.Writer, month string, totals map[usage.Scope]usage.Totals) 
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCOPE\tID\tSPENT\tRESERVED")
+	fmt.Fprintln(tw, "SCOPE\tID\tSPENT\tRESERVED\tOF SPENT, ESTIMATED")
+	row := func(kind usage.Kind, id string, t usage.Totals) {
+		est := "-"
+		if t.Estimated != 0 {
+			est = budget.USD(t.Estimated)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", kind, id, budget.USD(t.Spent), budget.USD(t.Reserved), est)
+	}
 	for _, s := range scopes {
 		id := s.ID
 		if s.Kind == usage.KindGlobal {
-			id = "(total)"
+			id = "(cap)"
 		}
-		t := totals[s]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Kind, id, budget.USD(t.Spent), budget.USD(t.Reserved))
+		row(s.Kind, id, totals[s])
 	}
+	row(usage.KindGlobal, "(total)", sum)
 	tw.Flush()
+	if sum.Estimated != 0 {
+		fmt.Fprintln(w, "estimated: charged at the worst case of requests whose settlement never reached the store before their lease ended")
+	}
 }

@@ -37,14 +37,22 @@ type Options struct {
 	MaxOutput int           // max tokens imposed on capped requests that set none
 	MinOutput int           // below this many output tokens, refuse rather than clamp
 	FailOpen  bool          // admit capped requests when the store is unreachable
+	// SettleWait bounds how long Ticket.Settle waits for the store before
+	// deferring the settlement to the background (DefaultSettleWait).
+	SettleWait time.Duration
+	// OnDeferred, if set, is told of each settlement deferred to the
+	// background and of how it ended (for logs and metrics). It is called
+	// from the settling goroutines and must not block.
+	OnDeferred func(Deferred)
 }
 
 // Guard admits requests against the budgets of the policy. It is safe for
 // concurrent use.
 type Guard struct {
-	store   usage.Store
-	opts    Options
-	counter tokens.Counter
+	store    usage.Store
+	opts     Options
+	counter  tokens.Counter
+	settling *settling // deferred settlements (ticket.go)
 }
 
 // New returns a Guard recording in store.
@@ -61,7 +69,10 @@ func New(store usage.Store, opts Options) *Guard {
 	if opts.MinOutput <= 0 {
 		opts.MinOutput = DefaultMinOutput
 	}
-	return &Guard{store: store, opts: opts}
+	if opts.SettleWait <= 0 {
+		opts.SettleWait = DefaultSettleWait
+	}
+	return &Guard{store: store, opts: opts, settling: newSettling()}
 }
 
 // Request is what the guard needs to know of a request about to be sent.
@@ -339,13 +350,21 @@ func SharedRemaining(limit, committed int64) int64 {
 	return max(0, limit-committed) / 10_000 * 10_000
 }
 
+// charges are the counters a request of keyID writes: its key's always (the
+// record of what each key spent), its team's and the global one only when
+// they have a cap. Every request writing the global counter made it one hot
+// item for the whole gateway; an uncapped team's or the gateway's spend is
+// the sum of its keys' (Status, Overview).
 func charges(keyID string, caps policy.Caps) []usage.Charge {
 	cs := make([]usage.Charge, 0, 3)
 	cs = append(cs, usage.Charge{Scope: usage.Scope{Kind: usage.KindKey, ID: keyID}, Limit: caps.Key})
-	if caps.TeamID != "" {
+	if caps.TeamID != "" && caps.Team != usage.Uncapped {
 		cs = append(cs, usage.Charge{Scope: usage.Scope{Kind: usage.KindTeam, ID: caps.TeamID}, Limit: caps.Team})
 	}
-	return append(cs, usage.Charge{Scope: usage.Scope{Kind: usage.KindGlobal}, Limit: caps.Global})
+	if caps.Global != usage.Uncapped {
+		cs = append(cs, usage.Charge{Scope: usage.Global, Limit: caps.Global})
+	}
+	return cs
 }
 
 func capped(cs []usage.Charge) bool {

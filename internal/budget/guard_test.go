@@ -224,14 +224,14 @@ func TestAdmitUncapped(t *testing.T) {
 			name:      "no team, no max output",
 			key:       "solo",
 			want:      &budget.Ticket{KeyID: "solo", Period: "2026-11", Price: policy.Price{Input: 1000, Output: 10000, CacheRead: 100, CacheWrite: 1250}},
-			wantSpent: []usage.Scope{keyScope("solo"), usage.Global},
+			wantSpent: []usage.Scope{keyScope("solo")}, // uncapped scopes have no counter
 		},
 		{
 			name:      "team, max output kept",
 			key:       "member",
 			maxOutput: 300,
 			want:      &budget.Ticket{KeyID: "member", TeamID: "lab", Period: "2026-11", Price: policy.Price{Input: 1000, Output: 10000, CacheRead: 100, CacheWrite: 1250}, MaxOutput: 300},
-			wantSpent: []usage.Scope{keyScope("member"), teamScope("lab"), usage.Global},
+			wantSpent: []usage.Scope{keyScope("member")},
 		},
 	}
 	for _, tt := range tests {
@@ -723,7 +723,7 @@ keys:
 			if calls != tt.wantCalls {
 				t.Errorf("Texts called %d times, want %d", calls, tt.wantCalls)
 			}
-			want := map[usage.Scope]usage.Totals{keyScope(tt.key): {Reserved: tt.wantReserved}, usage.Global: {Reserved: tt.wantReserved}}
+			want := map[usage.Scope]usage.Totals{keyScope(tt.key): {Reserved: tt.wantReserved}}
 			if diff := cmp.Diff(want, f.list(t, "2026-11")); diff != "" {
 				t.Errorf("totals (-want +got):\n%s", diff)
 			}
@@ -876,7 +876,7 @@ keys:
 			if _, err := tk.Settle(context.Background(), budget.Usage{Input: 70, Output: 3}); err != nil {
 				t.Fatalf("Settle: %v", err)
 			}
-			want := map[usage.Scope]usage.Totals{keyScope(tt.key): {Spent: 100}, usage.Global: {Spent: 100}}
+			want := map[usage.Scope]usage.Totals{keyScope(tt.key): {Spent: 100}}
 			if diff := cmp.Diff(want, f.list(t, "2026-11")); diff != "" {
 				t.Errorf("totals after Settle (-want +got):\n%s", diff)
 			}
@@ -969,7 +969,7 @@ keys:
 `
 	f := newFixture(t, policyYAML, budget.Options{})
 	ctx := context.Background()
-	alice := []usage.Scope{keyScope("alice"), usage.Global}
+	alice := []usage.Scope{keyScope("alice")}
 	f.clock.Set(time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC))
 
 	late := f.hold(t, "alice") // admitted in November, settled in December
@@ -1007,7 +1007,7 @@ keys:
 		{"2026-12", usage.Totals{Reserved: holdCost}},
 	}
 	for _, tt := range tests {
-		want := map[usage.Scope]usage.Totals{alice[0]: tt.want, alice[1]: tt.want}
+		want := map[usage.Scope]usage.Totals{alice[0]: tt.want}
 		if diff := cmp.Diff(want, f.totals(t, tt.period, alice...)); diff != "" {
 			t.Errorf("totals of %s (-want +got):\n%s", tt.period, diff)
 		}

@@ -20,28 +20,48 @@ type ScopeState struct {
 }
 
 // Overview returns every key, team and the global scope of p with their
-// totals this period, in one read of the store.
+// totals this period, in one read of the store. An uncapped team's totals
+// are the sum of its keys' under p, the uncapped global scope's the sum of
+// every key's: only capped scopes have counters of their own.
 func (g *Guard) Overview(ctx context.Context, p *policy.Policy) ([]ScopeState, error) {
 	totals, err := g.store.List(ctx, Period(g.opts.Now()))
 	if err != nil {
 		return nil, err
 	}
-	state := func(kind usage.Kind, id string, limit int64, alert float64) ScopeState {
-		t := totals[usage.Scope{Kind: kind, ID: id}]
+	state := func(kind usage.Kind, id string, limit int64, alert float64, t usage.Totals) ScopeState {
 		return ScopeState{Kind: kind, ID: id, Limit: limit, Spent: t.Spent, Reserved: t.Reserved, AlertAt: alert}
 	}
 	out := make([]ScopeState, 0, len(p.Keys)+len(p.Teams())+1)
+	members := map[string][]usage.Scope{}
+	var all []usage.Scope
+	for sc := range totals {
+		if sc.Kind == usage.KindKey {
+			all = append(all, sc) // keys gone from the policy spent too
+		}
+	}
 	for _, k := range p.Keys {
-		out = append(out, state(usage.KindKey, k.ID, k.BudgetMicros(), p.Alerts(k).Key))
+		sc := usage.Scope{Kind: usage.KindKey, ID: k.ID}
+		out = append(out, state(usage.KindKey, k.ID, k.BudgetMicros(), p.Alerts(k).Key, totals[sc]))
+		if k.Team != "" {
+			members[k.Team] = append(members[k.Team], sc)
+		}
 	}
 	for _, t := range p.Teams() {
 		alert := 0.0
 		if t.AlertAt != nil {
 			alert = *t.AlertAt
 		}
-		out = append(out, state(usage.KindTeam, t.ID, t.BudgetMicros(), alert))
+		tot := totals[usage.Scope{Kind: usage.KindTeam, ID: t.ID}]
+		if t.BudgetMicros() == usage.Uncapped {
+			tot = sumOf(totals, members[t.ID])
+		}
+		out = append(out, state(usage.KindTeam, t.ID, t.BudgetMicros(), alert, tot))
 	}
-	return append(out, state(usage.KindGlobal, "", p.GlobalBudgetMicros(), p.GlobalAlertAt())), nil
+	tot := totals[usage.Global]
+	if p.GlobalBudgetMicros() == usage.Uncapped {
+		tot = sumOf(totals, all)
+	}
+	return append(out, state(usage.KindGlobal, "", p.GlobalBudgetMicros(), p.GlobalAlertAt(), tot)), nil
 }
 
 // Monitor reads the Overview of the current policy every interval until ctx

@@ -27,14 +27,25 @@ type Status struct {
 	Global *ScopeStatus // nil when the gateway has no global budget
 }
 
-// Status returns the budgets of key k under policy p this period.
+// Status returns the budgets of key k under policy p this period. An
+// uncapped team's totals are the sum of its keys' (under p): only capped
+// scopes have counters of their own.
 func (g *Guard) Status(ctx context.Context, p *policy.Policy, k *policy.Key) (Status, error) {
 	period := Period(g.opts.Now())
 	caps := p.Caps(k)
 	cs := charges(k.ID, caps)
-	scopes := make([]usage.Scope, len(cs))
-	for i, c := range cs {
-		scopes[i] = c.Scope
+	scopes := make([]usage.Scope, 0, len(cs))
+	for _, c := range cs {
+		scopes = append(scopes, c.Scope)
+	}
+	var members []usage.Scope // the keys of an uncapped team
+	if caps.TeamID != "" && caps.Team == usage.Uncapped {
+		for _, m := range p.Keys {
+			if m.Team == caps.TeamID {
+				members = append(members, usage.Scope{Kind: usage.KindKey, ID: m.ID})
+			}
+		}
+		scopes = append(scopes, members...)
 	}
 	totals, err := g.store.Totals(ctx, period, scopes)
 	if err != nil {
@@ -50,12 +61,26 @@ func (g *Guard) Status(ctx context.Context, p *policy.Policy, k *policy.Key) (St
 		case usage.KindTeam:
 			st.Team = &s
 		case usage.KindGlobal:
-			if c.Limit != usage.Uncapped {
-				st.Global = &s
-			}
+			st.Global = &s
 		}
 	}
+	if caps.TeamID != "" && st.Team == nil {
+		sum := sumOf(totals, members)
+		st.Team = &ScopeStatus{ID: caps.TeamID, Limit: usage.Uncapped, Spent: sum.Spent, Reserved: sum.Reserved}
+	}
 	return st, nil
+}
+
+// sumOf adds up the totals of scopes.
+func sumOf(totals map[usage.Scope]usage.Totals, scopes []usage.Scope) usage.Totals {
+	var sum usage.Totals
+	for _, sc := range scopes {
+		t := totals[sc]
+		sum.Spent += t.Spent
+		sum.Reserved += t.Reserved
+		sum.Estimated += t.Estimated
+	}
+	return sum
 }
 
 // Estimate returns the usage of a request whose stream broke before Bedrock

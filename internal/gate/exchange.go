@@ -212,7 +212,10 @@ func (x *Exchange) settle(ctx context.Context, u Usage) {
 	x.settlement, x.settled = s, true
 	x.mu.Unlock()
 	if err != nil {
-		x.g.c.Logger.Error("settlement failed: the reservation will expire at the end of its lease",
+		// A store that is only slow or down defers the settlement (nil
+		// error, retried in the background); this is a refusal, or a store
+		// down after shutdown began.
+		x.g.c.Logger.Error("settlement failed: a reserved request will be charged its reserved amount when its lease ends",
 			"request_id", x.caller.RequestID, "key_id", x.ticket.KeyID, "cost_micros", s.CostMicros, "error", err.Error())
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock/types"
+
+	"github.com/tollgate-gw/tollgate/internal/modelid"
 )
 
 // Model is one entry of the catalog, as /v1/models shows it.
@@ -191,9 +193,8 @@ func profileModel(p types.InferenceProfileSummary, text map[string]string, creat
 	}
 	for _, m := range p.Models {
 		// The ARNs name the base model in each region the profile routes
-		// to; the model id follows "foundation-model/".
-		arn := aws.ToString(m.ModelArn)
-		_, modelID, _ := strings.Cut(arn, "foundation-model/")
+		// to.
+		modelID, _ := modelid.Base(aws.ToString(m.ModelArn))
 		if provider, ok := text[modelID]; ok {
 			return Model{ID: id, OwnedBy: provider, Created: created, Base: modelID}, true
 		}

@@ -10,11 +10,17 @@
 // settled spend past a cap: only a settlement larger than its reservation
 // (the caller's estimation error) can.
 //
-// A gateway that crashes never settles; its reservation carries a lease
-// ([Reservation.Expires]) and [Store.Sweep] releases it once the lease has
-// expired, so it cannot block a key forever. Settlement is idempotent by
-// reservation id: a retried Settle never charges twice, and a Settle that
-// arrives after its reservation was swept still charges exactly once.
+// A reservation is never simply dropped: a request admitted may have been
+// answered (and billed by Bedrock) even if its settlement never arrived.
+// Each reservation carries a lease ([Reservation.Expires]); once it has
+// expired unsettled, [Store.Sweep] charges the reserved amount, the
+// request's worst case, as spent and marks it estimated
+// ([Totals.Estimated]). So a crashed gateway or a store that was down only
+// ever over-counts, by the difference between worst case and actual cost,
+// and never under-counts. Settlement is idempotent by reservation id: a
+// retried Settle never charges twice, and a Settle that arrives after its
+// reservation was swept replaces the estimated charge with the actual cost,
+// exactly once.
 //
 // Amounts are integer micro-USD (1 USD = 1,000,000). A period is the
 // calendar month in UTC written "2026-11"; the caller computes it.

@@ -6,11 +6,11 @@ import (
 )
 
 // SweepEvery calls s.Sweep(ctx, now()) every interval until ctx is done,
-// then returns ctx's error. It reports each sweep that released something or
+// then returns ctx's error. It reports each sweep that charged something or
 // failed to report (which may be nil); a failed sweep is retried at the next
 // tick. A gateway runs one per process (sweeps of one store by several
-// processes are safe: a lease is released once).
-func SweepEvery(ctx context.Context, s Store, interval time.Duration, now func() time.Time, report func(released int, err error)) error {
+// processes are safe: a lease is charged once).
+func SweepEvery(ctx context.Context, s Store, interval time.Duration, now func() time.Time, report func(charged int, err error)) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -54,8 +54,8 @@ func (c Charge) Capped() bool { return c.Limit >= 0 }
 //
 // ID identifies the reservation across processes and retries (a random UUID
 // is fine); Settle is idempotent by ID. Period is the calendar month in UTC,
-// "2026-11". Expires is the end of the lease: past it, Sweep may release the
-// hold.
+// "2026-11". Expires is the end of the lease: past it, Sweep may charge the
+// hold as spent (estimated).
 type Reservation struct {
 	ID      string
 	Period  string
@@ -128,8 +128,12 @@ func (s Scope) validate() error {
 
 // Totals are a scope's settled and reserved micro-USD in a period (expired,
 // unswept leases may still count as reserved).
+//
+// Estimated is the part of Spent charged by Sweep at the reserved amount of
+// leases that expired unsettled: an upper bound of what those requests
+// cost. A late Settle replaces it with the actual cost.
 type Totals struct {
-	Spent, Reserved int64
+	Spent, Reserved, Estimated int64
 }
 
 // Committed is Spent + Reserved, what a cap is checked against.
@@ -174,9 +178,11 @@ type Store interface {
 	// r.Amount and its spent total grows by actual (actual may exceed
 	// r.Amount: that overshoot is allowed, it is the caller's estimation
 	// error). Idempotent: a second Settle of the same ID changes nothing and
-	// returns settled=false. If the lease already expired and the
-	// reservation was swept, Settle still adds actual to spent exactly once
-	// (settled=true).
+	// returns settled=false. If the lease already expired and Sweep charged
+	// the reservation, Settle replaces that estimated charge with actual,
+	// exactly once (settled=true); a reservation that was never made here
+	// (no capped scope, or a store that was down at admission) is charged
+	// actual, once.
 	Settle(ctx context.Context, r *Reservation, actual int64) (settled bool, err error)
 	// Totals returns the totals of the given scopes in period (zero Totals
 	// for scopes never charged).
@@ -184,8 +190,11 @@ type Store interface {
 	// List returns every scope charged in period with its totals (for
 	// `tollgate usage`).
 	List(ctx context.Context, period string) (map[Scope]Totals, error)
-	// Sweep releases every reservation whose lease expired before now
-	// (reserved drops, nothing is spent) and returns how many.
+	// Sweep charges every reservation whose lease expired before now at its
+	// reserved amount: reserved drops, spent and estimated grow by Amount,
+	// and the store remembers the reservation (for the settlement
+	// retention) so that a late Settle can correct the charge. It returns
+	// how many it charged.
 	Sweep(ctx context.Context, now time.Time) (int, error)
 	Close() error
 }
@@ -198,9 +207,10 @@ const SettleRetention = 7 * 24 * time.Hour
 // LocalSettleRetention is the same for the single-process stores (memory,
 // bolt). Their writes succeed or fail for certain within the call, and no
 // other process settles, so a repeated Settle can only be the caller's
-// retry after a failure, seconds later (budget.Ticket retries for under a
-// second). A week of IDs made a bolt file grow by about 400 bytes a
-// request (8 MiB per 21,000 requests) and the memory store hold them all.
+// retry after a failure (budget.Ticket retries until the lease ends, 15
+// minutes by default). A week of IDs made a bolt file grow by about 400
+// bytes a request (8 MiB per 21,000 requests) and the memory store hold
+// them all. Swept reservations are remembered as long.
 const LocalSettleRetention = time.Hour
 
 // CheckSettle validates Settle's arguments: r as Validate does, but for

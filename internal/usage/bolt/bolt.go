@@ -26,7 +26,8 @@ var (
 	bucketExp     = []byte("exp")    // expires (8) + id → nothing: live leases by expiry
 	bucketTot     = []byte("tot")    // period 0 kind 0 id → spent (8) reserved (8)
 	bucketSet     = []byte("set")    // id → forget-after (8): settled IDs
-	bucketSetExp  = []byte("setexp") // forget-after (8) + id → nothing
+	bucketSwept   = []byte("swept")  // id → forget-after (8) + reservation: charged by a sweep, not settled since
+	bucketSetExp  = []byte("setexp") // forget-after (8) + id → nothing: when to forget set and swept IDs
 	bucketMeta    = []byte("meta")   // "version" → "1"
 	schemaVersion = []byte("1")
 )
@@ -35,7 +36,7 @@ var (
 // grouped into one transaction and one fsync (group commit: while one
 // transaction commits, the next collects every write that arrives; under
 // load the committer also waits a little for more, see busyBatch), so a
-// write is durable when Reserve or Settle returns. Reserve first releases
+// write is durable when Reserve or Settle returns. Reserve first charges
 // the leases that expired (by the injected clock).
 type Store struct {
 	db        *bolt.DB
@@ -100,7 +101,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		case !bytes.Equal(v, schemaVersion):
 			return fmt.Errorf("usage/bolt: %s has layout version %q, want %q", path, v, schemaVersion)
 		}
-		for _, b := range [][]byte{bucketRes, bucketExp, bucketTot, bucketSet, bucketSetExp} {
+		for _, b := range [][]byte{bucketRes, bucketExp, bucketTot, bucketSet, bucketSwept, bucketSetExp} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -275,6 +276,7 @@ func (s *Store) Reserve(ctx context.Context, r *usage.Reservation) error {
 		return err
 	}
 	now := s.now()
+	after := now.Add(s.retention)
 	val := encodeReservation(r)
 	var refused error
 	// The function may run more than once (when another in its group
@@ -283,7 +285,7 @@ func (s *Store) Reserve(ctx context.Context, r *usage.Reservation) error {
 	// commit either way.
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		refused = nil
-		if _, err := sweep(tx, now); err != nil {
+		if _, err := sweep(tx, now, after); err != nil {
 			return err
 		}
 		res := tx.Bucket(bucketRes)
@@ -293,6 +295,10 @@ func (s *Store) Reserve(ctx context.Context, r *usage.Reservation) error {
 		}
 		if tx.Bucket(bucketSet).Get([]byte(r.ID)) != nil {
 			refused = fmt.Errorf("%w: %s (settled)", usage.ErrDuplicate, r.ID)
+			return nil
+		}
+		if tx.Bucket(bucketSwept).Get([]byte(r.ID)) != nil {
+			refused = fmt.Errorf("%w: %s (expired)", usage.ErrDuplicate, r.ID)
 			return nil
 		}
 		tot := tx.Bucket(bucketTot)
@@ -347,7 +353,8 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 			return nil
 		}
 		period, amount, charges := r.Period, int64(0), r.Charges
-		res := tx.Bucket(bucketRes)
+		estimated := int64(0) // the sweep's charge that actual replaces
+		res, sw := tx.Bucket(bucketRes), tx.Bucket(bucketSwept)
 		if v := res.Get([]byte(r.ID)); v != nil {
 			// The stored reservation is authoritative: it is what was held.
 			stored, err := decodeReservation(r.ID, v)
@@ -361,13 +368,24 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 			if err := tx.Bucket(bucketExp).Delete(expKey(stored.Expires, r.ID)); err != nil {
 				return err
 			}
-		} // else swept (or never reserved here): charge what was spent, once.
+		} else if v := sw.Get([]byte(r.ID)); len(v) > 8 {
+			// Charged at its amount by a sweep: replace the estimate.
+			stored, err := decodeReservation(r.ID, v[8:])
+			if err != nil {
+				return err
+			}
+			period, estimated, charges = stored.Period, stored.Amount, stored.Charges
+			if err := sw.Delete([]byte(r.ID)); err != nil {
+				return err
+			}
+		} // else never reserved here: charge what was spent, once.
 		tot := tx.Bucket(bucketTot)
 		for _, c := range charges {
 			k := totKey(period, c.Scope)
 			t := decodeTotals(tot.Get(k))
 			t.Reserved -= amount
-			t.Spent += actual
+			t.Spent += actual - estimated
+			t.Estimated -= estimated
 			if err := tot.Put(k, encodeTotals(t)); err != nil {
 				return err
 			}
@@ -433,9 +451,10 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	var n int
+	after := now.Add(s.retention)
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		var err error
-		if n, err = sweep(tx, now); err != nil {
+		if n, err = sweep(tx, now, after); err != nil {
 			return err
 		}
 		return forgetSettled(tx, now)
@@ -446,11 +465,13 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	return n, nil
 }
 
-// sweep releases the leases that expired before now, soonest first.
-func sweep(tx *bolt.Tx, now time.Time) (int, error) {
+// sweep charges the leases that expired before now at their amount,
+// soonest first, and keeps them in the swept bucket until after, for a late
+// settlement to correct.
+func sweep(tx *bolt.Tx, now, after time.Time) (int, error) {
 	exp := tx.Bucket(bucketExp)
 	c := exp.Cursor()
-	res, tot := tx.Bucket(bucketRes), tx.Bucket(bucketTot)
+	res, tot, sw := tx.Bucket(bucketRes), tx.Bucket(bucketTot), tx.Bucket(bucketSwept)
 	limit := uint64(now.UnixNano())
 	n := 0
 	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) < limit; k, _ = c.First() {
@@ -464,9 +485,18 @@ func sweep(tx *bolt.Tx, now time.Time) (int, error) {
 				tk := totKey(r.Period, ch.Scope)
 				t := decodeTotals(tot.Get(tk))
 				t.Reserved -= r.Amount
+				t.Spent += r.Amount
+				t.Estimated += r.Amount
 				if err := tot.Put(tk, encodeTotals(t)); err != nil {
 					return n, err
 				}
+			}
+			fk := expKey(after, string(id))
+			if err := sw.Put(id, append(fk[:8:8], v...)); err != nil {
+				return n, err
+			}
+			if err := tx.Bucket(bucketSetExp).Put(fk, nil); err != nil {
+				return n, err
 			}
 			if err := res.Delete(id); err != nil {
 				return n, err
@@ -480,14 +510,21 @@ func sweep(tx *bolt.Tx, now time.Time) (int, error) {
 	return n, nil
 }
 
-// forgetSettled drops the settled IDs whose retention ended before now.
+// forgetSettled drops the settled and swept IDs whose retention ended
+// before now. An ID swept and then settled has two entries in setexp: each
+// forgets only the record whose forget-after it carries.
 func forgetSettled(tx *bolt.Tx, now time.Time) error {
-	setexp, set := tx.Bucket(bucketSetExp), tx.Bucket(bucketSet)
+	setexp := tx.Bucket(bucketSetExp)
 	c := setexp.Cursor()
 	limit := uint64(now.UnixNano())
 	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) < limit; k, _ = c.First() {
-		if err := set.Delete(k[8:]); err != nil {
-			return err
+		id := k[8:]
+		for _, b := range []*bolt.Bucket{tx.Bucket(bucketSet), tx.Bucket(bucketSwept)} {
+			if v := b.Get(id); len(v) >= 8 && bytes.Equal(v[:8], k[:8]) {
+				if err := b.Delete(id); err != nil {
+					return err
+				}
+			}
 		}
 		if err := setexp.Delete(k); err != nil {
 			return err
@@ -526,10 +563,13 @@ func expKey(t time.Time, id string) []byte {
 	return append(k, id...)
 }
 
+// encodeTotals writes spent, reserved and estimated, 8 bytes each. Files
+// written before estimated existed hold 16 bytes: estimated 0.
 func encodeTotals(t usage.Totals) []byte {
-	v := make([]byte, 16)
+	v := make([]byte, 24)
 	binary.BigEndian.PutUint64(v, uint64(t.Spent))
 	binary.BigEndian.PutUint64(v[8:], uint64(t.Reserved))
+	binary.BigEndian.PutUint64(v[16:], uint64(t.Estimated))
 	return v
 }
 
@@ -537,7 +577,11 @@ func decodeTotals(v []byte) usage.Totals {
 	if len(v) < 16 {
 		return usage.Totals{}
 	}
-	return usage.Totals{Spent: int64(binary.BigEndian.Uint64(v)), Reserved: int64(binary.BigEndian.Uint64(v[8:]))}
+	t := usage.Totals{Spent: int64(binary.BigEndian.Uint64(v)), Reserved: int64(binary.BigEndian.Uint64(v[8:]))}
+	if len(v) >= 24 {
+		t.Estimated = int64(binary.BigEndian.Uint64(v[16:]))
+	}
+	return t
 }
 
 // encodeReservation encodes r but its ID (the key) and limits (only

@@ -83,12 +83,32 @@ func TestReopen(t *testing.T) {
 	if ok, err := s.Settle(ctx, live, 900); !ok || err != nil {
 		t.Errorf("Settle(live) after reopening = %v, %v; want true, nil", ok, err)
 	}
-	want = map[usage.Scope]usage.Totals{key: {Spent: 1300, Reserved: 100}, usage.Global: {Spent: 1300, Reserved: 100}}
+	// short expired unsettled: charged at its 300, estimated.
+	want = map[usage.Scope]usage.Totals{key: {Spent: 1600, Reserved: 100, Estimated: 300}, usage.Global: {Spent: 1600, Reserved: 100, Estimated: 300}}
 	if got, err = s.List(ctx, "2026-11"); err != nil {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("totals (-want +got):\n%s", d)
+	}
+	// The swept reservation is remembered across a restart: its late
+	// settlement replaces the estimate, once.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, clk.Now)
+	defer s.Close()
+	for i, wantOK := range []bool{true, false} {
+		if ok, err := s.Settle(ctx, short, 50); ok != wantOK || err != nil {
+			t.Errorf("late Settle(short) #%d = %v, %v; want %v, nil", i+1, ok, err, wantOK)
+		}
+	}
+	want = map[usage.Scope]usage.Totals{key: {Spent: 1350, Reserved: 100}, usage.Global: {Spent: 1350, Reserved: 100}}
+	if got, err = s.List(ctx, "2026-11"); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("totals after the late settlement (-want +got):\n%s", d)
 	}
 }
 
@@ -133,4 +153,54 @@ func BenchmarkReserveSettle(b *testing.B) {
 	}
 	defer s.Close()
 	storetest.Bench(b, s)
+}
+
+// TestForgetSwept: a swept reservation is remembered for the retention (a
+// late settlement corrects it, and its ID cannot be reserved again), then
+// forgotten; an ID swept and then settled keeps its settled record for the
+// retention counted from the settlement, not from the sweep.
+func TestForgetSwept(t *testing.T) {
+	ctx := t.Context()
+	clk := storetest.NewClock()
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "usage.db"), bolt.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ch := []usage.Charge{{Scope: usage.Global, Limit: 1000}}
+	res := func(id string) *usage.Reservation {
+		return &usage.Reservation{ID: id, Period: "2026-11", Charges: ch, Amount: 10, Expires: clk.Now().Add(time.Minute)}
+	}
+	forgotten, settledLate := res("forgotten"), res("settled-late")
+	for _, r := range []*usage.Reservation{forgotten, settledLate} {
+		if err := s.Reserve(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(2 * time.Minute)
+	if n, err := s.Sweep(ctx, clk.Now()); n != 2 || err != nil {
+		t.Fatalf("Sweep = %d, %v; want 2", n, err)
+	}
+	clk.Advance(usage.LocalSettleRetention / 2)
+	if ok, err := s.Settle(ctx, settledLate, 4); !ok || err != nil {
+		t.Fatalf("late Settle = %v, %v; want true", ok, err)
+	}
+	// Past the sweep's retention, not the settlement's.
+	clk.Advance(usage.LocalSettleRetention/2 + time.Minute)
+	if _, err := s.Sweep(ctx, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Settle(ctx, settledLate, 4); ok || err != nil {
+		t.Errorf("Settle(settled-late) again = %v, %v; want false: still within its settlement's retention", ok, err)
+	}
+	if err := s.Reserve(ctx, res("forgotten")); err != nil {
+		t.Errorf("Reserve(forgotten) after the retention: %v", err)
+	}
+	got, err := s.Totals(ctx, "2026-11", []usage.Scope{usage.Global})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (usage.Totals{Spent: 14, Reserved: 10, Estimated: 10}); got[usage.Global] != want {
+		t.Errorf("totals %+v, want %+v", got[usage.Global], want)
+	}
 }

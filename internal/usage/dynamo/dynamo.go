@@ -11,11 +11,16 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -31,11 +36,13 @@ const (
 	attrSK        = "sk"
 	attrCommitted = "committed" // counter: spent + reserved, micro-USD
 	attrSpent     = "spent"     // counter: settled, micro-USD
+	attrEstimated = "estimated" // counter: the part of spent charged by sweeps, micro-USD
 	attrPeriod    = "period"    // reservation, marker
 	attrAmount    = "amount"    // reservation: micro-USD held
 	attrExpires   = "expires"   // reservation: end of the lease, unix s (rounded up)
-	attrScopes    = "scopes"    // reservation: sort keys of the charged counters
+	attrScopes    = "scopes"    // reservation, swept marker: sort keys of the charged counters
 	attrActual    = "actual"    // marker: micro-USD settled
+	attrSwept     = "swept"     // swept marker: micro-USD charged by the sweep
 	attrSettled   = "settled"   // marker: when, unix s
 	attrTTL       = "ttl"       // reservation, marker: DynamoDB TTL, unix s
 
@@ -58,7 +65,21 @@ type Store struct {
 	now       func() time.Time
 	retention time.Duration
 	attempts  int
+	// slots bound the transactions this process has in flight on one
+	// counter item (by stripe): see acquire.
+	slots [stripeCount]chan struct{}
 }
+
+// Transactions on one item are applied one at a time by DynamoDB; sent all
+// at once they only conflict (TransactionConflict, or lock timeouts on
+// DynamoDB Local) and fail after their retries, so this process sends at
+// most itemSlots at once per counter item (in stripes of items by hash).
+// itemSlots in flight at ~10 ms each is ~800 transactions a second, above
+// what one item takes (500: 1,000 WCU/s, 2 per transactional write).
+const (
+	itemSlots   = 8
+	stripeCount = 256
+)
 
 // Option configures a Store.
 type Option func(*Store)
@@ -78,12 +99,50 @@ func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention
 // call fails with usage.ErrUnavailable.
 func WithConflictAttempts(n int) Option { return func(s *Store) { s.attempts = max(1, n) } }
 
+// ClientAttempts is how many times NewClient's client tries a call.
+const ClientAttempts = 6
+
+// NewClient returns the DynamoDB client a Store wants, from cfg: the SDK's
+// standard retries, ClientAttempts tries with at most a second between
+// them, and no client-side retry quota. Every request of a busy key
+// writes the same counter item, so a burst of throttled or lock-contended
+// transactions is expected; the quota (5 tokens a retry, 500 in all) would
+// drain in a moment and fail every request after it with a 503. Retries
+// of a transaction keep its ClientRequestToken, so one that did commit
+// before its answer was lost is not applied twice.
+//
+// It also keeps more idle connections than the SDK's default ten, which
+// under a gateway's concurrency would close and reopen connections.
+func NewClient(cfg aws.Config) *dynamodb.Client {
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = ClientAttempts
+			o.MaxBackoff = time.Second
+			o.RateLimiter = ratelimit.None
+		})
+	}
+	cfg.RetryMaxAttempts = 0 // the Retryer above decides
+	if hc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok || cfg.HTTPClient == nil {
+		if hc == nil {
+			hc = awshttp.NewBuildableClient()
+		}
+		cfg.HTTPClient = hc.WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = 256
+			t.MaxIdleConnsPerHost = 256
+		})
+	}
+	return dynamodb.NewFromConfig(cfg)
+}
+
 // Open returns a Store on table through client. It does not contact
 // DynamoDB; CreateTable creates the table.
 func Open(client *dynamodb.Client, table string, opts ...Option) *Store {
 	s := &Store{client: client, table: table, now: time.Now, retention: usage.SettleRetention, attempts: 8}
 	for _, o := range opts {
 		o(s)
+	}
+	for i := range s.slots {
+		s.slots[i] = make(chan struct{}, itemSlots)
 	}
 	return s
 }
@@ -131,6 +190,26 @@ func (s *Store) CreateTable(ctx context.Context) error {
 		return unavailable("enable ttl", err)
 	}
 	return nil
+}
+
+// ErrNoTable is returned by Check when the table does not exist.
+var ErrNoTable = errors.New("usage/dynamo: no such table")
+
+// Check makes sure the table exists, with one DescribeTable, so that a
+// gateway can refuse to start on a missing table rather than answer every
+// budgeted request with a 503. A missing table is ErrNoTable; any other
+// failure (network, permissions) wraps usage.ErrUnavailable.
+func (s *Store) Check(ctx context.Context) error {
+	_, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)})
+	var nf *types.ResourceNotFoundException
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nf):
+		return fmt.Errorf("%w: %s", ErrNoTable, s.table)
+	default:
+		return unavailable("describe table", err)
+	}
 }
 
 // Close implements [usage.Store.Close]. It does nothing: the client is the
@@ -253,10 +332,11 @@ func (s *Store) exceeded(ctx context.Context, r *usage.Reservation, reasons []re
 // Settle implements [usage.Store.Settle] with one TransactWriteItems: the
 // Delete of the reservation item (conditional on its existence and amount),
 // the Put of a settlement marker (conditional on its absence) and an ADD to
-// each counter. If the reservation was swept, a second transaction puts the
-// marker and charges actual. A Reservation with a zero Expires is taken as
-// never reserved (a spend with no capped scope): only the second
-// transaction runs.
+// each counter. If the reservation was swept, a second transaction corrects
+// the sweep's charge (the swept marker says what it was) or, for a
+// reservation never made, puts the marker and charges actual. A Reservation
+// with a zero Expires is taken as never reserved (a spend with no capped
+// scope): only the second transaction runs.
 func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) (bool, error) {
 	if err := usage.CheckSettle(r, actual); err != nil {
 		return false, err
@@ -286,6 +366,9 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 		return true, nil
 	}
 	if failed[1].failed {
+		if m := failed[1].item; m != nil && m[attrSwept] != nil && m[attrActual] == nil {
+			return s.settleSwept(ctx, r, m, actual)
+		}
 		return false, nil // the marker exists: settled already
 	}
 	if failed[0].item != nil {
@@ -295,6 +378,46 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 	// The reservation item is gone and no marker was seen: swept (or never
 	// reserved).
 	return s.settleUnreserved(ctx, r, marker, actual)
+}
+
+// settleSwept replaces the charge of a swept reservation, recorded in
+// marker m, with actual, once: the condition on m decides.
+func (s *Store) settleSwept(ctx context.Context, r *usage.Reservation, m map[string]types.AttributeValue, actual int64) (bool, error) {
+	charged, err := strconv.ParseInt(numStr(m[attrSwept]), 10, 64)
+	scopes, ok := m[attrScopes].(*types.AttributeValueMemberL)
+	if err != nil || !ok {
+		return false, fmt.Errorf("usage/dynamo: settle %s: malformed swept marker %s", r.ID, describe(m))
+	}
+	items := []types.TransactWriteItem{{Update: &types.Update{
+		TableName:                aws.String(s.table),
+		Key:                      setKey(r.ID),
+		UpdateExpression:         aws.String("SET #a = :a, #t = :t"),
+		ConditionExpression:      aws.String("attribute_exists(#s) AND attribute_not_exists(#a)"),
+		ExpressionAttributeNames: map[string]string{"#a": attrActual, "#t": attrSettled, "#s": attrSwept},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":a": num(actual), ":t": num(s.now().Unix()),
+		},
+	}}}
+	period := str(m[attrPeriod])
+	for _, v := range scopes.Value {
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table),
+			Key: map[string]types.AttributeValue{
+				attrPK: &types.AttributeValueMemberS{Value: prefixTotals + period},
+				attrSK: v,
+			},
+			UpdateExpression:         aws.String("ADD #c :d, #s :d, #e :e"),
+			ExpressionAttributeNames: map[string]string{"#c": attrCommitted, "#s": attrSpent, "#e": attrEstimated},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":d": num(actual - charged), ":e": num(-charged),
+			},
+		}})
+	}
+	failed, err := s.transact(ctx, "settle swept", items)
+	if err != nil {
+		return false, err
+	}
+	return failed == nil, nil
 }
 
 // settleUnreserved charges actual to r's scopes, once: the marker's
@@ -317,10 +440,11 @@ func (s *Store) marker(r *usage.Reservation, actual int64) types.TransactWriteIt
 	item[attrSettled] = num(now)
 	item[attrTTL] = num(max(now, expiresUnix(r.Expires)) + int64(s.retention/time.Second))
 	return types.TransactWriteItem{Put: &types.Put{
-		TableName:                aws.String(s.table),
-		Item:                     item,
-		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		TableName:                           aws.String(s.table),
+		Item:                                item,
+		ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames:            map[string]string{"#pk": attrPK},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
 }
 
@@ -404,9 +528,11 @@ func (s *Store) List(ctx context.Context, period string) (map[usage.Scope]usage.
 
 // Sweep implements [usage.Store.Sweep]: it queries every reservation shard
 // for leases that expired before now (at one-second resolution: expires <
-// now) and releases each with a transaction of its own, conditional on the
+// now) and charges each with a transaction of its own, conditional on the
 // item still being there with the same expiry, so that concurrent sweeps
-// and settles release a lease once.
+// and settles end a lease once. The transaction replaces the reservation
+// with a swept marker (what was charged, on which counters) that a late
+// Settle corrects.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	nowSec := float64(now.UnixMilli()) / 1000
 	released := 0
@@ -441,8 +567,8 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	return released, nil
 }
 
-// release releases one expired reservation item, unless it was settled or
-// released meanwhile.
+// release charges one expired reservation item at its amount, unless it was
+// settled or charged meanwhile.
 func (s *Store) release(ctx context.Context, item map[string]types.AttributeValue) (bool, error) {
 	amount, err1 := strconv.ParseInt(numStr(item[attrAmount]), 10, 64)
 	_, err2 := strconv.ParseInt(numStr(item[attrExpires]), 10, 64)
@@ -451,13 +577,29 @@ func (s *Store) release(ctx context.Context, item map[string]types.AttributeValu
 		return false, fmt.Errorf("usage/dynamo: sweep: malformed reservation %s", describe(item))
 	}
 	period := str(item[attrPeriod])
-	items := []types.TransactWriteItem{{Delete: &types.Delete{
-		TableName:                 aws.String(s.table),
-		Key:                       map[string]types.AttributeValue{attrPK: item[attrPK], attrSK: item[attrSK]},
-		ConditionExpression:       aws.String("attribute_exists(#pk) AND #e = :e"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#e": attrExpires},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":e": item[attrExpires]},
-	}}}
+	now := s.now().Unix()
+	marker := setKey(str(item[attrSK]))
+	marker[attrPeriod] = item[attrPeriod]
+	marker[attrSwept] = num(amount)
+	marker[attrScopes] = scopes
+	marker[attrSettled] = num(now)
+	marker[attrTTL] = num(now + int64(s.retention/time.Second))
+	items := []types.TransactWriteItem{
+		{Delete: &types.Delete{
+			TableName:                 aws.String(s.table),
+			Key:                       map[string]types.AttributeValue{attrPK: item[attrPK], attrSK: item[attrSK]},
+			ConditionExpression:       aws.String("attribute_exists(#pk) AND #e = :e"),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#e": attrExpires},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":e": item[attrExpires]},
+		}},
+		{Put: &types.Put{
+			TableName:                aws.String(s.table),
+			Item:                     marker,
+			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		}},
+	}
+	// Committed stays: the hold becomes spend.
 	for _, v := range scopes.Value {
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
 			TableName: aws.String(s.table),
@@ -465,9 +607,9 @@ func (s *Store) release(ctx context.Context, item map[string]types.AttributeValu
 				attrPK: &types.AttributeValueMemberS{Value: prefixTotals + period},
 				attrSK: v,
 			},
-			UpdateExpression:          aws.String("ADD #c :c"),
-			ExpressionAttributeNames:  map[string]string{"#c": attrCommitted},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":c": num(-amount)},
+			UpdateExpression:          aws.String("ADD #s :a, #e :a"),
+			ExpressionAttributeNames:  map[string]string{"#s": attrSpent, "#e": attrEstimated},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":a": num(amount)},
 		}})
 	}
 	failed, err := s.transact(ctx, "sweep", items)
@@ -486,8 +628,14 @@ type reason struct {
 // by conflicts with concurrent transactions or by throttling are tried
 // again with jittered exponential backoff: nothing of them was applied.
 func (s *Store) transact(ctx context.Context, op string, items []types.TransactWriteItem) ([]reason, error) {
+	stripes := counterStripes(items)
 	for attempt := 0; ; attempt++ {
-		_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		release, err := s.acquire(ctx, stripes)
+		if err != nil {
+			return nil, unavailable(op, err)
+		}
+		_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		release()
 		if err == nil {
 			return nil, nil
 		}
@@ -513,6 +661,50 @@ func (s *Store) transact(ctx context.Context, op string, items []types.TransactW
 			return nil, err
 		}
 	}
+}
+
+// counterStripes returns the stripes of the counter items that items
+// update, sorted and without repeats (so that acquiring them in order cannot
+// deadlock).
+func counterStripes(items []types.TransactWriteItem) []int {
+	var out []int
+	for _, it := range items {
+		if it.Update == nil {
+			continue
+		}
+		pk, sk := str(it.Update.Key[attrPK]), str(it.Update.Key[attrSK])
+		if !strings.HasPrefix(pk, prefixTotals) {
+			continue
+		}
+		h := fnv.New32a()
+		h.Write([]byte(pk))
+		h.Write([]byte{0})
+		h.Write([]byte(sk))
+		out = append(out, int(h.Sum32()%stripeCount))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// acquire takes a slot of each stripe, in order, and returns how to give
+// them back.
+func (s *Store) acquire(ctx context.Context, stripes []int) (release func(), err error) {
+	taken := 0
+	release = func() {
+		for _, i := range stripes[:taken] {
+			<-s.slots[i]
+		}
+	}
+	for _, i := range stripes {
+		select {
+		case s.slots[i] <- struct{}{}:
+			taken++
+		case <-ctx.Done():
+			release()
+			return nil, ctx.Err()
+		}
+	}
+	return release, nil
 }
 
 // backoff sleeps before attempt (1, 2, ...): a random time up to 10 ms ×
@@ -608,7 +800,7 @@ func numStr(v types.AttributeValue) string {
 func counterTotals(item map[string]types.AttributeValue) usage.Totals {
 	committed := intAttr(item[attrCommitted])
 	spent := intAttr(item[attrSpent])
-	return usage.Totals{Spent: spent, Reserved: committed - spent}
+	return usage.Totals{Spent: spent, Reserved: committed - spent, Estimated: intAttr(item[attrEstimated])}
 }
 
 func intAttr(v types.AttributeValue) int64 {

@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,6 +98,28 @@ func TestUnavailable(t *testing.T) {
 		if _, err := s.Sweep(t.Context(), time.Now()); !errors.Is(err, usage.ErrUnavailable) {
 			t.Errorf("%s: Sweep: %v, want ErrUnavailable", name, err)
 		}
+	}
+}
+
+// TestCheck: Check finds an existing table, names a missing one with
+// ErrNoTable, and reports an unreachable endpoint as ErrUnavailable.
+func TestCheck(t *testing.T) {
+	c := testsvc.DynamoDBClient(t)
+	if err := dynamo.Open(c, newTable(t, c)).Check(t.Context()); err != nil {
+		t.Errorf("Check(existing table): %v", err)
+	}
+	err := dynamo.Open(c, "no-such-table").Check(t.Context())
+	if !errors.Is(err, dynamo.ErrNoTable) || !strings.Contains(err.Error(), "no-such-table") {
+		t.Errorf("Check(missing table) = %v, want ErrNoTable naming it", err)
+	}
+	unreachable := dynamodb.New(dynamodb.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String("http://127.0.0.1:1"),
+		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
+		RetryMaxAttempts: 1,
+	})
+	if err := dynamo.Open(unreachable, "usage").Check(t.Context()); !errors.Is(err, usage.ErrUnavailable) || errors.Is(err, dynamo.ErrNoTable) {
+		t.Errorf("Check(unreachable) = %v, want ErrUnavailable", err)
 	}
 }
 

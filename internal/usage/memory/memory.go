@@ -16,10 +16,10 @@ import (
 
 var _ usage.Store = (*Store)(nil)
 
-// Store is a usage.Store in memory, guarded by one mutex. Reserve releases
+// Store is a usage.Store in memory, guarded by one mutex. Reserve charges
 // the leases that have expired (by the injected clock) before checking caps,
-// so a crashed caller's holds never outlive their lease by more than the
-// time to the next Reserve.
+// so a crashed caller's holds turn into (estimated) spend no later than the
+// next Reserve after their lease.
 type Store struct {
 	now       func() time.Time
 	retention time.Duration
@@ -32,7 +32,21 @@ type Store struct {
 	settled map[idHash]struct{} // settled IDs, hashed so that the GC need not scan them
 	forget  [][]marker          // settled IDs in order of settlement, in blocks, to forget after retention
 	head    int                 // forget[0][:head] are forgotten already
+	swept   map[string]swept    // reservations charged by a sweep, not settled since, by ID
+	order   []sweptMarker       // swept IDs in order of sweeping, to forget after retention
 	seeds   [2]maphash.Seed
+}
+
+// swept is a reservation a sweep charged at its amount, kept so that a late
+// settlement can correct the charge.
+type swept struct {
+	r     usage.Reservation
+	after int64 // unix ns: forgotten after
+}
+
+type sweptMarker struct {
+	id    string
+	after int64
 }
 
 type lease struct {
@@ -77,6 +91,7 @@ func New(opts ...Option) *Store {
 		periods:   make(map[string]map[usage.Scope]*usage.Totals),
 		live:      make(map[string]*lease),
 		settled:   make(map[idHash]struct{}),
+		swept:     make(map[string]swept),
 		seeds:     [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 	}
 	for _, o := range opts {
@@ -124,6 +139,9 @@ func (s *Store) Reserve(ctx context.Context, r *usage.Reservation) error {
 	}
 	if _, ok := s.settled[s.hash(r.ID)]; ok {
 		return fmt.Errorf("%w: %s (settled)", usage.ErrDuplicate, r.ID)
+	}
+	if _, ok := s.swept[r.ID]; ok {
+		return fmt.Errorf("%w: %s (expired)", usage.ErrDuplicate, r.ID)
 	}
 	var buf [4]*usage.Totals
 	ts := buf[:0]
@@ -176,8 +194,17 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 		}
 		delete(s.live, r.ID)
 		heap.Remove(&s.leases, l.index)
+	} else if sw, ok := s.swept[r.ID]; ok {
+		// Charged at its amount by a sweep: replace the estimate.
+		p := s.period(sw.r.Period)
+		for _, c := range sw.r.Charges {
+			t := totals(p, c.Scope)
+			t.Spent += actual - sw.r.Amount
+			t.Estimated -= sw.r.Amount
+		}
+		delete(s.swept, r.ID)
 	} else {
-		// Swept (or never reserved here): charge what was spent, once.
+		// Never reserved here: charge what was spent, once.
 		p := s.period(r.Period)
 		for _, c := range r.Charges {
 			totals(p, c.Scope).Spent += actual
@@ -225,8 +252,8 @@ func (s *Store) List(ctx context.Context, period string) (map[usage.Scope]usage.
 	return out, nil
 }
 
-// Sweep implements [usage.Store.Sweep]. It also forgets settled IDs older
-// than the retention.
+// Sweep implements [usage.Store.Sweep]. It also forgets settled and swept
+// IDs older than the retention.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -234,22 +261,44 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 		return 0, errClosed
 	}
 	s.forgetSettled(now)
+	s.forgetSwept(now)
 	return s.sweep(now), nil
 }
 
-// sweep releases the leases that expired before now. s.mu is held.
+// sweep charges the leases that expired before now at their amount. s.mu
+// is held.
 func (s *Store) sweep(now time.Time) int {
 	n := 0
+	after := now.Add(s.retention).UnixNano()
 	for len(s.leases) > 0 && s.leases[0].r.Expires.Before(now) {
 		l := heap.Pop(&s.leases).(*lease)
 		p := s.period(l.r.Period)
 		for _, c := range l.r.Charges {
-			totals(p, c.Scope).Reserved -= l.r.Amount
+			t := totals(p, c.Scope)
+			t.Reserved -= l.r.Amount
+			t.Spent += l.r.Amount
+			t.Estimated += l.r.Amount
 		}
 		delete(s.live, l.r.ID)
+		s.swept[l.r.ID] = swept{r: l.r, after: after}
+		s.order = append(s.order, sweptMarker{id: l.r.ID, after: after})
 		n++
 	}
 	return n
+}
+
+// forgetSwept drops the swept reservations whose retention ended before
+// now: a settlement later than that charges its actual cost on top. s.mu is
+// held.
+func (s *Store) forgetSwept(now time.Time) {
+	ns := now.UnixNano()
+	i := 0
+	for ; i < len(s.order) && s.order[i].after < ns; i++ {
+		if sw, ok := s.swept[s.order[i].id]; ok && sw.after == s.order[i].after {
+			delete(s.swept, s.order[i].id)
+		}
+	}
+	s.order = append(s.order[:0], s.order[i:]...)
 }
 
 // forgetSettled drops the settled IDs whose retention ended before now.

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/tollgate-gw/tollgate/internal/usage"
 	"github.com/tollgate-gw/tollgate/internal/usage/memory"
 	"github.com/tollgate-gw/tollgate/internal/usage/storetest"
@@ -33,23 +35,39 @@ func BenchmarkReserveSettleSerial(b *testing.B) {
 	storetest.Bench(b, s)
 }
 
-// TestReserveSweepsInline: Reserve releases expired leases without a Sweep.
+// TestReserveSweepsInline: Reserve charges expired leases without a Sweep,
+// and a late settlement corrects the charge.
 func TestReserveSweepsInline(t *testing.T) {
 	clk := storetest.NewClock()
 	s := memory.New(memory.WithClock(clk.Now))
-	ch := []usage.Charge{{Scope: usage.Scope{Kind: usage.KindKey, ID: "k"}, Limit: 1000}}
-	r := func(id string) *usage.Reservation {
-		return &usage.Reservation{ID: id, Period: "2026-11", Charges: ch, Amount: 1000, Expires: clk.Now().Add(time.Minute)}
+	key := usage.Scope{Kind: usage.KindKey, ID: "k"}
+	ch := []usage.Charge{{Scope: key, Limit: 1000}}
+	r := func(id string, amount int64) *usage.Reservation {
+		return &usage.Reservation{ID: id, Period: "2026-11", Charges: ch, Amount: amount, Expires: clk.Now().Add(time.Minute)}
 	}
-	if err := s.Reserve(t.Context(), r("crashed")); err != nil {
+	crashed := r("crashed", 600)
+	if err := s.Reserve(t.Context(), crashed); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Minute + time.Second)
-	if err := s.Reserve(t.Context(), r("next")); err != nil {
+	if err := s.Reserve(t.Context(), r("next", 400)); err != nil {
 		t.Fatalf("Reserve after the lease expired: %v", err)
 	}
 	if n, err := s.Sweep(t.Context(), clk.Now()); n != 0 || err != nil {
-		t.Errorf("Sweep = %d, %v; want 0 (already released)", n, err)
+		t.Errorf("Sweep = %d, %v; want 0 (already charged)", n, err)
+	}
+	got, err := s.Totals(t.Context(), "2026-11", []usage.Scope{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(usage.Totals{Spent: 600, Reserved: 400, Estimated: 600}, got[key]); d != "" {
+		t.Errorf("totals (-want +got):\n%s", d)
+	}
+	if ok, err := s.Settle(t.Context(), crashed, 100); !ok || err != nil {
+		t.Errorf("late Settle = %v, %v; want true, nil", ok, err)
+	}
+	if got, _ = s.Totals(t.Context(), "2026-11", []usage.Scope{key}); got[key] != (usage.Totals{Spent: 100, Reserved: 400}) {
+		t.Errorf("totals after the late settlement: %+v", got[key])
 	}
 }
 

@@ -75,7 +75,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"SettleAfterSweep", testSettleAfterSweep},
 		{"SettleWithoutReserve", testSettleWithoutReserve},
 		{"SweepOnlyExpired", testSweepOnlyExpired},
-		{"ExpiredLeaseFreesCap", testExpiredLeaseFreesCap},
+		{"ExpiredLeaseCharged", testExpiredLeaseCharged},
 		{"TotalsAndList", testTotalsAndList},
 		{"PeriodsIndependent", testPeriodsIndependent},
 		{"Duplicate", testDuplicate},
@@ -346,19 +346,35 @@ func testSettleIdempotent(t *testing.T, newStore NewStore) {
 	wantTotals(t, s, period, want)
 }
 
+// testSettleAfterSweep: a lease that expired unsettled is charged at its
+// amount, marked estimated; the settlement that arrives late replaces that
+// charge with the actual cost, exactly once, whether lower or higher.
 func testSettleAfterSweep(t *testing.T, newStore NewStore) {
-	clk := NewClock()
-	s := newStore(t, clk.Now)
-	charges := []usage.Charge{{Scope: keyA, Limit: 1000}, {Scope: team, Limit: 5000}}
-	r := res("r1", 1000, clk.Now(), charges...)
-	mustReserve(t, s, r)
-	clk.Advance(lease + time.Second)
-	mustSweep(t, s, clk.Now(), 1)
-	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {}, team: {}})
-	mustSettle(t, s, r, 300, true)
-	mustSettle(t, s, r, 300, false)
-	mustSweep(t, s, clk.Now(), 0)
-	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Spent: 300}, team: {Spent: 300}})
+	for _, actual := range []int64{300, 1000, 1200, 0} {
+		t.Run(fmt.Sprint(actual), func(t *testing.T) {
+			clk := NewClock()
+			s := newStore(t, clk.Now)
+			charges := []usage.Charge{{Scope: keyA, Limit: 1000}, {Scope: team, Limit: 5000}}
+			r := res("r1", 1000, clk.Now(), charges...)
+			other := res("r2", 100, clk.Now(), charges[1])
+			mustReserve(t, s, r)
+			mustReserve(t, s, other)
+			mustSettle(t, s, other, 50, true)
+			clk.Advance(lease + time.Second)
+			mustSweep(t, s, clk.Now(), 1)
+			wantTotals(t, s, period, map[usage.Scope]usage.Totals{
+				keyA: {Spent: 1000, Estimated: 1000}, team: {Spent: 1050, Estimated: 1000},
+			})
+			if err := s.Reserve(t.Context(), res("r1", 10, clk.Now(), charges...)); !errors.Is(err, usage.ErrDuplicate) {
+				t.Fatalf("Reserve of a swept id: %v, want ErrDuplicate", err)
+			}
+			mustSettle(t, s, r, actual, true)
+			mustSettle(t, s, r, actual, false)
+			mustSettle(t, s, r, 5, false)
+			mustSweep(t, s, clk.Now(), 0)
+			wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Spent: actual}, team: {Spent: actual + 50}})
+		})
+	}
 }
 
 // testSettleWithoutReserve: a spend that needed no hold (no capped scope)
@@ -383,29 +399,40 @@ func testSweepOnlyExpired(t *testing.T, newStore NewStore) {
 	}
 	mustSweep(t, s, t0.Add(time.Minute), 0) // a lease expiring exactly now is still live
 	mustSweep(t, s, t0.Add(150*time.Second), 2)
-	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Reserved: 400}})
+	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Reserved: 400, Spent: 300, Estimated: 300}})
 	mustSweep(t, s, t0.Add(150*time.Second), 0)
 	last := &usage.Reservation{ID: "r2", Period: period, Charges: []usage.Charge{ch}, Amount: 400, Expires: t0.Add(3 * time.Minute)}
 	mustSettle(t, s, last, 100, true)
-	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Spent: 100}})
+	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Spent: 400, Estimated: 300}})
 	mustSweep(t, s, t0.Add(time.Hour), 0)
 }
 
-func testExpiredLeaseFreesCap(t *testing.T, newStore NewStore) {
+// testExpiredLeaseCharged: a crashed caller's hold is not given back when
+// its lease expires, since the request may have been served: it becomes
+// spend, and the cap stays full until a late settlement corrects it.
+func testExpiredLeaseCharged(t *testing.T, newStore NewStore) {
 	clk := NewClock()
 	s := newStore(t, clk.Now)
 	ch := usage.Charge{Scope: keyA, Limit: 1000}
-	mustReserve(t, s, res("crashed", 1000, clk.Now(), ch))
+	crashed := res("crashed", 1000, clk.Now(), ch)
+	mustReserve(t, s, crashed)
 	var ee *usage.ExceededError
 	if err := s.Reserve(t.Context(), res("r1", 1, clk.Now(), ch)); !errors.As(err, &ee) {
 		t.Fatalf("Reserve over a full cap: %v, want *ExceededError", err)
 	}
 	clk.Advance(lease + time.Second)
+	// Reserve charges expired leases itself (memory, bolt) or finds them
+	// still held (dynamo): either way the cap is still full.
+	if err := s.Reserve(t.Context(), res("r1", 1, clk.Now(), ch)); !errors.As(err, &ee) {
+		t.Fatalf("Reserve over a cap full of an expired lease: %v, want *ExceededError", err)
+	}
 	if _, err := s.Sweep(t.Context(), clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	mustReserve(t, s, res("r1", 1000, clk.Now(), ch))
-	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Reserved: 1000}})
+	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Spent: 1000, Estimated: 1000}})
+	mustSettle(t, s, crashed, 300, true)
+	mustReserve(t, s, res("r2", 700, clk.Now(), ch))
+	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Spent: 300, Reserved: 700}})
 }
 
 func testTotalsAndList(t *testing.T, newStore NewStore) {
@@ -459,10 +486,11 @@ func testPeriodsIndependent(t *testing.T, newStore NewStore) {
 	if d := cmp.Diff(map[usage.Scope]usage.Totals{keyA: {Reserved: 1000}}, got); d != "" {
 		t.Errorf("List(2026-12) mismatch (-want +got):\n%s", d)
 	}
-	// Sweeping releases a lease of any period.
+	// Sweeping charges a lease of any period, in its period.
 	clk.Advance(lease + time.Second)
 	mustSweep(t, s, clk.Now(), 1)
-	wantTotals(t, s, "2026-12", map[usage.Scope]usage.Totals{keyA: {}})
+	wantTotals(t, s, "2026-12", map[usage.Scope]usage.Totals{keyA: {Spent: 1000, Estimated: 1000}})
+	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Spent: 1000}})
 }
 
 func testDuplicate(t *testing.T, newStore NewStore) {
