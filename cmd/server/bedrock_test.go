@@ -23,6 +23,7 @@ import (
 	"github.com/aws/smithy-go/auth/bearer"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/tollgate-gw/tollgate/internal/bedrocksim"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 )
 
@@ -474,6 +475,60 @@ func TestBedrockClientLeaves(t *testing.T) {
 		})
 		if logged(g, `"usage_estimated":true`) {
 			t.Errorf("%s: the usage was estimated, not Bedrock's", op)
+		}
+	}
+}
+
+// TestBedrockLists: the control-plane lists Claude Code reads at start are
+// the catalog narrowed to the key's allowlist, in Bedrock's shapes.
+func TestBedrockLists(t *testing.T) {
+	g := bedrockGateway(t, "5")
+	allowed := func(id string) bool {
+		return strings.HasPrefix(id, "anthropic.claude-3-haiku-") || strings.HasPrefix(id, "us.anthropic.claude-3-5-haiku-")
+	}
+	status, _, b := g.do(t, "GET", "/bedrock/foundation-models", freeSecret, "", "")
+	var fm struct {
+		ModelSummaries []struct{ ModelID, ModelArn, ProviderName string } `json:"modelSummaries"`
+	}
+	if err := json.Unmarshal(b, &fm); status != 200 || err != nil || len(fm.ModelSummaries) == 0 {
+		t.Fatalf("foundation models: %d %v %s", status, err, b)
+	}
+	for _, m := range fm.ModelSummaries {
+		if !allowed(m.ModelID) || !strings.HasSuffix(m.ModelArn, "foundation-model/"+m.ModelID) || m.ProviderName != "anthropic" {
+			t.Errorf("listed %+v", m)
+		}
+	}
+	status, _, b = g.do(t, "GET", "/bedrock/inference-profiles?typeEquals=SYSTEM_DEFINED", freeSecret, "", "")
+	var ip struct {
+		Profiles []struct {
+			InferenceProfileID string `json:"inferenceProfileId"`
+			Type               string `json:"type"`
+			Models             []struct{ ModelArn string }
+		} `json:"inferenceProfileSummaries"`
+	}
+	if err := json.Unmarshal(b, &ip); status != 200 || err != nil || len(ip.Profiles) == 0 {
+		t.Fatalf("inference profiles: %d %v %s", status, err, b)
+	}
+	for _, p := range ip.Profiles {
+		if !allowed(p.InferenceProfileID) || p.Type != "SYSTEM_DEFINED" || len(p.Models) != 1 {
+			t.Errorf("listed %+v", p)
+		}
+	}
+}
+
+// TestBedrockModelIDs: ids with ':' and ARNs with '/' reach the same model,
+// escaped (as the SDKs send them) or not.
+func TestBedrockModelIDs(t *testing.T) {
+	g := bedrockGateway(t, "5")
+	client := bedrockClient(t, g, DemoKey)
+	for _, id := range []string{haiku, "us." + haiku, "arn:aws:bedrock:us-east-1::foundation-model/" + haiku, bedrocksim.AppProfileARN} {
+		if _, err := client.Converse(context.Background(), converseInput(id, "Hi", 10)); err != nil {
+			t.Errorf("%s through the SDK: %v", id, err)
+		}
+		status, _, b := g.do(t, "POST", "/bedrock/model/"+id+"/converse", DemoKey, "application/json",
+			`{"messages":[{"role":"user","content":[{"text":"Hi"}]}],"inferenceConfig":{"maxTokens":10}}`)
+		if status != 200 || !strings.Contains(string(b), `"usage"`) {
+			t.Errorf("%s unescaped: %d %s", id, status, b)
 		}
 	}
 }
