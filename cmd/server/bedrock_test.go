@@ -22,6 +22,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/auth/bearer"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 
 	"github.com/tollgate-gw/tollgate/internal/bedrocksim"
 	"github.com/tollgate-gw/tollgate/internal/policy"
@@ -135,7 +136,7 @@ var bedrockOps = []struct {
 		return tokens{int(*out.Usage.InputTokens), int(*out.Usage.OutputTokens)}, nil
 	}},
 	{"converse-stream", func(ctx context.Context, c *bedrockruntime.Client, model, prompt string, maxTokens int) (tokens, error) {
-		out, err := c.ConverseStream(ctx, streamInput(converseInput(model, prompt, int32(maxTokens))))
+		out, err := c.ConverseStream(ctx, streamInput(converseInput(model, prompt, int32(maxTokens))), ownCodec)
 		if err != nil {
 			return tokens{}, err
 		}
@@ -184,7 +185,7 @@ var bedrockOps = []struct {
 	}},
 	{"invoke-with-response-stream", func(ctx context.Context, c *bedrockruntime.Client, model, prompt string, maxTokens int) (tokens, error) {
 		out, err := c.InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{ModelId: aws.String(model),
-			Body: claudeBody(prompt, maxTokens), ContentType: aws.String("application/json")})
+			Body: claudeBody(prompt, maxTokens), ContentType: aws.String("application/json")}, ownCodec)
 		if err != nil {
 			return tokens{}, err
 		}
@@ -231,6 +232,11 @@ var bedrockOps = []struct {
 		return tokens{}, nil // counting is free
 	}},
 }
+
+// ownCodec gives a stream call a protocol of its own: smithy-go v1.28
+// shares one event-stream decoder among a client's concurrent streams (see
+// upstream's ownStreamCodec).
+func ownCodec(o *bedrockruntime.Options) { o.Protocol = restjson1.New(nil) }
 
 // modelFor is the model each operation is tried with: the simulator counts
 // tokens only for the newer Claude models, served through profiles.
