@@ -112,18 +112,8 @@ func (x *Exchange) ConverseStreamRaw(ctx context.Context, body []byte, sink Fram
 	sink.Open()
 	var meter streamMeter
 	out := frameRelay{frames: frames, sink: sink}
-	err = relay(x, ctx, stream, func(ev types.ConverseStreamOutput) int {
-		meter.add(ev)
-		return meter.outputBytes
-	}, out.one)
-	switch {
-	case meter.reported:
-		x.settle(ctx, meter.usage)
-	case meter.outputBytes == 0 && err != nil:
-		x.settle(ctx, x.failedUsage(cctx))
-	default:
-		x.settle(ctx, x.estimate(meter.outputBytes))
-	}
+	err = relay(x, ctx, stream, meter.read, func(types.ConverseStreamOutput) error { return out.one() })
+	x.settleStream(ctx, cctx, &meter, err)
 	out.finish() // settled first: a client that stops at the exception sees its spend
 	if err != nil {
 		return x.note(upstream.MapError(err))
@@ -187,7 +177,7 @@ func (x *Exchange) InvokeStreamRaw(ctx context.Context, in *upstream.Invocation,
 			meter.Add(c.Value.Bytes)
 		}
 		return meter.OutputBytes()
-	}, out.one)
+	}, func(types.ResponseStream) error { return out.one() })
 	u, reported := meter.Usage()
 	switch {
 	case reported:
@@ -271,12 +261,12 @@ type eventStream[T any] interface {
 	Err() error
 }
 
-// relay reads stream to its end, calling meter on every event (it returns
-// the bytes of output so far) and send after each event the client still
-// gets. When ctx is done or send fails, the client is taken as gone: the
+// relay reads stream to its end (for ConverseStream and the passthrough
+// streams alike), calling meter on every event (it returns the bytes of
+// output so far) and send with each event the client still gets. When ctx is done or send fails, the client is taken as gone: the
 // stream is read on for at most the drain timeout. It returns the stream's
 // error, the SDK's own.
-func relay[T any](x *Exchange, ctx context.Context, stream eventStream[T], meter func(T) int, send func() error) error {
+func relay[T any](x *Exchange, ctx context.Context, stream eventStream[T], meter func(T) int, send func(T) error) error {
 	var (
 		drain      <-chan time.Time
 		gone       bool
@@ -298,7 +288,7 @@ func relay[T any](x *Exchange, ctx context.Context, stream eventStream[T], meter
 			if gone {
 				continue
 			}
-			if err := send(); err != nil {
+			if err := send(ev); err != nil {
 				leave()
 				continue
 			}
