@@ -41,6 +41,7 @@ keys:
 pricing:
   anthropic.claude-3-haiku-20240307-v1:0: {input: 0.1, output: 10}
   anthropic.claude-3-5-haiku-20241022-v1:0: {input: 0.1, output: 10}
+  amazon.titan-embed-text-v2:0: {input: 0.02, output: 0}
 `
 
 const haiku35 = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -536,5 +537,30 @@ func TestBedrockModelIDs(t *testing.T) {
 		if status != 200 || !strings.Contains(string(b), `"usage"`) {
 			t.Errorf("%s unescaped: %d %s", id, status, b)
 		}
+	}
+}
+
+// TestBedrockEmbeddings: an embedding model on /invoke is priced as an
+// embedding, from the input tokens Bedrock reports, its body passed
+// through both ways.
+func TestBedrockEmbeddings(t *testing.T) {
+	g := bedrockGateway(t, "5")
+	client := bedrockClient(t, g, cappedSecret)
+	out, err := client.InvokeModel(context.Background(), &bedrockruntime.InvokeModelInput{ModelId: aws.String("amazon.titan-embed-text-v2:0"),
+		Body: []byte(`{"inputText":"Tollgate meters every token.","dimensions":256}`), ContentType: aws.String("application/json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct {
+		Embedding           []float64 `json:"embedding"`
+		InputTextTokenCount int       `json:"inputTextTokenCount"`
+	}
+	if err := json.Unmarshal(out.Body, &answer); err != nil || len(answer.Embedding) != 256 || answer.InputTextTokenCount == 0 {
+		t.Fatalf("answer %s: %v", out.Body, err)
+	}
+	u := g.usage(t, cappedSecret)
+	want := math.Ceil(float64(answer.InputTextTokenCount) * 20 / 1e3) // 0.02 USD per 1M tokens, rounded up to a micro-USD
+	if spent := math.Round(u.Key.SpentUSD * 1e6); spent != want || u.Key.ReservedUSD != 0 {
+		t.Errorf("spent %v micro-USD, want %v; reserved %v", spent, want, u.Key.ReservedUSD)
 	}
 }
