@@ -564,3 +564,24 @@ func TestBedrockEmbeddings(t *testing.T) {
 		t.Errorf("spent %v micro-USD, want %v; reserved %v", spent, want, u.Key.ReservedUSD)
 	}
 }
+
+// TestBedrockGuardrail: the key's guardrail applies on /bedrock whatever
+// the request names: the simulator's guardrail intervenes only when the
+// request Bedrock gets has one.
+func TestBedrockGuardrail(t *testing.T) {
+	dir := t.TempDir()
+	body := fmt.Sprintf("keys:\n  - id: guarded\n    sha256: %q\n    guardrail: {id: abc123xyz, version: \"1\"}\n", policy.HashSecret(freeSecret))
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", "bolt://"+filepath.Join(t.TempDir(), "usage.db"))
+	for key, want := range map[string]types.StopReason{freeSecret: types.StopReasonGuardrailIntervened, DemoKey: types.StopReasonEndTurn} {
+		out, err := bedrockClient(t, g, key).Converse(context.Background(), converseInput(haiku, "Hi [sim:guardrail]", 50))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.StopReason != want {
+			t.Errorf("key %s…: stop reason %s, want %s", key[:8], out.StopReason, want)
+		}
+	}
+}

@@ -204,7 +204,7 @@ func invocation(c *gin.Context, body []byte, route policy.Route) *upstream.Invoc
 		in.Accept = ""
 	}
 	if g := route.Guardrail; g != nil {
-		in.GuardrailID, in.GuardrailVersion = g.ID, g.Version
+		in.GuardrailID, in.GuardrailVersion = g.ID, or(g.Version, "DRAFT")
 		if g.Trace {
 			in.Trace = "ENABLED"
 		}

@@ -178,6 +178,9 @@ func textBlock(str json.RawMessage, anthropicShape bool) json.RawMessage {
 // SetGuardrail puts a Converse call under a guardrail, whatever guardrail
 // the client named: the key's policy decides.
 func (c *Call) SetGuardrail(id, version string, trace bool) error {
+	if version == "" {
+		version = "DRAFT" // as the chat route sends it
+	}
 	g := map[string]string{"guardrailIdentifier": id, "guardrailVersion": version}
 	if trace {
 		g["trace"] = "enabled"
