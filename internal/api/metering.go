@@ -27,7 +27,8 @@ func openExchangeAs(g *gate.Gate, endpoint func(*gin.Context) string) gin.Handle
 	return func(c *gin.Context) {
 		x := g.Open(gate.Caller{Policy: policyOf(c), Key: keyOf(c), RequestID: c.GetString(ctxRequestID), Start: c.GetTime(ctxStart)}, endpoint(c))
 		c.Set(ctxExchange, x)
-		status := http.StatusInternalServerError // if the handler panics
+		c.Writer = &rateHeaderWriter{ResponseWriter: c.Writer, x: x, render: rateHeaders} // x-ratelimit-*: ratelimit.go
+		status := http.StatusInternalServerError                                          // if the handler panics
 		defer func() { x.Finish(c.Request.Context(), status) }()
 		c.Next()
 		status = c.Writer.Status()

@@ -48,7 +48,7 @@ func handleResponses(d Deps) gin.HandlerFunc {
 			return
 		}
 		maxTokens, thinking := converse.OutputCap(chat, route.ModelID)
-		grant, err := x.Admit(ctx, converseDemand(chat, in, len(body), maxTokens, thinking))
+		grant, err := x.Admit(ctx, converseDemand(converse.Measure(chat, in, len(body)), maxTokens, thinking))
 		if err != nil {
 			writeError(c, err)
 			return

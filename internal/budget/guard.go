@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/tokens"
 	"github.com/tollgate-gw/tollgate/internal/usage"
+	"github.com/tollgate-gw/tollgate/internal/usage/memory"
 )
 
 // Defaults for Options.
@@ -50,6 +51,7 @@ type Options struct {
 // concurrent use.
 type Guard struct {
 	store    usage.Store
+	limiter  usage.Limiter // the store's, or a memory one of this process
 	opts     Options
 	counter  tokens.Counter
 	settling *settling // deferred settlements (ticket.go)
@@ -72,7 +74,13 @@ func New(store usage.Store, opts Options) *Guard {
 	if opts.SettleWait <= 0 {
 		opts.SettleWait = DefaultSettleWait
 	}
-	return &Guard{store: store, opts: opts, settling: newSettling()}
+	g := &Guard{store: store, opts: opts, settling: newSettling()}
+	if l, ok := store.(usage.Limiter); ok {
+		g.limiter = l
+	} else {
+		g.limiter = &memory.Limiter{}
+	}
+	return g
 }
 
 // Request is what the guard needs to know of a request about to be sent.
@@ -109,6 +117,11 @@ type Request struct {
 // then lowers the output cap to what remains if at least MinOutput tokens
 // fit; otherwise the error is a 429 insufficient_quota. Every admitted
 // request must be settled, whatever happens to it.
+//
+// Rate limits are checked first (429 rate_limit_exceeded, rate.go): a
+// request they admit holds its worst-case tokens and a concurrency slot,
+// given back when the budget then refuses it, corrected and freed when it
+// is settled.
 func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 	now := g.opts.Now().UTC()
 	caps := r.Policy.Caps(r.Key)
@@ -121,6 +134,19 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 		Period:    Period(now),
 	}
 	t.res = &usage.Reservation{ID: r.ID, Period: t.Period, Charges: charges(r.Key.ID, caps)}
+	if err := g.acquireRate(ctx, &r, t, now); err != nil {
+		return nil, err
+	}
+	tk, err := g.admitBudget(ctx, r, t, now)
+	if err != nil {
+		t.releaseRate(ctx, Usage{}, true)
+	}
+	return tk, err
+}
+
+// admitBudget is Admit's budget part, for a ticket the rate limits
+// admitted: Admit cancels that admission when it refuses.
+func (g *Guard) admitBudget(ctx context.Context, r Request, t *Ticket, now time.Time) (*Ticket, error) {
 	if !capped(t.res.Charges) {
 		return t, nil // nothing to hold: the settlement records the spend
 	}

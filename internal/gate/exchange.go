@@ -33,7 +33,11 @@ type Exchange struct {
 	stream bool
 	route  *policy.Route
 	ticket *budget.Ticket
-	demand budget.Request // what Admit reserved for, to estimate an unreported usage alike
+	demand budget.Request    // what Admit reserved for, to estimate an unreported usage alike
+	rate   budget.RateStatus // the rate limits after Admit's decision
+	// rateRefused: a rate limit of the policy refused the request (its
+	// code, rate_limit_exceeded, is also Bedrock's throttling's).
+	rateRefused bool
 
 	mu              sync.Mutex // settlement and notes may come from a call's goroutines
 	settlement      Settlement
@@ -129,11 +133,21 @@ func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
 	}
 	t, err := x.g.c.Budget.Admit(ctx, r)
 	if err != nil {
+		var rl *budget.RateLimited
+		if errors.As(err, &rl) {
+			x.rate, x.rateRefused = rl.Status, true
+		}
 		return Grant{}, x.note(err)
 	}
-	x.ticket, x.demand = t, r
+	x.ticket, x.demand, x.rate = t, r, t.Rate
 	return Grant{MaxOutput: t.MaxOutput, Clamped: t.Clamped}, nil
 }
+
+// RateLimits returns what the caller's rate limits allow after Admit's
+// decision, admitted or refused by a rate limit, for the front end's
+// headers (each protocol names them its own way); the zero RateStatus
+// before Admit, after another refusal, or for a key without rate limits.
+func (x *Exchange) RateLimits() budget.RateStatus { return x.rate }
 
 // current re-checks the caller against the policy in force, at admission:
 // the policy the caller authenticated with, when the request's headers were
@@ -312,7 +326,7 @@ func (x *Exchange) Finish(ctx context.Context, status int) {
 	}
 	defer x.done()
 	ev := x.Event(status)
-	if refusals[x.errCode] {
+	if refusals[x.errCode] || x.rateRefused {
 		m.Rejected(ev.KeyID, x.errCode)
 	}
 	m.Record(ev)

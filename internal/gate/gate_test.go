@@ -231,3 +231,35 @@ func TestOutOfOrder(t *testing.T) {
 		t.Errorf("Converse before Admit: %v, %d calls; want an Internal error and no call", err, len(f.sent))
 	}
 }
+
+// TestRateLimitRefusal: a request over its key's rate limit is refused at
+// Admit, before Bedrock, counted as a rejection, and the exchange tells the
+// front end what the limit allows (for its headers).
+func TestRateLimitRefusal(t *testing.T) {
+	f := &fakeBedrock{}
+	g, caller, rec := cappedGate(t, f, "100\n    requests_per_minute: 1")
+	ctx := context.Background()
+	for i, want := range []string{"", "rate_limit_exceeded"} {
+		caller.RequestID = fmt.Sprint("req-", i)
+		x := g.Open(caller, "chat.completions")
+		if _, err := x.Route(ctx, sonnet, false); err != nil {
+			t.Fatal(err)
+		}
+		_, err := x.Admit(ctx, gate.Demand{InputBytes: 100, MaxOutput: 10})
+		if err == nil {
+			_, err = x.Converse(ctx, &bedrockruntime.ConverseInput{ModelId: aws.String(sonnet)})
+		}
+		code := ""
+		if err != nil {
+			code = tollgate.AsError(err).Code
+		}
+		x.Finish(ctx, 200)
+		rs := x.RateLimits()
+		if code != want || rs.Requests == nil || rs.Requests.Limit != 1 || rs.Requests.Remaining != 0 {
+			t.Fatalf("request %d: error %q, status %+v; want %q and 0 of 1 remaining", i, code, rs.Requests, want)
+		}
+	}
+	if len(f.sent) != 1 || !cmp.Equal(rec.rejected, []string{"rate_limit_exceeded"}) {
+		t.Fatalf("%d calls, rejections %v; want 1 call and one rate_limit_exceeded", len(f.sent), rec.rejected)
+	}
+}
