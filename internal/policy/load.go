@@ -23,7 +23,7 @@ import (
 
 // sections are the top-level names a policy file may use, in the order
 // messages list them.
-var sections = []string{"keys", "teams", "budget", "aliases", "pricing", "models"}
+var sections = []string{"keys", "teams", "budget", "aliases", "fallbacks", "pricing", "models"}
 
 // budgetSection is the schema of the global `budget` section.
 type budgetSection struct {
@@ -133,6 +133,7 @@ type draft struct {
 	teams   []*Team
 	budget  *budgetEntry
 	aliases []aliasEntry
+	chains  []fallbackEntry
 	prices  []priceEntry
 	models  []modelEntry
 	probs   []Problem
@@ -234,6 +235,8 @@ func (d *draft) addFile(name string, content []byte) {
 				}
 				d.aliases = append(d.aliases, aliasEntry{name: name, target: v.Value, src: src})
 			})
+		case "fallbacks":
+			d.eachEntry(top, vn, d.addFallback)
 		case "pricing":
 			d.eachEntry(top, vn, func(name string, src source, v *yaml.Node) {
 				e := priceEntry{model: name, src: src}

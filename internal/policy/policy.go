@@ -141,9 +141,10 @@ type Policy struct {
 	global      int64   // micro-USD or Uncapped
 	globalAlert float64 // 0 when unset
 	aliases     map[string]string
-	prices      map[string]Price // the shipped table with the policy's entries over it
-	overrides   int              // how many prices the policy itself sets
-	models      []modelEntry     // the models sections, in file and entry order
+	fallbacks   map[string][]string // model id or alias → its fallbacks, in order
+	prices      map[string]Price    // the shipped table with the policy's entries over it
+	overrides   int                 // how many prices the policy itself sets
+	models      []modelEntry        // the models sections, in file and entry order
 }
 
 // errUnknownKey builds a fresh error each time: callers may set its Cause.
