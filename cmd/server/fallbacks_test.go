@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -46,7 +48,7 @@ fallbacks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", "bolt://"+dir+"/usage.db")
+	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", "bolt://"+t.TempDir()+"/usage.db")
 
 	chat := func(secret, marker string, stream bool) (int, string, []byte) {
 		t.Helper()
@@ -108,4 +110,18 @@ fallbacks:
 	if diff := cmp.Diff(wantMoves, got); diff != "" {
 		t.Errorf("tollgate_fallback_attempts_total (-want +got):\n%s", diff)
 	}
+
+	// The fallbacks reload with the policy: without them the throttled
+	// model's 429 reaches the client.
+	noChain := strings.Replace(pol, "fallbacks:\n  lite: [", "# fallbacks:\n#  lite: [", 1)
+	if noChain == pol {
+		t.Fatal("the policy edit changed nothing")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(noChain), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, func() bool {
+		status, answered, _ := chat("sk-fb-0123456789", "[sim:error=ThrottlingException@nova-lite]", false)
+		return status == 429 && answered == ""
+	})
 }
