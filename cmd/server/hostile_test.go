@@ -755,7 +755,7 @@ func sha256Hex(s string) string {
 // answers on the public listener.
 func TestAdminEndpointsOffThePublicListener(t *testing.T) {
 	g := simGateway(t)
-	for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/goroutine", "/debug/vars", "/admin", "/v1/metrics", "/api/v1/metrics"} {
+	for _, path := range []string{"/metrics", "/usage", "/debug/pprof/", "/debug/pprof/goroutine", "/debug/vars", "/admin", "/v1/metrics", "/api/v1/metrics"} {
 		if status, _, _ := g.do(t, "GET", path, DemoKey, "", ""); status != 404 {
 			t.Errorf("public %s answered %d", path, status)
 		}

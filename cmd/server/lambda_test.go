@@ -44,7 +44,7 @@ func TestLambdaDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseServe(nil, env(tt.env...), io.Discard)
+			cfg, err := parseServe(&invocation{cmd: find(commands(), "serve"), getenv: env(tt.env...), stdout: io.Discard, stderr: io.Discard})
 			if err != nil {
 				t.Fatal(err)
 			}

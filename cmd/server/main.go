@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,6 +23,12 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "tollgate:", err)
+		// A mistake in the command line exits 2, as flag's and most
+		// tools' do; anything else 1.
+		var mistake *usageError
+		if errors.As(err, &mistake) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }

@@ -75,15 +75,17 @@ func startMetering(ctx context.Context, bg *group, cfg serveConfig, reg *prometh
 	return meter, nil
 }
 
-// startAdmin serves /metrics on the admin listener, apart from the public
-// one, and returns how to stop it.
-func startAdmin(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+// startAdmin serves /metrics and /usage (usage_cmd.go) on the admin
+// listener, apart from the public one, and returns its address and how to
+// stop it.
+func startAdmin(addr string, reg *prometheus.Registry, usage http.Handler, log *slog.Logger) (bound string, stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("admin listener: %w", err)
+		return "", nil, fmt.Errorf("admin listener: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	mux.Handle("GET /usage", usage)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -91,7 +93,7 @@ func startAdmin(addr string, reg *prometheus.Registry, log *slog.Logger) (stop f
 		}
 	}()
 	log.Info("admin listening", "addr", ln.Addr().String())
-	return func() {
+	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)

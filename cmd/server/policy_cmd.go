@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,43 +23,15 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/policy/s3source"
 )
 
-const policyUsage = `Usage: tollgate policy check [-policies DIR] [DIR]
-
-Validates the policy in DIR (a directory, or s3://bucket/prefix/) and prints
-a summary. DIR defaults to -policies, TOLLGATE_POLICIES, or ./policies.
-`
-
-const keyUsage = `Usage: tollgate key new --id ID [--team TEAM]
-
-Prints a new random API key secret, once, and the lines to add to a policy
-file, which keeps only the secret's SHA-256.
-`
-
-// policyCommand implements `tollgate policy check [DIR]`: it validates the
+// policyCheck implements `tollgate policy check [DIR]`: it validates the
 // policy and prints a summary (version, keys with their team, caps and model
 // patterns, teams, the global cap, aliases, how many models are priced) to
 // stdout. A policy that does not validate is an error listing every problem
 // by file, line and field.
-func policyCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "check" {
-		fmt.Fprint(stderr, policyUsage)
-		if len(args) == 0 {
-			return errors.New("policy: missing subcommand")
-		}
-		return fmt.Errorf("policy: unknown subcommand %q", args[0])
-	}
-	fs := flag.NewFlagSet("tollgate policy check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, policyUsage); fs.PrintDefaults() }
-	def := getenv("TOLLGATE_POLICIES")
-	if def == "" {
-		def = "./policies"
-	}
-	dir := fs.String("policies", def, "policy directory or s3://bucket/prefix/ (env TOLLGATE_POLICIES)")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+func policyCheck(ctx context.Context, inv *invocation) error {
+	fs := inv.flags()
+	dir := fs.String("policies", envOr(inv.getenv, "TOLLGATE_POLICIES", "./policies"), "policy directory or s3://bucket/prefix/ (env TOLLGATE_POLICIES)")
+	if err := inv.parse(fs); err != nil {
 		return err
 	}
 	switch fs.NArg() {
@@ -65,25 +39,61 @@ func policyCommand(ctx context.Context, args []string, getenv func(string) strin
 	case 1:
 		*dir = fs.Arg(0)
 	default:
-		fs.Usage()
-		return errors.New("policy check: give one directory")
+		return inv.mistake("give one directory")
 	}
-
-	var p *policy.Policy
-	var err error
-	if bucket, prefix, ok := s3source.ParseURL(*dir); ok {
-		var client *s3.Client
-		if client, err = newS3Client(ctx, getenv); err == nil {
-			p, _, err = s3source.Load(ctx, client, bucket, prefix)
-		}
-	} else {
-		p, err = policy.Load(*dir)
-	}
+	p, err := loadPolicy(ctx, *dir, inv.getenv)
 	if err != nil {
 		return fmt.Errorf("policy %s is not valid:\n%w", *dir, err)
 	}
-	printPolicy(stdout, *dir, p, time.Now())
+	printPolicy(inv.stdout, *dir, p, time.Now())
 	return nil
+}
+
+// loadPolicy reads and validates the policy in dir, a directory or an
+// s3://bucket/prefix/ location.
+func loadPolicy(ctx context.Context, dir string, getenv func(string) string) (*policy.Policy, error) {
+	if bucket, prefix, ok := s3source.ParseURL(dir); ok {
+		client, err := newS3Client(ctx, getenv)
+		if err != nil {
+			return nil, err
+		}
+		p, _, err := s3source.Load(ctx, client, bucket, prefix)
+		return p, err
+	}
+	return policy.Load(dir)
+}
+
+// policyFiles returns the policy files of a local directory by path, as
+// policy.Load reads them; nil for an s3:// location or a missing directory.
+func policyFiles(dir string) (map[string][]byte, error) {
+	if _, _, ok := s3source.ParseURL(dir); ok || isNotExist(dir) {
+		return nil, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if !policy.IsPolicyFile(e.Name()) {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(name)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || isDir(name) {
+				continue
+			}
+			return nil, err
+		}
+		files[name] = b
+	}
+	return files, nil
+}
+
+func isDir(name string) bool {
+	fi, err := os.Stat(name)
+	return err == nil && fi.IsDir()
 }
 
 // newS3Client builds an S3 client from the standard AWS configuration chain.
@@ -189,54 +199,103 @@ func orDash(s string) string {
 	return s
 }
 
-// keyCommand implements `tollgate key new --id ID [--team T]`: it prints a
+// keyNew implements `tollgate key new --id ID [--team T]`: it prints a
 // fresh random secret, once ("sk-tg-" and 40 base62 characters from
-// crypto/rand, about 238 bits), and the YAML lines with its SHA-256 to paste
-// into a policy file's keys.
-func keyCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "new" {
-		fmt.Fprint(stderr, keyUsage)
-		if len(args) == 0 {
-			return errors.New("key: missing subcommand")
-		}
-		return fmt.Errorf("key: unknown subcommand %q", args[0])
-	}
-	fs := flag.NewFlagSet("tollgate key new", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, keyUsage); fs.PrintDefaults() }
+// crypto/rand, about 238 bits), and a policy file admitting it by its
+// SHA-256. The file is checked together with the policy in -policies before
+// it is printed, so it validates as printed: a team that policy does not
+// define gets a teams entry, and an id it already has is refused.
+func keyNew(ctx context.Context, inv *invocation) error {
+	fs := inv.flags()
 	id := fs.String("id", "", "the key's policy id, the name logs and metrics use (required)")
 	team := fs.String("team", "", "the team the key belongs to")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	dir := fs.String("policies", envOr(inv.getenv, "TOLLGATE_POLICIES", "./policies"), "the policy the key joins, checked with it (env TOLLGATE_POLICIES)")
+	if err := inv.noArgs(fs); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("key new: unexpected argument %q", fs.Arg(0))
 	case *id == "":
-		fs.Usage()
-		return errors.New("key new: --id is required")
+		return inv.mistake("--id is required")
 	case !policy.ValidID(*id):
-		return fmt.Errorf("key new: id %q must be 1-64 letters, digits, '.', '_' or '-'", *id)
+		return inv.mistake("id %q must be 1-64 letters, digits, '.', '_' or '-'", *id)
 	case *team != "" && !policy.ValidID(*team):
-		return fmt.Errorf("key new: team %q must be 1-64 letters, digits, '.', '_' or '-'", *team)
+		return inv.mistake("team %q must be 1-64 letters, digits, '.', '_' or '-'", *team)
 	}
+
+	// The policy the key joins: a missing directory is an empty policy (a
+	// first key), a broken one is reported and the file checked alone.
+	var current *policy.Policy
+	var files map[string][]byte
+	if !isNotExist(*dir) {
+		var broken *policy.ValidationError
+		p, err := loadPolicy(ctx, *dir, inv.getenv)
+		switch {
+		case err == nil:
+			current = p
+			if files, err = policyFiles(*dir); err != nil {
+				return fmt.Errorf("key new: %w", err)
+			}
+		case errors.As(err, &broken):
+			fmt.Fprintf(inv.stderr, "warning: the policy in %s is not valid now (tollgate policy check %s); the file below is checked alone\n", *dir, *dir)
+		default:
+			return fmt.Errorf("key new: %w", err)
+		}
+	}
+	if current != nil {
+		if _, ok := current.KeyByID(*id); ok {
+			return fmt.Errorf("key new: %s already has a key %q: choose another --id", *dir, *id)
+		}
+	}
+
 	secret, err := newSecret()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Secret of key %q (shown only this once: hand it to its owner now):\n\n", *id)
-	fmt.Fprintf(stdout, "    %s\n\n", secret)
-	fmt.Fprintln(stdout, "Add the key under `keys:` in a policy file (the gateway keeps only the hash):")
-	fmt.Fprintln(stdout)
-	fmt.Fprintf(stdout, "  - id: %s\n", *id)
-	fmt.Fprintf(stdout, "    sha256: %q\n", policy.HashSecret(secret))
+	var y strings.Builder
+	fmt.Fprintf(&y, "keys:\n  - id: %s\n    sha256: %q\n", *id, policy.HashSecret(secret))
 	if *team != "" {
-		fmt.Fprintf(stdout, "    team: %s\n", *team)
+		fmt.Fprintf(&y, "    team: %s\n", *team)
+		if _, ok := teamOf(current, *team); !ok {
+			fmt.Fprintf(&y, "teams:\n  # %s is not defined in %s yet: a team with no cap of its own\n  # (add monthly_budget_usd: N to cap it; docs/policy.md).\n  - id: %s\n", *team, *dir, *team)
+		}
 	}
+	name := filepath.Join(*dir, *id+".yaml")
+	if _, _, ok := s3source.ParseURL(*dir); ok {
+		name = strings.TrimSuffix(*dir, "/") + "/" + *id + ".yaml"
+	}
+	// An s3:// policy was read without its files: the key's file is then
+	// checked against the policy's teams above only.
+	if files != nil || current == nil {
+		merged := maps.Clone(files)
+		if merged == nil {
+			merged = map[string][]byte{}
+		}
+		merged[name] = []byte(y.String())
+		if _, err := policy.Parse(merged); err != nil {
+			return fmt.Errorf("key new: the new entry does not validate with %s:\n%w", *dir, err)
+		}
+	}
+
+	w := inv.stdout
+	fmt.Fprintf(w, "Secret of key %q (shown only this once: hand it to its owner now):\n\n", *id)
+	fmt.Fprintf(w, "    %s\n\n", secret)
+	fmt.Fprintf(w, "Save the lines below as %s (the gateway keeps only the hash; a running\n", name)
+	fmt.Fprintf(w, "gateway picks the file up within seconds):\n\n")
+	fmt.Fprint(w, y.String())
 	return nil
+}
+
+// teamOf finds a team in p, which may be nil.
+func teamOf(p *policy.Policy, id string) (*policy.Team, bool) {
+	if p == nil {
+		return nil, false
+	}
+	return p.Team(id)
+}
+
+func isNotExist(dir string) bool {
+	_, err := os.Stat(dir)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 const (

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,7 +104,7 @@ func TestPolicyCommandCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr strings.Builder
-			if err := policyCommand(context.Background(), tt.args, tt.env, &stdout, &stderr); err != nil {
+			if err := run(context.Background(), append([]string{"policy"}, tt.args...), tt.env, &stdout, &stderr); err != nil {
 				t.Fatalf("policyCommand: %v\nstderr: %s", err, stderr.String())
 			}
 			if diff := cmp.Diff(want, stdout.String()); diff != "" {
@@ -128,14 +130,14 @@ func TestPolicyCommandErrors(t *testing.T) {
 			"policy /nowhere/policies is not valid:\npolicy directory /nowhere/policies does not exist"},
 		{"default directory", []string{"check"}, env(),
 			"policy ./policies is not valid:\npolicy directory ./policies does not exist"},
-		{"no subcommand", nil, env(), "policy: missing subcommand"},
-		{"unknown subcommand", []string{"lint"}, env(), `policy: unknown subcommand "lint"`},
+		{"no subcommand", nil, env(), "policy: missing subcommand (check)"},
+		{"unknown subcommand", []string{"lint"}, env(), `policy: unknown subcommand "lint" (want check)`},
 		{"two directories", []string{"check", "a", "b"}, env(), "policy check: give one directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr strings.Builder
-			err := policyCommand(context.Background(), tt.args, tt.env, &stdout, &stderr)
+			err := run(context.Background(), append([]string{"policy"}, tt.args...), tt.env, &stdout, &stderr)
 			if err == nil {
 				t.Fatalf("policyCommand succeeded:\n%s", stdout.String())
 			}
@@ -176,7 +178,7 @@ func TestPolicyCommandS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr strings.Builder
-	if err := policyCommand(ctx, []string{"check", "s3://policies/prod/"}, os.Getenv, &stdout, &stderr); err != nil {
+	if err := run(ctx, []string{"policy", "check", "s3://policies/prod/"}, os.Getenv, &stdout, &stderr); err != nil {
 		t.Fatalf("policyCommand: %v", err)
 	}
 	if !strings.HasPrefix(stdout.String(), "policy s3://policies/prod/ is valid") || !strings.Contains(stdout.String(), "keys: 1\n") {
@@ -184,22 +186,47 @@ func TestPolicyCommandS3(t *testing.T) {
 	}
 }
 
+// TestKeyCommandNew saves what `key new` prints, as it says, into the
+// policy directory it was given, and checks that `policy check` accepts the
+// result and the policy admits the secret under the key's id and team.
 func TestKeyCommandNew(t *testing.T) {
+	shipped, err := os.ReadFile("../../policies/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		name     string
-		args     []string
-		wantTeam string
+		name      string
+		files     map[string]string // the policy directory before
+		args      []string
+		wantTeam  string
+		wantTeams bool // a teams entry printed
 	}{
-		{"id only", []string{"new", "--id", "alice"}, ""},
-		{"with a team", []string{"new", "-id", "bob", "--team", "research"}, "research"},
+		{"id only, no directory yet", nil, []string{"--id", "alice"}, "", false},
+		{"the shipped directory, a new team", map[string]string{"example.yaml": string(shipped)},
+			[]string{"-id", "bob", "--team", "research"}, "research", true},
+		{"a team already defined", map[string]string{"teams.yaml": "teams:\n  - id: research\n    monthly_budget_usd: 5\n"},
+			[]string{"--id", "carol", "--team", "research"}, "research", false},
 	}
 	secretLine := regexp.MustCompile(`(?m)^    (sk-tg-[0-9A-Za-z]+)$`)
+	saveAs := regexp.MustCompile(`Save the lines below as (\S+) `)
 	seen := map[string]bool{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "policies")
+			if tt.files != nil {
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for name, content := range tt.files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			var stdout, stderr strings.Builder
-			if err := keyCommand(context.Background(), tt.args, env(), &stdout, &stderr); err != nil {
-				t.Fatalf("keyCommand: %v\nstderr: %s", err, stderr.String())
+			args := append([]string{"key", "new"}, tt.args...)
+			if err := run(context.Background(), args, env("TOLLGATE_POLICIES", dir), &stdout, &stderr); err != nil {
+				t.Fatalf("key new: %v\nstderr: %s", err, stderr.String())
 			}
 			out := stdout.String()
 			m := secretLine.FindStringSubmatch(out)
@@ -217,24 +244,44 @@ func TestKeyCommandNew(t *testing.T) {
 			if strings.Count(out, secret) != 1 {
 				t.Error("the secret is printed more than once")
 			}
-
-			// The printed lines, pasted under keys:, make a policy that
-			// accepts the secret.
-			_, snippet, _ := strings.Cut(out, "(the gateway keeps only the hash):\n\n")
-			files := map[string][]byte{"keys.yaml": []byte("keys:\n" + snippet)}
-			if tt.wantTeam != "" {
-				files["teams.yaml"] = []byte("teams:\n  - id: " + tt.wantTeam + "\n")
+			if got := strings.Contains(out, "teams:"); got != tt.wantTeams {
+				t.Errorf("teams entry printed: %v, want %v:\n%s", got, tt.wantTeams, out)
 			}
-			p, err := policy.Parse(files)
+
+			f := saveAs.FindStringSubmatch(out)
+			if f == nil {
+				t.Fatalf("no file name in:\n%s", out)
+			}
+			if want := filepath.Join(dir, tt.args[1]+".yaml"); f[1] != want {
+				t.Errorf("save as %s, want %s", f[1], want)
+			}
+			_, file, _ := strings.Cut(out, "within seconds):\n\n")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(f[1], []byte(file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			stdout.Reset()
+			if err := run(context.Background(), []string{"policy", "check", dir}, env(), &stdout, &stderr); err != nil {
+				t.Fatalf("policy check of the saved file: %v\n%s", err, file)
+			}
+			p, err := policy.Load(dir)
 			if err != nil {
-				t.Fatalf("the printed lines do not parse: %v\n%s", err, snippet)
+				t.Fatal(err)
 			}
 			k, err := p.Authenticate(secret, time.Now())
 			if err != nil {
 				t.Fatalf("the printed hash does not accept the secret: %v", err)
 			}
-			if diff := cmp.Diff([2]string{tt.args[2], tt.wantTeam}, [2]string{k.ID, k.Team}); diff != "" {
+			if diff := cmp.Diff([2]string{tt.args[1], tt.wantTeam}, [2]string{k.ID, k.Team}); diff != "" {
 				t.Errorf("key id and team (-want +got):\n%s", diff)
+			}
+
+			// The same id again is refused: the policy has it now.
+			err = run(context.Background(), args, env("TOLLGATE_POLICIES", dir), io.Discard, io.Discard)
+			if want := fmt.Sprintf("key new: %s already has a key %q: choose another --id", dir, tt.args[1]); err == nil || err.Error() != want {
+				t.Errorf("the same id again: %v, want %q", err, want)
 			}
 		})
 	}
@@ -246,8 +293,8 @@ func TestKeyCommandErrors(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"no subcommand", nil, "key: missing subcommand"},
-		{"unknown subcommand", []string{"rotate"}, `key: unknown subcommand "rotate"`},
+		{"no subcommand", nil, "key: missing subcommand (new)"},
+		{"unknown subcommand", []string{"rotate"}, `key: unknown subcommand "rotate" (want new)`},
 		{"no id", []string{"new"}, "key new: --id is required"},
 		{"bad id", []string{"new", "--id", "a b"}, `key new: id "a b" must be 1-64 letters, digits, '.', '_' or '-'`},
 		{"bad team", []string{"new", "--id", "a", "--team", "r&d"}, `key new: team "r&d" must be 1-64 letters, digits, '.', '_' or '-'`},
@@ -256,7 +303,7 @@ func TestKeyCommandErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr strings.Builder
-			err := keyCommand(context.Background(), tt.args, env(), &stdout, &stderr)
+			err := run(context.Background(), append([]string{"key"}, tt.args...), env("TOLLGATE_POLICIES", t.TempDir()), &stdout, &stderr)
 			if err == nil || err.Error() != tt.wantErr {
 				t.Errorf("keyCommand error = %v, want %q", err, tt.wantErr)
 			}

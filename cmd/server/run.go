@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,54 +35,8 @@ import (
 // gateway talking to real Bedrock never accepts it.
 const DemoKey = "sk-tollgate-demo"
 
-const usageText = `Usage: tollgate [serve] [flags]
-
-Commands:
-  serve         run the gateway (the default)
-  policy check  validate the policy and print a summary
-  key new       make a new API key secret and its policy entry
-  usage         print this month's spend per key, team and in total
-  store init    create the DynamoDB usage table
-  sim           run only the built-in Bedrock simulator, for other tools to call
-  version       print the version
-
-Run 'tollgate serve -h' for the flags.
-`
-
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
-
-// run is the whole program: main only turns signals into ctx. It returns
-// when ctx is cancelled and in-flight requests have finished.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
-	}
-	switch cmd {
-	case "serve":
-		return serve(ctx, args, getenv, stdout, stderr)
-	case "policy":
-		return policyCommand(ctx, args, getenv, stdout, stderr)
-	case "key":
-		return keyCommand(ctx, args, getenv, stdout, stderr)
-	case "usage":
-		return usageCommand(ctx, args, getenv, stdout, stderr)
-	case "store":
-		return storeCommand(ctx, args, getenv, stdout, stderr)
-	case "sim":
-		return simulate(ctx, args, getenv, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "tollgate", version)
-		return nil
-	case "help":
-		fmt.Fprint(stdout, usageText)
-		return nil
-	default:
-		fmt.Fprint(stderr, usageText)
-		return fmt.Errorf("unknown command %q", cmd)
-	}
-}
 
 // serveConfig is what `tollgate serve` is told by flags and environment.
 type serveConfig struct {
@@ -116,10 +68,10 @@ type serveConfig struct {
 	originSecrets   []string
 }
 
-func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
+func parseServe(inv *invocation) (serveConfig, error) {
+	getenv := inv.getenv
 	c := serveConfig{lambda: getenv("AWS_LAMBDA_FUNCTION_NAME") != ""}
-	fs := flag.NewFlagSet("tollgate serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := inv.flags()
 	fs.StringVar(&c.addr, "addr", defaultAddr(getenv), "listen address (env TOLLGATE_ADDR; PORT or AWS_LWA_PORT listen on all interfaces)")
 	fs.StringVar(&c.policies, "policies", envOr(getenv, "TOLLGATE_POLICIES", "./policies"), "policy directory, or s3://bucket/prefix/ (env TOLLGATE_POLICIES)")
 	fs.BoolVar(&c.sim, "sim", envBool(getenv, "TOLLGATE_SIM"), "start the built-in Bedrock simulator and use it (env TOLLGATE_SIM=1)")
@@ -146,14 +98,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	// The secret is not the flag's default, which -h would print.
 	origin := fs.String("origin-secret", "", "refuse requests whose "+api.OriginHeader+" header is not this value (or one of two, comma-separated, during a rotation); set by the CloudFront front door (env TOLLGATE_ORIGIN_SECRET)")
 	level := fs.String("log-level", envOr(getenv, "TOLLGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env TOLLGATE_LOG_LEVEL)")
-	if err := fs.Parse(args); err != nil {
+	if err := inv.noArgs(fs); err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
-		return c, fmt.Errorf("-log-level: %w", err)
+		return c, inv.mistake("-log-level: %v", err)
 	}
 	if *origin == "" {
 		*origin = getenv("TOLLGATE_ORIGIN_SECRET")
@@ -172,8 +121,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	return c, nil
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseServe(args, getenv, stderr)
+func serve(ctx context.Context, inv *invocation) error {
+	getenv, stdout, stderr := inv.getenv, inv.stdout, inv.stderr
+	cfg, err := parseServe(inv)
 	if err != nil {
 		return err
 	}
@@ -259,8 +209,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	meterRef.Store(meter)
 	meter.PolicyReloaded(true, policies.Load().Version)
+	var adminAddr string
 	if cfg.adminAddr != "" {
-		stopAdmin, err := startAdmin(cfg.adminAddr, reg, log)
+		var stopAdmin func()
+		adminAddr, stopAdmin, err = startAdmin(cfg.adminAddr, reg, handleUsage(store, policies), log)
 		if err != nil {
 			return err
 		}
@@ -306,6 +258,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.sim {
 		attrs = append(attrs, "simulator", endpoint, "demo_key", DemoKey)
 	}
+	defer markHolder(cfg.store, holder{PID: os.Getpid(), Addr: ln.Addr().String(), Admin: adminAddr}, log)()
 	log.Info("listening", attrs...)
 
 	serveErr := make(chan error, 1)
@@ -531,17 +484,16 @@ func envInt(getenv func(string) string, name string, def int64) int64 {
 // directly (AWS_ENDPOINT_URL_BEDROCK_RUNTIME and AWS_ENDPOINT_URL_BEDROCK
 // pointing at it) and for benchmarks that keep it out of the gateway's
 // process.
-func simulate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tollgate sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", envOr(getenv, "TOLLGATE_SIM_ADDR", "127.0.0.1:8090"), "listen address (env TOLLGATE_SIM_ADDR)")
+func simulate(ctx context.Context, inv *invocation) error {
+	fs := inv.flags()
+	addr := fs.String("addr", envOr(inv.getenv, "TOLLGATE_SIM_ADDR", "127.0.0.1:8090"), "listen address (env TOLLGATE_SIM_ADDR)")
 	var opts bedrocksim.Options
 	fs.DurationVar(&opts.Latency, "latency", 0, "added before every answer")
 	fs.DurationVar(&opts.ChunkInterval, "chunk-interval", 0, "pause between streamed deltas")
-	if err := fs.Parse(args); err != nil {
+	if err := inv.noArgs(fs); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := slog.New(slog.NewJSONHandler(inv.stderr, nil))
 	url, err := bedrocksim.New(opts).Start(ctx, *addr)
 	if err != nil {
 		return fmt.Errorf("start the Bedrock simulator: %w", err)

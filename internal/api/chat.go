@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate/internal/converse"
@@ -45,14 +46,7 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			return
 		}
 		maxTokens, thinking := converse.OutputCap(req, route.ModelID)
-		size, framing := converse.MeasureInput(req, len(body)), converse.FramingOf(in)
-		grant, err := x.Admit(ctx, gate.Demand{
-			InputBytes: size.TextBytes, Images: size.Images,
-			Texts:          func() []string { return converse.InputTexts(in) },
-			DocumentTokens: converse.DocumentTokens(in),
-			Blocks:         framing.Blocks, Tools: framing.Tools, CacheWrite: framing.CachePoints,
-			MaxOutput: maxTokens, ThinkingBudget: thinking,
-		})
+		grant, err := x.Admit(ctx, converseDemand(req, in, len(body), maxTokens, thinking))
 		if err != nil {
 			writeError(c, err)
 			return
@@ -78,6 +72,20 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			return
 		}
 		c.JSON(http.StatusOK, resp)
+	}
+}
+
+// converseDemand describes a Converse call built from req (parsed from a
+// body of bodyLen bytes) to the gate, for its reservation: chat and
+// Responses requests alike.
+func converseDemand(req *converse.ChatRequest, in *bedrockruntime.ConverseInput, bodyLen, maxTokens, thinking int) gate.Demand {
+	size, framing := converse.MeasureInput(req, bodyLen), converse.FramingOf(in)
+	return gate.Demand{
+		InputBytes: size.TextBytes, Images: size.Images,
+		Texts:          func() []string { return converse.InputTexts(in) },
+		DocumentTokens: converse.DocumentTokens(in),
+		Blocks:         framing.Blocks, Tools: framing.Tools, CacheWrite: framing.CachePoints,
+		MaxOutput: maxTokens, ThinkingBudget: thinking,
 	}
 }
 

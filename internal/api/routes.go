@@ -22,6 +22,7 @@ func addRoutes(r *gin.Engine, d Deps, g *gate.Gate) {
 	for _, prefix := range []string{"/v1", "/api/v1"} {
 		v1 := r.Group(prefix, authenticate(d))
 		v1.POST("/chat/completions", openExchange(g, "chat.completions"), limit, handleChatCompletions(d))
+		v1.POST("/responses", openExchange(g, "responses"), limit, handleResponses(d))
 		v1.POST("/embeddings", openExchange(g, "embeddings"), limit, handleEmbeddings(d))
 		v1.GET("/models", handleListModels(d))
 		v1.GET("/models/*id", handleGetModel(d)) // ids hold ':' and, for ARNs, '/'

@@ -114,6 +114,33 @@ func TestConverse(t *testing.T) {
 			wantUsage: usageOf{Input: 89, Output: 14, Total: 103},
 		},
 		{
+			name: "toolChoice auto: a question about what a tool does calls it",
+			in:   withTools("What's the weather in Paris?", &types.ToolChoiceMemberAuto{}),
+			want: []string{
+				"text: I'll call get_weather.",
+				`toolUse get_weather: {"city":"example","days":1,"unit":"celsius"}`,
+			},
+			wantStop:  types.StopReasonToolUse,
+			wantUsage: usageOf{Input: 95, Output: 20, Total: 115},
+		},
+		{
+			name: "no toolChoice: the best-matching tool, by name or description",
+			in:   withTools("Which timezone is Tokyo in?", nil),
+			want: []string{
+				"text: I'll call get_time.",
+				`toolUse get_time: {"tz":"example","utc":true}`,
+			},
+			wantStop:  types.StopReasonToolUse,
+			wantUsage: usageOf{Input: 95, Output: 14, Total: 109},
+		},
+		{
+			name:      "toolChoice auto: a question no tool answers gets text",
+			in:        withTools("Write a haiku about toll gates", &types.ToolChoiceMemberAuto{}),
+			want:      []string{"text: This is a simulated reply from Claude 3 Haiku to: Write a haiku about toll gates."},
+			wantStop:  types.StopReasonEndTurn,
+			wantUsage: usageOf{Input: 96, Output: 21, Total: 117},
+		},
+		{
 			name: "parallel tool calls",
 			in:   withTools("Weather please [sim:parallel]", nil),
 			want: []string{

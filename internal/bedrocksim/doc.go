@@ -86,9 +86,12 @@
 //     returned: <results>.", stop reason end_turn.
 //   - Tool use, when toolConfig is present, the last message is the user's
 //     without toolResult, and toolChoice is any or tool, or the user text
-//     names a tool, or carries [sim:tool]: the text "I'll call <name>." then a
-//     toolUse block for the tool toolChoice names, else the one the text
-//     names, else the first; its id is "tooluse_" and 22 characters derived
+//     carries [sim:tool], or (toolChoice auto or absent, as a model decides)
+//     the user text names a tool or shares words with a tool's name or
+//     description ("What's the weather in Paris?" and get_weather): the text
+//     "I'll call <name>." then a toolUse block for the tool toolChoice names,
+//     else the one the text names, else the one sharing the most words
+//     (the first of those tied), else the first; its id is "tooluse_" and 22 characters derived
 //     from the conversation, its input built from the tool's JSON schema (every
 //     required property, or all when none is required: the first enum value,
 //     "example", 1, true, [], objects recursively). Stop reason tool_use.

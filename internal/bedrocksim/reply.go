@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -288,7 +289,8 @@ func toolResults(msg *message) []string {
 
 // wantsTool decides whether the reply calls a tool: there are tools, the last
 // message is the user's and carries no tool result, and the user forces a
-// tool (toolChoice any or tool, [sim:tool]) or names one.
+// tool (toolChoice any or tool, [sim:tool]) or asks for what one does (as
+// matchedTool finds), as a model given tools with toolChoice auto would.
 func wantsTool(req *converseRequest, last *message, mk markers) bool {
 	specs := toolSpecs(req)
 	if len(specs) == 0 || last == nil || req.Messages[len(req.Messages)-1].Role != "user" {
@@ -297,12 +299,13 @@ func wantsTool(req *converseRequest, last *message, mk markers) bool {
 	if tc := req.ToolConfig.ToolChoice; mk.tool || (tc != nil && (tc.Any != nil || tc.Tool != nil)) {
 		return true
 	}
-	return namedTool(specs, userText(last)) != ""
+	return matchedTool(specs, userText(last)) != ""
 }
 
 type toolSpec struct {
-	name   string
-	schema json.RawMessage
+	name        string
+	description string
+	schema      json.RawMessage
 }
 
 func toolSpecs(req *converseRequest) []toolSpec {
@@ -312,20 +315,89 @@ func toolSpecs(req *converseRequest) []toolSpec {
 	var out []toolSpec
 	for _, t := range req.ToolConfig.Tools {
 		if t.ToolSpec != nil {
-			out = append(out, toolSpec{t.ToolSpec.Name, t.ToolSpec.InputSchema.JSON})
+			spec := toolSpec{name: t.ToolSpec.Name, schema: t.ToolSpec.InputSchema.JSON}
+			if t.ToolSpec.Description != nil {
+				spec.description = *t.ToolSpec.Description
+			}
+			out = append(out, spec)
 		}
 	}
 	return out
 }
 
-// namedTool returns the first tool whose name appears in text, or "".
-func namedTool(specs []toolSpec, text string) string {
+// matchedTool returns the tool the user text asks for, or "": the first
+// whose name appears in it, else the one sharing the most words with it (in
+// its name, split at '_', '-' and case changes, or its description; words of
+// three letters or more, a plural's "s" dropped, common words ignored), the
+// first of those tied. "What's the weather in Paris?" matches get_weather
+// and "Current weather for a city"; "Hello" matches nothing.
+func matchedTool(specs []toolSpec, text string) string {
 	for _, s := range specs {
 		if s.name != "" && strings.Contains(text, s.name) {
 			return s.name
 		}
 	}
-	return ""
+	asked := words(text)
+	best, bestScore := "", 0
+	for _, s := range specs {
+		offered := words(splitName(s.name) + " " + s.description)
+		score := 0
+		for w := range asked {
+			if offered[w] {
+				score++
+			}
+		}
+		if score > bestScore {
+			best, bestScore = s.name, score
+		}
+	}
+	return best
+}
+
+// common reports whether w is a word too common for matchedTool to compare.
+func common(w string) bool {
+	switch w {
+	case "the", "and", "for", "with", "what", "whats", "that", "this", "you", "your", "are", "can",
+		"how", "please", "tell", "about", "from", "get", "use", "give", "which", "will", "would",
+		"could", "should", "there", "here", "into", "current", "today", "now", "does", "have", "has",
+		"its":
+		return true
+	}
+	return false
+}
+
+// words returns the distinct lower-case words of s that matchedTool
+// compares.
+func words(s string) map[string]bool {
+	out := map[string]bool{}
+	for _, w := range strings.FieldsFunc(strings.ToLower(strings.ReplaceAll(s, "'", "")), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	}) {
+		if len(w) > 3 {
+			w = strings.TrimSuffix(w, "s")
+		}
+		if len(w) >= 3 && !common(w) {
+			out[w] = true
+		}
+	}
+	return out
+}
+
+// splitName turns a tool name such as get_weather or getWeather into words.
+func splitName(name string) string {
+	var b strings.Builder
+	prev := rune(0)
+	for _, r := range name {
+		switch {
+		case r == '_' || r == '-' || r == '.':
+			r = ' '
+		case unicode.IsUpper(r) && unicode.IsLower(prev):
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+		prev = r
+	}
+	return b.String()
 }
 
 // callTools returns the tool calls of the reply: the tool toolChoice names,
@@ -338,7 +410,7 @@ func callTools(req *converseRequest, last *message, seed []byte, parallel bool) 
 	if tc := req.ToolConfig.ToolChoice; tc != nil && tc.Tool != nil {
 		name = tc.Tool.Name
 	} else {
-		name = namedTool(specs, userText(last))
+		name = matchedTool(specs, userText(last))
 	}
 	for i, s := range specs {
 		if s.name == name {

@@ -5,7 +5,8 @@ import "sync/atomic"
 // Holder holds the current Policy. Load and Store are safe for concurrent use;
 // a request reads the Policy once and keeps it to the end.
 type Holder struct {
-	p atomic.Pointer[Policy]
+	p       atomic.Pointer[Policy]
+	failing atomic.Bool // the last reload failed (WatchOptions.Install)
 }
 
 // NewHolder returns a Holder holding p.

@@ -38,11 +38,20 @@ type WatchOptions struct {
 // err is nil and p differs from the current policy (by Version), it runs
 // Prepare, stores the result in h, logs and calls OnReload; when err (or
 // Prepare's error) is not nil, h keeps its policy, and Install logs and calls
-// OnError. It reports whether h changed. Watch and the s3source poller use it.
+// OnError. A broken edit reverted to the policy in force is logged ("policy
+// valid again") and reported to OnReload with that policy, so that whoever
+// watched the error sees it end. It reports whether h changed. Watch and the
+// s3source poller use it.
 func (o WatchOptions) Install(h *Holder, p *Policy, err error, source string) bool {
 	log := o.logger()
 	cur := h.Load()
 	if err == nil && cur != nil && cur.Version == p.Version {
+		if h.failing.Swap(false) {
+			log.Info("policy valid again", "source", source, "policy_version", cur.Version, "keys", len(cur.Keys))
+			if o.OnReload != nil {
+				o.OnReload(cur)
+			}
+		}
 		return false
 	}
 	if err == nil && o.Prepare != nil {
@@ -53,6 +62,7 @@ func (o WatchOptions) Install(h *Holder, p *Policy, err error, source string) bo
 		if cur != nil {
 			current = cur.Version
 		}
+		h.failing.Store(true)
 		log.Error("policy reload failed, keeping the last good policy",
 			"source", source, "policy_version", current, "error", err.Error())
 		if o.OnError != nil {
@@ -61,6 +71,7 @@ func (o WatchOptions) Install(h *Holder, p *Policy, err error, source string) bo
 		return false
 	}
 	h.Store(p)
+	h.failing.Store(false)
 	log.Info("policy reloaded", "source", source, "policy_version", p.Version, "keys", len(p.Keys))
 	if o.OnReload != nil {
 		o.OnReload(p)

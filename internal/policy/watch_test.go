@@ -183,6 +183,16 @@ func TestPolicyWatchEdits(t *testing.T) {
 		t.Errorf("the log does not name the file and line:\n%s", w.logs.String())
 	}
 
+	// Reverting the broken edit says the policy is valid again, though the
+	// policy in force does not change.
+	writeFile(t, file, keyFile("a", "b"))
+	if p := w.reloaded(t); p != good {
+		t.Errorf("after reverting the broken edit: version %s, want the policy in force, %s", p.Version, good.Version)
+	}
+	if !strings.Contains(w.logs.String(), `msg="policy valid again"`) {
+		t.Errorf("no \"policy valid again\" in the log:\n%s", w.logs.String())
+	}
+
 	// An editor saving by writing a temporary file and renaming it over.
 	tmp := filepath.Join(dir, ".keys.yaml.swp")
 	writeFile(t, tmp, keyFile("c"))

@@ -9,11 +9,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tollgate-gw/tollgate/internal/usage"
 )
@@ -42,6 +44,7 @@ type Store struct {
 	db        *bolt.DB
 	now       func() time.Time
 	retention time.Duration
+	readOnly  bool // OpenReadOnly: no committer, writes fail
 
 	writes    chan *write
 	stop      chan struct{} // closed by Close
@@ -84,9 +87,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := openDB(path, false)
 	if err != nil {
-		return nil, fmt.Errorf("usage/bolt: open %s: %w: %w", path, usage.ErrUnavailable, err)
+		return nil, err
 	}
 	// A file laid out already needs no write: a read-write transaction
 	// always commits (two fdatasyncs, a few milliseconds of every start).
@@ -156,12 +159,64 @@ func layOut(path string) func(*bolt.Tx) error {
 	}
 }
 
+// ErrLocked is the error of Open and OpenReadOnly when another process holds
+// the file: bbolt lets one process at a time write it (a gateway holds it
+// while it runs), and readers only while no process writes.
+var ErrLocked = errors.New("locked by another process")
+
+// openDB opens the bbolt file, waiting a second for another process's lock.
+func openDB(path string, readOnly bool) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: readOnly})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("usage/bolt: %s is %w: %w", path, ErrLocked, usage.ErrUnavailable)
+	case err != nil:
+		return nil, fmt.Errorf("usage/bolt: open %s: %w: %w", path, usage.ErrUnavailable, err)
+	}
+	return db, nil
+}
+
+// OpenReadOnly opens the existing store at path for Totals and List only,
+// for reports beside a store no process writes: its other methods fail. It
+// creates nothing; a missing file is an error wrapping fs.ErrNotExist.
+func OpenReadOnly(path string) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("usage/bolt: %w", err)
+	}
+	db, err := openDB(path, true)
+	if err != nil {
+		return nil, err
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || tx.Bucket(bucketTot) == nil {
+			return fmt.Errorf("usage/bolt: %s is not a usage store", path)
+		}
+		if v := meta.Get([]byte("version")); !bytes.Equal(v, schemaVersion) {
+			return fmt.Errorf("usage/bolt: %s has layout version %q, want %q", path, v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, now: time.Now, readOnly: true, stop: make(chan struct{}), done: make(chan struct{})}
+	close(s.done) // no committer
+	return s, nil
+}
+
+var errReadOnly = errors.New("usage/bolt: the store was opened read-only")
+
 var errClosed = fmt.Errorf("usage/bolt: %w: store closed", usage.ErrUnavailable)
 
 // update runs fn in a read-write transaction shared with other callers'
 // and returns once it is committed (or failed). Once handed over, fn is
 // committed or failed even if ctx ends meanwhile: update waits to say which.
 func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if s.readOnly {
+		return errReadOnly
+	}
 	w := &write{fn: fn, err: make(chan error, 1)}
 	select {
 	case s.writes <- w:

@@ -2,6 +2,8 @@ package bolt_test
 
 import (
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -153,6 +155,76 @@ func BenchmarkReserveSettle(b *testing.B) {
 	}
 	defer s.Close()
 	storetest.Bench(b, s)
+}
+
+// TestLockedAndReadOnly checks what a second process sees: while a store is
+// open, Open and OpenReadOnly fail with ErrLocked (not bbolt's "timeout");
+// once it is closed, OpenReadOnly reads its totals, side by side with
+// another reader, and refuses writes; a missing file is not created.
+func TestLockedAndReadOnly(t *testing.T) {
+	ctx := t.Context()
+	clk := storetest.NewClock()
+	path := filepath.Join(t.TempDir(), "usage.db")
+	key := usage.Scope{Kind: usage.KindKey, ID: "k"}
+	r := &usage.Reservation{ID: "r", Period: "2026-11", Charges: []usage.Charge{{Scope: key, Limit: usage.Uncapped}},
+		Amount: 700, Expires: clk.Now().Add(time.Hour)}
+
+	if _, err := bolt.OpenReadOnly(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenReadOnly of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenReadOnly created the file: %v", err)
+	}
+
+	s := open(t, path, clk.Now)
+	if err := s.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Settle(ctx, r, 600); err != nil {
+		t.Fatal(err)
+	}
+	for name, open := range map[string]func(string) (*bolt.Store, error){
+		"Open":         func(p string) (*bolt.Store, error) { return bolt.Open(p) },
+		"OpenReadOnly": bolt.OpenReadOnly,
+	} {
+		_, err := open(path)
+		if !errors.Is(err, bolt.ErrLocked) || !errors.Is(err, usage.ErrUnavailable) {
+			t.Errorf("%s of a held file: %v, want ErrLocked and ErrUnavailable", name, err)
+		}
+		if want := "usage/bolt: " + path + " is locked by another process: usage store unavailable"; err == nil || err.Error() != want {
+			t.Errorf("%s of a held file: %v, want %q", name, err, want)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ro, err := bolt.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	ro2, err := bolt.OpenReadOnly(path)
+	if err != nil {
+		t.Fatalf("a second reader: %v", err)
+	}
+	defer ro2.Close()
+	got, err := ro.List(ctx, "2026-11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(map[usage.Scope]usage.Totals{key: {Spent: 600}}, got); d != "" {
+		t.Errorf("read-only totals (-want +got):\n%s", d)
+	}
+	if err := ro.Reserve(ctx, r); err == nil {
+		t.Error("Reserve on a read-only store succeeded")
+	}
+	if _, err := ro.Sweep(ctx, clk.Now()); err == nil {
+		t.Error("Sweep on a read-only store succeeded")
+	}
+	if err := ro.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
 }
 
 // TestForgetSwept: a swept reservation is remembered for the retention (a
