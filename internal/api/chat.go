@@ -3,7 +3,6 @@ package api
 import (
 	"net/http"
 
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate/internal/converse"
@@ -30,30 +29,12 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		route, in, err := prepareConverse(c, d, x, req, len(body), nil)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
 		ctx := c.Request.Context()
-		route, err := x.Route(ctx, req.Model, req.Stream)
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		if err := fetchImages(ctx, d.Images, req, x); err != nil {
-			writeError(c, err)
-			return
-		}
-		in, err := converse.ToConverse(req, route.ModelID, chatOptions(c, d, keyOf(c), route))
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		maxTokens, thinking := converse.OutputCap(req, route.ModelID)
-		grant, err := x.Admit(ctx, converseDemand(req, in, len(body), maxTokens, thinking))
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		if grant.MaxOutput > 0 && grant.MaxOutput != maxTokens {
-			converse.CapOutput(in, grant.MaxOutput, thinking)
-		}
 		meta := converse.Meta{ID: converse.NewID(), Created: d.Now().Unix(), Model: req.Model,
 			ThinkTags: d.ThinkTags, JSONTool: req.JSONTool(route.ModelID)}
 		if req.Stream {
@@ -75,16 +56,14 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 	}
 }
 
-// converseDemand describes a Converse call built from req (parsed from a
-// body of bodyLen bytes) to the gate, for its reservation: chat and
-// Responses requests alike.
-func converseDemand(req *converse.ChatRequest, in *bedrockruntime.ConverseInput, bodyLen, maxTokens, thinking int) gate.Demand {
-	size, framing := converse.MeasureInput(req, bodyLen), converse.FramingOf(in)
+// converseDemand describes a Converse call (measured by converse.Measure)
+// to the gate, for its reservation: chat and Responses requests alike.
+func converseDemand(m converse.Measures, maxTokens, thinking int) gate.Demand {
 	return gate.Demand{
-		InputBytes: size.TextBytes, Images: size.Images,
-		Texts:          func() []string { return converse.InputTexts(in) },
-		DocumentTokens: converse.DocumentTokens(in),
-		Blocks:         framing.Blocks, Tools: framing.Tools, CacheWrite: framing.CachePoints,
+		InputBytes: m.Size.TextBytes, Images: m.Size.Images,
+		Texts:          m.Texts,
+		DocumentTokens: m.DocumentTokens,
+		Blocks:         m.Framing.Blocks, Tools: m.Framing.Tools, CacheWrite: m.Framing.CachePoints,
 		MaxOutput: maxTokens, ThinkingBudget: thinking,
 	}
 }

@@ -32,30 +32,12 @@ func handleResponses(d Deps) gin.HandlerFunc {
 			return
 		}
 		chat := &req.Chat
+		route, in, err := prepareConverse(c, d, x, chat, len(body), req.InputError)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
 		ctx := c.Request.Context()
-		route, err := x.Route(ctx, chat.Model, chat.Stream)
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		if err := fetchImages(ctx, d.Images, chat, x); err != nil {
-			writeError(c, req.InputError(err))
-			return
-		}
-		in, err := converse.ResponsesToConverse(req, route.ModelID, chatOptions(c, d, keyOf(c), route))
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		maxTokens, thinking := converse.OutputCap(chat, route.ModelID)
-		grant, err := x.Admit(ctx, converseDemand(chat, in, len(body), maxTokens, thinking))
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		if grant.MaxOutput > 0 && grant.MaxOutput != maxTokens {
-			converse.CapOutput(in, grant.MaxOutput, thinking)
-		}
 		meta := converse.ResponsesMeta{ID: converse.NewResponseID(), CreatedAt: d.Now().Unix(), Model: chat.Model,
 			JSONTool: chat.JSONTool(route.ModelID), Req: req, Now: func() int64 { return d.Now().Unix() }}
 		if chat.Stream {

@@ -779,7 +779,7 @@ func parseToolChoice(raw json.RawMessage, tools []Tool) (ToolChoice, error) {
 // request (upstream.StreamInput).
 func ToConverse(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.ConverseInput, error) {
 	for _, ref := range ImageURLs(r) {
-		if ref.Image.Data == nil {
+		if ref.Image.Data == nil && !opts.ImagesPending {
 			return nil, invalid(codeUnsupportedValue, ref.Param, "Invalid '%s': image URLs are not fetched by this gateway; send a data: URL (data:image/png;base64,...).", ref.Param)
 		}
 	}
