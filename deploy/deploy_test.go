@@ -470,6 +470,27 @@ func TestTemplateFunction(t *testing.T) {
 			t.Error("TOLLGATE_UPSTREAM_TIMEOUT is not the UpstreamTimeout parameter")
 		}
 	})
+
+	// The parameter's description and the deploy guide quote the same
+	// measurements (make bench-lambda), and the same price of 256 MB.
+	t.Run("memory figures agree with docs/deploy.md", func(t *testing.T) {
+		param := section(t, parseTemplate(t), "Parameters")["MemorySize"].(map[string]any)
+		desc := str(t, param["Description"], "MemorySize.Description")
+		doc, err := os.ReadFile("../docs/deploy.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		docText := strings.Join(strings.Fields(string(doc)), " ")
+		figures := regexp.MustCompile(`[0-9][0-9.,]* MiB|\$[0-9.]+ more per [0-9,]+ five-second requests`).FindAllString(desc, -1)
+		if len(figures) < 4 {
+			t.Fatalf("MemorySize's description quotes %q: want its RSS figures and the price of 256 MB", figures)
+		}
+		for _, f := range figures {
+			if !strings.Contains(docText, f) {
+				t.Errorf("MemorySize's description says %q; docs/deploy.md does not", f)
+			}
+		}
+	})
 }
 
 // ---- Streaming on both sides, and the Function URL's access ----
