@@ -80,11 +80,11 @@ clean:
 
 # lambda: the Lambda zips, deploy/build/tollgate-lambda-{arm64,x86_64}.zip,
 # each holding the static, stripped binary as `bootstrap` (mode 0755), for
-# the provided.al2023 runtime; the sizes are printed. deploy/template.yaml
-# builds the same binary through `sam build`; docs/deploy.md.
+# the provided.al2023 runtime; the sizes are printed. `make sam-build`
+# builds the same binary for deploy/template.yaml; docs/deploy.md.
 LAMBDA_OUT := deploy/build
 
-.PHONY: lambda lambda-arm64 lambda-x86_64 docker policies-sync bench-lambda
+.PHONY: lambda lambda-arm64 lambda-x86_64 sam-build docker policies-sync bench-lambda
 lambda: lambda-arm64 lambda-x86_64
 
 lambda-arm64:
@@ -99,6 +99,15 @@ define lambda_zip
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(1) $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(LAMBDA_OUT)/$(2)/bootstrap ./cmd/server
 	$(GO) run ./deploy/zipbootstrap -o $(LAMBDA_OUT)/tollgate-lambda-$(2).zip $(LAMBDA_OUT)/$(2)/bootstrap
 endef
+
+# sam-build: `sam build` of deploy/template.yaml, with lambda's flags. SAM's
+# Go builder sets GOOS and GOARCH from the template's Architecture and adds
+# -trimpath (TrimGoPath); the tags and linker flags, for which it has no
+# option, go through GOFLAGS (space-separated; the quotes keep -ldflags one
+# entry). SAM_BUILD_FLAGS passes flags, e.g. SAM_BUILD_FLAGS=--cached (not
+# --use-container: the build container does not see GOFLAGS).
+sam-build:
+	CGO_ENABLED=0 GOFLAGS="-tags=$(TAGS) '-ldflags=$(LDFLAGS)'" sam build -t deploy/template.yaml $(SAM_BUILD_FLAGS)
 
 # docker: the container image (needs a Docker engine).
 IMAGE ?= tollgate:$(VERSION)
