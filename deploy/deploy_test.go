@@ -1227,9 +1227,10 @@ func TestTemplateOutputs(t *testing.T) {
 	s := newStack(t, nil)
 	outputs := section(t, s.tmpl, "Outputs")
 	want := map[string]string{
-		"FunctionUrl":  getAtt("GatewayUrl", "FunctionUrl"),
-		"UsageTable":   ref("UsageTable"),
-		"PolicyBucket": ref("PolicyBucket"),
+		"FunctionUrl":   getAtt("GatewayUrl", "FunctionUrl"),
+		"UsageTable":    ref("UsageTable"),
+		"PolicyBucket":  ref("PolicyBucket"),
+		"DashboardName": ref("Dashboard"), // Ref of a dashboard is its name
 	}
 	for name, w := range want {
 		o, ok := outputs[name].(map[string]any)
