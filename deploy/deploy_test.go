@@ -950,6 +950,7 @@ var apiActions = map[string][]string{
 	"bedrock:ConverseStream":                {"bedrock:InvokeModelWithResponseStream"},
 	"bedrock:InvokeModel":                   {"bedrock:InvokeModel"},
 	"bedrock:InvokeModelWithResponseStream": {"bedrock:InvokeModelWithResponseStream"},
+	"bedrock:CountTokens":                   {"bedrock:CountTokens"},
 	"bedrock:ListFoundationModels":          {"bedrock:ListFoundationModels"},
 	"bedrock:ListInferenceProfiles":         {"bedrock:ListInferenceProfiles"},
 	// DynamoDB: TransactWriteItems has no action of its own; each of its

@@ -212,6 +212,23 @@ func checkLedger(t *testing.T, spent, cost int64, l *crashLoad) {
 	}
 }
 
+// checkHeld is checkLedger for a moment when settlements may still be on
+// their way: each of the completed answers is charged or its reservation
+// still held, and the settled spend is whole requests, no more than could
+// have been served.
+func checkHeld(t *testing.T, spent, reserved, cost int64, completed, served int) {
+	t.Helper()
+	if spent%cost != 0 {
+		t.Errorf("spent %d micro-USD is not a whole number of %d-micro-USD requests: something was charged in part or twice", spent, cost)
+	}
+	if spent+reserved < int64(completed)*cost {
+		t.Errorf("LOST: %d requests answered in full, only %d micro-USD charged and %d held", completed, spent, reserved)
+	}
+	if spent/cost > int64(served) {
+		t.Errorf("DOUBLE CHARGE: %d charged, but only %d answered or cut", spent/cost, served)
+	}
+}
+
 // TestCrashBolt kills the gateway with SIGKILL mid-load on a bbolt store and
 // restarts it on the same file.
 func TestCrashBolt(t *testing.T) {
@@ -337,10 +354,10 @@ func TestCrashDynamoDBTwoGateways(t *testing.T) {
 	if spent+reserved > 50000 {
 		t.Errorf("spent %d + reserved %d micro-USD is over the 50,000 cap", spent, reserved)
 	}
-	checkLedger(t, spent, cost, &l)
-	if l.cut > 0 && reserved == 0 {
-		t.Logf("the %d requests cut by the kill had not reserved yet, or had settled", l.cut)
-	}
+	// A settlement may still be on its way (b defers one the store is slow
+	// to take; a died holding some): what every answered request cost is
+	// charged or still held, and nothing is charged twice.
+	checkHeld(t, spent, reserved, cost, l.completed, l.completed+l.cut)
 
 	// Restarted, a takes part again and the cap still holds.
 	a2 := startGatewayProc(t, bin, env, args...)
@@ -355,9 +372,7 @@ func TestCrashDynamoDBTwoGateways(t *testing.T) {
 	if spent2+reserved2 > 50000 || len(l2.other) > 0 || l2.cut > 0 {
 		t.Errorf("after the restart: spent %d, reserved %d; answered %d, cut %d, other %q", spent2, reserved2, l2.completed, l2.cut, l2.other)
 	}
-	if int64(l2.completed) != (spent2-spent)/cost {
-		t.Errorf("after the restart %d answered, %d charged", l2.completed, (spent2-spent)/cost)
-	}
+	checkHeld(t, spent2, reserved2, cost, l.completed+l2.completed, l.completed+l.cut+l2.completed)
 
 	// Past the lease, any gateway's sweep charges the dead one's holds.
 	t.Log(leaseNote)
@@ -367,8 +382,11 @@ func TestCrashDynamoDBTwoGateways(t *testing.T) {
 		t.Fatal(err)
 	}
 	spent3, reserved3 := b.usageMicros(t)
-	if reserved3 != 0 || spent3 != spent2+reserved2 {
-		t.Errorf("after the lease: spent %d (was %d), reserved %d, want the %d held charged", spent3, spent2, reserved3, reserved2)
+	if reserved3 != 0 || spent3 > spent2+reserved2 {
+		t.Errorf("after the lease: spent %d (was %d), reserved %d, want at most the %d held charged and nothing held", spent3, spent2, reserved3, reserved2)
+	}
+	if want := int64(l.completed+l2.completed) * cost; spent3 < want {
+		t.Errorf("LOST: after the lease %d micro-USD charged for %d answered requests of %d each", spent3, l.completed+l2.completed, cost)
 	}
 	t.Logf("the sweep charged %d leaked reservations (%d micro-USD, estimated)", released, reserved2)
 	var _ usage.Store = s

@@ -155,6 +155,10 @@ func (r *recorder) validateAll(t *testing.T) int {
 		switch {
 		case ex.status >= 400:
 			openapitest.Validate(t, "ErrorResponse", ex.body)
+		case strings.HasSuffix(ex.path, "/responses") && strings.HasPrefix(ex.contentType, "text/event-stream"):
+			openapitest.ValidateResponsesSSE(t, ex.body)
+		case strings.HasSuffix(ex.path, "/responses"):
+			openapitest.Validate(t, "Response", ex.body)
 		case strings.HasPrefix(ex.contentType, "text/event-stream"):
 			openapitest.ValidateSSE(t, ex.body)
 		case strings.HasSuffix(ex.path, "/chat/completions"):

@@ -52,6 +52,8 @@ type serveConfig struct {
 	bodyTimeout     time.Duration
 	writeTimeout    time.Duration
 	maxConcurrent   int
+	pendingPerKey   int
+	pendingPerAddr  int
 	lease           time.Duration
 	catalogTTL      time.Duration
 	maxBodyBytes    int64
@@ -83,7 +85,9 @@ func parseServe(inv *invocation) (serveConfig, error) {
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDuration(getenv, "TOLLGATE_DRAIN_TIMEOUT", api.DefaultDrainTimeout), "how long a stream whose client left is still read for its usage (env TOLLGATE_DRAIN_TIMEOUT)")
 	fs.DurationVar(&c.bodyTimeout, "body-read-timeout", envDuration(getenv, "TOLLGATE_BODY_READ_TIMEOUT", api.DefaultBodyReadTimeout), "how long a request body may take to arrive (env TOLLGATE_BODY_READ_TIMEOUT)")
 	fs.DurationVar(&c.writeTimeout, "stream-write-timeout", envDuration(getenv, "TOLLGATE_STREAM_WRITE_TIMEOUT", api.DefaultStreamWriteTimeout), "how long one write of a stream may wait for a client that stopped reading (env TOLLGATE_STREAM_WRITE_TIMEOUT)")
-	fs.IntVar(&c.maxConcurrent, "max-concurrent-requests", int(envInt(getenv, "TOLLGATE_MAX_CONCURRENT_REQUESTS", api.DefaultMaxConcurrent)), "model requests served at once; past it, 429 with retry-after; -1 = no bound (env TOLLGATE_MAX_CONCURRENT_REQUESTS)")
+	fs.IntVar(&c.maxConcurrent, "max-concurrent-requests", int(envInt(getenv, "TOLLGATE_MAX_CONCURRENT_REQUESTS", api.DefaultMaxConcurrent)), "model requests served at once, counted from admission (the body in); past it, 429 with retry-after; -1 = no bound (env TOLLGATE_MAX_CONCURRENT_REQUESTS)")
+	fs.IntVar(&c.pendingPerKey, "max-pending-bodies-per-key", int(envInt(getenv, "TOLLGATE_MAX_PENDING_BODIES_PER_KEY", api.DefaultMaxPendingPerKey)), "requests of one key whose body is still arriving; past it, 429; -1 = no bound (env TOLLGATE_MAX_PENDING_BODIES_PER_KEY)")
+	fs.IntVar(&c.pendingPerAddr, "max-pending-bodies-per-addr", int(envInt(getenv, "TOLLGATE_MAX_PENDING_BODIES_PER_ADDR", api.DefaultMaxPendingPerAddr)), "requests from one client address (the connection's) whose body is still arriving; past it, 429; -1 = no bound; raise it behind a proxy (env TOLLGATE_MAX_PENDING_BODIES_PER_ADDR)")
 	fs.DurationVar(&c.lease, "budget-lease", envDuration(getenv, "TOLLGATE_BUDGET_LEASE", budget.DefaultLease), "how long an unsettled budget reservation (a crashed gateway's) holds budget (env TOLLGATE_BUDGET_LEASE)")
 	fs.DurationVar(&c.catalogTTL, "models-ttl", envDuration(getenv, "TOLLGATE_MODELS_TTL", 10*time.Minute), "how long the Bedrock model list is cached (env TOLLGATE_MODELS_TTL)")
 	fs.BoolVar(&c.thinkTags, "think-tags", envBool(getenv, "TOLLGATE_THINK_TAGS"), "show model reasoning in content between <think> tags instead of reasoning_content (env TOLLGATE_THINK_TAGS=1)")
@@ -237,7 +241,10 @@ func serve(ctx context.Context, inv *invocation) error {
 		BodyReadTimeout:    cfg.bodyTimeout,
 		StreamWriteTimeout: cfg.writeTimeout,
 		MaxConcurrent:      cfg.maxConcurrent,
+		MaxPendingPerKey:   cfg.pendingPerKey,
+		MaxPendingPerAddr:  cfg.pendingPerAddr,
 		ThinkTags:          cfg.thinkTags,
+		Region:             awsCfg.Region,
 		OriginSecrets:      cfg.originSecrets,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)

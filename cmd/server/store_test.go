@@ -129,12 +129,15 @@ func newDynamoCounter(t *testing.T, endpoint string) (*dynamoCounter, string) {
 // request costs: a capped key's is one transaction to reserve and one to
 // settle, each writing only the key's counter (the global counter is not
 // written when the gateway has no global cap: it would be one hot item for
-// every request); an uncapped key's is one transaction to settle.
+// every request); an uncapped key's is one transaction to settle. A rate
+// limit adds two single-item writes of the key's window: one to admit, one
+// to release.
 func TestDynamoWritesPerRequest(t *testing.T) {
 	counter, endpoint := newDynamoCounter(t, testsvc.DynamoDB(t))
 	store := useDynamoDB(t, endpoint, "usage_writes")
 	dir := t.TempDir()
 	writeBudgetPolicy(t, dir, "20")
+	writeRatePolicy(t, dir, "rate.yaml")
 	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", store)
 	const n = 10
 	tests := []struct {
@@ -144,6 +147,7 @@ func TestDynamoWritesPerRequest(t *testing.T) {
 	}{
 		{"capped key", cappedSecret, 2, 2},
 		{"uncapped key", freeSecret, 1, 1},
+		{"uncapped key with a rate limit", rateSecret, 3, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

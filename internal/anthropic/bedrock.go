@@ -46,7 +46,7 @@ var gatedFields = map[string]string{
 // droppedFields are top-level members of Anthropic's API that Bedrock's
 // Claude refuses ("Extra inputs are not permitted") and that only matter to
 // Anthropic's own service: they are removed.
-var droppedFields = []string{"container", "inference_geo", "mcp_servers", "metadata", "service_tier"}
+var droppedFields = []string{"container", "diagnostics", "inference_geo", "mcp_servers", "metadata", "service_tier", "speed"}
 
 // BedrockBetas returns the anthropic-beta flags Bedrock is sent, sorted.
 func BedrockBetas() []string { return slices.Clone(bedrockBetas) }
@@ -122,7 +122,34 @@ func (r *Request) BedrockBody(betaHeader []string) ([]byte, error) {
 	if err := r.moveSystemMessages(out); err != nil {
 		return nil, err
 	}
-	return json.Marshal(out)
+	if r.cacheScope != "" && r.cacheMarked() {
+		if err := r.scopeCache(out); err != nil {
+			return nil, err
+		}
+	}
+	return appendObject(make([]byte, 0, r.size+256), out), nil
+}
+
+// appendObject writes the members of an object whose values are JSON as the
+// decoder kept them (valid, possibly spaced), in key order: a copy, where
+// json.Marshal would validate and compact every value again.
+func appendObject(dst []byte, members map[string]json.RawMessage) []byte {
+	keys := make([]string, 0, len(members))
+	for k := range members {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		key, _ := json.Marshal(k) // a string always encodes
+		dst = append(dst, key...)
+		dst = append(dst, ':')
+		dst = append(dst, members[k]...)
+	}
+	return append(dst, '}')
 }
 
 // moveSystemMessages appends the content of messages with role system to
@@ -167,6 +194,43 @@ func (r *Request) moveSystemMessages(out map[string]json.RawMessage) error {
 	return err
 }
 
+// scopeCache opens out's system prompt with the cache scope, and removes
+// the tools' cache marks.
+func (r *Request) scopeCache(out map[string]json.RawMessage) error {
+	scope, err := json.Marshal(map[string]string{"type": "text", "text": "[cache scope " + r.cacheScope + "]"})
+	if err != nil {
+		return err
+	}
+	system := []json.RawMessage{scope}
+	if raw, ok := out["system"]; ok && !isNull(raw) {
+		if raw[0] == '"' {
+			system = append(system, textBlock(raw))
+		} else {
+			var blocks []json.RawMessage
+			if err := json.Unmarshal(raw, &blocks); err != nil {
+				return err
+			}
+			system = append(system, blocks...)
+		}
+	}
+	if out["system"], err = json.Marshal(system); err != nil {
+		return err
+	}
+	if raw, ok := out["tools"]; ok && slices.ContainsFunc(r.tools, func(t tool) bool { return len(t.Cache) > 0 }) {
+		var tools []map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &tools); err != nil {
+			return err
+		}
+		for _, t := range tools {
+			delete(t, "cache_control")
+		}
+		if out["tools"], err = json.Marshal(tools); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // textBlock wraps a JSON string as a text block.
 func textBlock(str json.RawMessage) json.RawMessage {
 	b := make([]byte, 0, len(str)+24)
@@ -178,8 +242,9 @@ func textBlock(str json.RawMessage) json.RawMessage {
 // CountTokensBody returns the InvokeModel body that Bedrock's CountTokens
 // counts for a count_tokens request: the request with a max_tokens of 1
 // when it has none (count_tokens takes no max_tokens; InvokeModel requires
-// one).
-func CountTokensBody(body []byte, betaHeader []string) (*Request, []byte, error) {
+// one), scoped as the request itself would be (ScopeCache), so that the
+// count is what the request will cost.
+func CountTokensBody(body []byte, betaHeader []string, cacheScope string) (*Request, []byte, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err == nil && fields != nil {
 		if _, ok := fields["max_tokens"]; !ok {
@@ -196,6 +261,7 @@ func CountTokensBody(body []byte, betaHeader []string) (*Request, []byte, error)
 	if r.thinking != nil && r.ThinkingBudget() > 0 && r.ThinkingBudget() >= r.MaxTokens() {
 		r.fields["max_tokens"] = json.RawMessage(jsonInt(r.ThinkingBudget() + 1))
 	}
+	r.ScopeCache(cacheScope)
 	out, err := r.BedrockBody(betaHeader)
 	return r, out, err
 }

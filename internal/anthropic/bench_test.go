@@ -59,3 +59,43 @@ func BenchmarkStreamEvent(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkParse(b *testing.B) {
+	body := []byte(claudeCodeTurn)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := anthropic.ParseRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBedrockBody(b *testing.B) {
+	r, err := anthropic.ParseRequest([]byte(claudeCodeTurn))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(claudeCodeTurn)))
+	for b.Loop() {
+		if _, err := r.BedrockBody(nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSmallRequest is BenchmarkRequest for a one-message request, as
+// an SDK user sends.
+func BenchmarkSmallRequest(b *testing.B) {
+	body := []byte(`{"model":"claude-sonnet-4-5-20250929","max_tokens":1024,"messages":[{"role":"user","content":"Hello, Claude"}]}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := anthropic.ParseRequest(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = r.Input()
+		if _, err := r.BedrockBody([]string{"interleaved-thinking-2025-05-14"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -32,6 +32,25 @@ var claudeModels = []claudeModel{
 	{[]string{"claude-sonnet-4-6"}, "anthropic.claude-sonnet-4-6", true},
 }
 
+// MatchModel finds the Bedrock id of an Anthropic model name the table
+// does not know (a model newer than this gateway) among the ids Bedrock's
+// catalog lists: the inference profile of geography geo, else the global
+// profile, else the foundation model, whose id is "anthropic." and the name,
+// followed by nothing or a version ("-v1", "-v1:0", ":0"). ok is false when
+// none is listed.
+func MatchModel(name, geo string, ids []string) (id string, ok bool) {
+	for _, prefix := range []string{geo + ".anthropic.", "global.anthropic.", "anthropic."} {
+		want := prefix + name
+		for _, id := range ids {
+			rest, found := strings.CutPrefix(id, want)
+			if found && (rest == "" || strings.HasPrefix(rest, "-v") || strings.HasPrefix(rest, ":")) {
+				return id, true
+			}
+		}
+	}
+	return "", false
+}
+
 // Geography returns the inference-profile prefix of an AWS region: "eu" for
 // eu-*, "apac" for ap-*, "us" otherwise.
 func Geography(region string) string {

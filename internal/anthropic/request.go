@@ -2,10 +2,14 @@ package anthropic
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+
 	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/converse"
 )
 
 // MinThinkingBudget is the least thinking budget Claude accepts.
@@ -26,6 +30,8 @@ type Request struct {
 	thinking *thinking
 	tools    []tool
 	size     int // the body's length
+
+	cacheScope string // opens a cached prompt (ScopeCache)
 }
 
 type message struct {
@@ -37,9 +43,9 @@ type message struct {
 // block is any content block; Type says which members matter.
 type block struct {
 	Type     string          `json:"type"`
-	Text     *string         `json:"text,omitempty"`
-	Thinking *string         `json:"thinking,omitempty"`
-	Source   *source         `json:"source,omitempty"`
+	Text     json.RawMessage `json:"text,omitempty"`     // a JSON string, unquoted only when counted (Texts)
+	Thinking json.RawMessage `json:"thinking,omitempty"` // likewise
+	RawSrc   json.RawMessage `json:"source,omitempty"`   // an object (images, documents) or a string (search results)
 	Name     string          `json:"name,omitempty"`
 	Input    json.RawMessage `json:"input,omitempty"`
 	Content  json.RawMessage `json:"content,omitempty"` // tool_result: a string or blocks
@@ -47,6 +53,7 @@ type block struct {
 	Context  string          `json:"context,omitempty"`
 	Cache    json.RawMessage `json:"cache_control,omitempty"`
 	inner    []block         // tool_result content
+	Source   *source         `json:"-"` // RawSrc of an image or a document
 }
 
 type source struct {
@@ -64,6 +71,7 @@ type tool struct {
 	Description  string          `json:"description"`
 	InputSchema  json.RawMessage `json:"input_schema"`
 	DeferLoading *bool           `json:"defer_loading"`
+	Cache        json.RawMessage `json:"cache_control"`
 }
 
 // invalid is a 400 invalid_request_error about param.
@@ -188,11 +196,7 @@ func decodeContent(raw json.RawMessage, path string) ([]block, error) {
 		return nil, invalid(path, "Field required")
 	}
 	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, invalid(path, "Input should be a valid string")
-		}
-		return []block{{Type: "text", Text: &s}}, nil
+		return []block{{Type: "text", Text: raw}}, nil // a valid string: the body was decoded
 	}
 	var blocks []block
 	if err := json.Unmarshal(raw, &blocks); err != nil {
@@ -206,12 +210,15 @@ func decodeContent(raw json.RawMessage, path string) ([]block, error) {
 		}
 		switch b.Type {
 		case "text":
-			if b.Text == nil {
+			if len(b.Text) == 0 || b.Text[0] != '"' {
 				return nil, invalid(bpath+".text", "Field required")
 			}
 		case "image", "document":
-			if b.Source == nil {
+			if len(b.RawSrc) == 0 || isNull(b.RawSrc) {
 				return nil, invalid(bpath+".source", "Field required")
+			}
+			if err := json.Unmarshal(b.RawSrc, &b.Source); err != nil {
+				return nil, invalid(bpath+".source", "Input should be an object with a type")
 			}
 		case "tool_result":
 			if len(b.Content) > 0 && !isNull(b.Content) {
@@ -262,36 +269,95 @@ func (r *Request) SetMaxTokens(n int) {
 	delete(r.fields, "thinking")
 }
 
-// InputSize bounds what a request sends the model.
+// InputSize bounds what a request sends the model, for its reservation.
 type InputSize struct {
 	TextBytes int // an upper bound of the bytes of every text the model reads
 	Images    int // images, each billed by its pixels
+	// DocumentTokens bounds the text of the base64 PDFs, which TextBytes
+	// leaves out (converse.ExtractedTextBound).
+	DocumentTokens int
+	Blocks         int  // messages, system blocks, content blocks and tools
+	Tools          bool // the request offers tools
+	CacheWrite     bool // a cache_control mark: input may be billed at the cache-write price
 }
 
 // Input bounds what the model reads: the body holds every text (messages,
-// system, tools, documents, thinking), only longer for JSON escapes, so the
-// body less the base64 of its images bounds the text; each image counts as
-// one. It costs no pass over the text.
+// system, tools, text documents, thinking), only longer for JSON escapes,
+// so the body less the base64 of its images and PDFs bounds the text; each
+// image counts as one, each PDF by the text it may hold. It costs no pass
+// over the text, one over each PDF.
 func (r *Request) Input() InputSize {
-	s := InputSize{TextBytes: r.size}
+	s := InputSize{TextBytes: r.size, Blocks: len(r.messages) + len(r.tools), Tools: len(r.tools) > 0}
+	s.CacheWrite = r.cacheMarked()
 	var walk func([]block)
 	walk = func(bs []block) {
 		for _, b := range bs {
-			if b.Type == "image" {
+			s.Blocks++
+			switch {
+			case b.Type == "image":
 				s.Images++
 				if b.Source != nil {
 					s.TextBytes -= len(b.Source.Data)
+				}
+			case b.Type == "document" && b.Source != nil && b.Source.Type == "base64":
+				s.TextBytes -= len(b.Source.Data)
+				if data, err := base64.StdEncoding.DecodeString(b.Source.Data); err == nil {
+					s.DocumentTokens += converse.ExtractedTextBound(types.DocumentFormatPdf, data)
+				} else {
+					s.DocumentTokens += len(b.Source.Data)
 				}
 			}
 			walk(b.inner)
 		}
 	}
+	walk(r.system)
 	for _, m := range r.messages {
 		walk(m.blocks)
 	}
 	s.TextBytes = max(s.TextBytes, 0)
 	return s
 }
+
+// cacheMarked reports whether the request marks anything for the prompt
+// cache: a cache_control on a block, a system block or a tool, or at the
+// top level.
+func (r *Request) cacheMarked() bool {
+	if raw, ok := r.fields["cache_control"]; ok && !isNull(raw) {
+		return true
+	}
+	var marked func([]block) bool
+	marked = func(bs []block) bool {
+		for _, b := range bs {
+			if len(b.Cache) > 0 && !isNull(b.Cache) || marked(b.inner) {
+				return true
+			}
+		}
+		return false
+	}
+	if marked(r.system) {
+		return true
+	}
+	for _, m := range r.messages {
+		if marked(m.blocks) {
+			return true
+		}
+	}
+	for _, t := range r.tools {
+		if len(t.Cache) > 0 && !isNull(t.Cache) {
+			return true
+		}
+	}
+	return false
+}
+
+// ScopeCache makes a request that marks anything for the prompt cache open
+// its system prompt with scope (policy.CacheScope): Bedrock keeps one prompt
+// cache per AWS account, so the prefixes of different scopes (keys, or
+// teams that share a cache) must differ from their first block. The tools
+// come before the system prompt in what Claude caches, so their own cache
+// marks, which would not be scoped, are removed (the system prompt's mark
+// still caches them). An empty scope changes nothing.
+func (r *Request) ScopeCache(scope string) { r.cacheScope = scope }
 
 // Texts returns every text the model reads, for a precise token count: the
 // system prompt, message texts, thinking, tool calls and results, document
@@ -303,10 +369,10 @@ func (r *Request) Texts() []string {
 	walk = func(bs []block) {
 		for _, b := range bs {
 			switch {
-			case b.Text != nil:
-				texts = append(texts, *b.Text)
-			case b.Thinking != nil:
-				texts = append(texts, *b.Thinking)
+			case len(b.Text) > 0:
+				texts = append(texts, unquote(b.Text))
+			case len(b.Thinking) > 0:
+				texts = append(texts, unquote(b.Thinking))
 			case b.Type == "tool_use" || b.Type == "server_tool_use":
 				texts = append(texts, b.Name, string(b.Input))
 			case b.Type == "document" && b.Source != nil:
@@ -323,6 +389,15 @@ func (r *Request) Texts() []string {
 		texts = append(texts, t.Name, t.Description, string(t.InputSchema))
 	}
 	return texts
+}
+
+// unquote returns the text of a JSON string (of anything else, its JSON).
+func unquote(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return string(raw)
+	}
+	return s
 }
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }

@@ -1,6 +1,7 @@
 package anthropic_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -81,6 +82,27 @@ func TestBedrockBody(t *testing.T) {
 			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"system":[{"type":"text","text":"You are Claude Code."},{"type":"text","text":"Reminder","cache_control":{"type":"ephemeral"}}],` + hello + `}`},
 		{"a system block list kept", `{"model":"m","max_tokens":10,"system":[{"type":"text","text":"A","cache_control":{"type":"ephemeral"}}],` + hello + `}`, nil,
 			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"system":[{"type":"text","text":"A","cache_control":{"type":"ephemeral"}}],` + hello + `}`},
+		{"speed and diagnostics dropped", `{"model":"m","max_tokens":10,"speed":"fast","diagnostics":{"x":1},` + hello + `}`, []string{"fast-mode-2026-02-01"},
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,` + hello + `}`},
+		{"an empty beta header", `{"model":"m","max_tokens":10,` + hello + `}`, []string{"", " , "},
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,` + hello + `}`},
+		{"Claude Code's usual header", `{"model":"m","max_tokens":10,` + hello + `}`,
+			[]string{"claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27,prompt-caching-scope-2026-01-05,effort-2025-11-24,advanced-tool-use-2025-11-20"},
+			`{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["context-management-2025-06-27","effort-2025-11-24","interleaved-thinking-2025-05-14","tool-search-tool-2025-10-19"],"max_tokens":10,` + hello + `}`},
+		{"redacted thinking unchanged", `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"a"},{"role":"assistant","content":[{"type":"redacted_thinking","data":"ZW5j"},{"type":"text","text":"b"}]},{"role":"user","content":"c"}]}`, nil,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"messages":[{"role":"user","content":"a"},{"role":"assistant","content":[{"type":"redacted_thinking","data":"ZW5j"},{"type":"text","text":"b"}]},{"role":"user","content":"c"}]}`},
+		{"server tools and search results unchanged", `{"model":"m","max_tokens":10,"tools":[{"type":"bash_20250124","name":"bash"}],"messages":[{"role":"user","content":[{"type":"search_result","source":"s","title":"t","content":[{"type":"text","text":"x"}]}]}]}`, nil,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"tools":[{"type":"bash_20250124","name":"bash"}],"messages":[{"role":"user","content":[{"type":"search_result","source":"s","title":"t","content":[{"type":"text","text":"x"}]}]}]}`},
+		{"tool_choice any and none unchanged", `{"model":"m","max_tokens":10,"tool_choice":{"type":"any"},"tools":[{"name":"t","input_schema":{"type":"object"}}],` + hello + `}`, nil,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"tool_choice":{"type":"any"},"tools":[{"name":"t","input_schema":{"type":"object"}}],` + hello + `}`},
+		{"two system messages kept in order", `{"model":"m","max_tokens":10,"messages":[{"role":"system","content":"One"},{"role":"user","content":"Hello"},{"role":"system","content":"Two"}]}`, nil,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"system":[{"type":"text","text":"One"},{"type":"text","text":"Two"}],` + hello + `}`},
+		{"disabled thinking unchanged", `{"model":"m","max_tokens":10,"thinking":{"type":"disabled"},` + hello + `}`, nil,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"thinking":{"type":"disabled"},` + hello + `}`},
+		{"1M context beta passes", `{"model":"m","max_tokens":10,` + hello + `}`, []string{"context-1m-2025-08-07"},
+			`{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["context-1m-2025-08-07"],"max_tokens":10,` + hello + `}`},
+		{"an unknown member with an odd name passes as valid JSON", `{"model":"m","max_tokens":10,"od\u0001d\"key":1,` + hello + `}`, nil,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"od\u0001d\"key":1,` + hello + `}`},
 		{"tool use and results unchanged", `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"Weather?"},{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"w","input":{"city":"Paris"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"Sunny"}],"is_error":false}]}]}`, nil,
 			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"messages":[{"role":"user","content":"Weather?"},{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"w","input":{"city":"Paris"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"Sunny"}],"is_error":false}]}]}`},
 	}
@@ -160,8 +182,19 @@ func TestMeasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := r.Input(), (anthropic.InputSize{TextBytes: len(body) - 12, Images: 2}); got != want {
+	if got, want := r.Input(), (anthropic.InputSize{TextBytes: len(body) - 12, Images: 2, Blocks: 13, Tools: true}); got != want {
 		t.Errorf("Input() = %+v, want %+v", got, want)
+	}
+	// A PDF counts by the text it may hold, not its base64; a cache mark
+	// may bill the input at the cache-write price.
+	pdf := base64.StdEncoding.EncodeToString([]byte("%PDF-1.4 (Hello) Tj"))
+	body = `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"` + pdf + `"},"cache_control":{"type":"ephemeral"}}]}]}`
+	doc, err := anthropic.ParseRequest([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Input(); got.TextBytes != len(body)-len(pdf) || got.DocumentTokens < len("%PDF-1.4 (Hello) Tj") || !got.CacheWrite || got.Blocks != 2 {
+		t.Errorf("Input() of a PDF = %+v", got)
 	}
 	want := []string{"Sys", "Look", "T", "", "Doc text", "Hmm", "tl", `{"a":1}`, "Res", "tl", "desc", `{"type":"object"}`}
 	if diff := cmp.Diff(want, r.Texts()); diff != "" {
@@ -205,7 +238,7 @@ func TestSetMaxTokens(t *testing.T) {
 }
 
 func TestCountTokensBody(t *testing.T) {
-	_, body, err := anthropic.CountTokensBody([]byte(`{"model":"claude-sonnet-4-5","thinking":{"type":"enabled","budget_tokens":1024},"metadata":{"user_id":"u"},`+hello+`}`), []string{"token-counting-2024-11-01"})
+	_, body, err := anthropic.CountTokensBody([]byte(`{"model":"claude-sonnet-4-5","thinking":{"type":"enabled","budget_tokens":1024},"metadata":{"user_id":"u"},`+hello+`}`), []string{"token-counting-2024-11-01"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,5 +327,37 @@ func TestModelList(t *testing.T) {
 		if got, ok := anthropic.ModelName(id); got != want || !ok {
 			t.Errorf("ModelName(%q) = %q, %v", id, got, ok)
 		}
+	}
+}
+
+// TestScopeCache: a request that marks anything for the prompt cache opens
+// its system prompt with its key's scope, and its tools lose their own
+// marks; one that marks nothing is left alone.
+func TestScopeCache(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"a marked system string", `{"model":"m","max_tokens":10,"system":"Sys","messages":[{"role":"user","content":[{"type":"text","text":"Hi","cache_control":{"type":"ephemeral"}}]}]}`,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"system":[{"type":"text","text":"[cache scope abc]"},{"type":"text","text":"Sys"}],"messages":[{"role":"user","content":[{"type":"text","text":"Hi","cache_control":{"type":"ephemeral"}}]}]}`},
+		{"marked tools lose their marks", `{"model":"m","max_tokens":10,"tools":[{"name":"t","input_schema":{"type":"object"},"cache_control":{"type":"ephemeral"}}],` + hello + `}`,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"system":[{"type":"text","text":"[cache scope abc]"}],"tools":[{"name":"t","input_schema":{"type":"object"}}],` + hello + `}`},
+		{"nothing marked", `{"model":"m","max_tokens":10,"system":"Sys",` + hello + `}`,
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"system":"Sys",` + hello + `}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := anthropic.ParseRequest([]byte(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.ScopeCache("abc")
+			got, err := r.BedrockBody(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(decode(t, tt.want), decode(t, string(got))); diff != "" {
+				t.Errorf("body (-want +got)\n%s", diff)
+			}
+		})
 	}
 }

@@ -273,3 +273,43 @@ func BenchmarkRawHTTPConverse(b *testing.B) {
 		return nil
 	})
 }
+
+func responsesRequest(prompt string, stream bool) *http.Request {
+	body := fmt.Sprintf(`{"model":%q,"input":[{"role":"user","content":%q}],"max_output_tokens":%d,"stream":%t,"store":false}`,
+		benchModel, prompt, benchMaxTokens, stream)
+	r := httptest.NewRequest(http.MethodPost, "/v1/responses", strings.NewReader(body))
+	r.Header.Set("Authorization", "Bearer "+benchSecret)
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+// BenchmarkResponses is BenchmarkChatCompletion's conversation through the
+// Responses API route.
+func BenchmarkResponses(b *testing.B) {
+	h := newBenchEnv(b).gateway(b, memory.New())
+	runParallel(b, func() error {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, responsesRequest(benchPrompt, false))
+		if rec.Code != http.StatusOK {
+			return fmt.Errorf("status %d: %s", rec.Code, rec.Body)
+		}
+		return nil
+	})
+}
+
+// BenchmarkResponsesStream is BenchmarkChatCompletionStream's stream through
+// the Responses API route; events/op counts its events.
+func BenchmarkResponsesStream(b *testing.B) {
+	h := newBenchEnv(b).gateway(b, memory.New())
+	var events atomic.Int64
+	runParallel(b, func() error {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, responsesRequest(benchStreamPrompt, true))
+		if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte("event: response.completed\n")) {
+			return fmt.Errorf("status %d: %s", rec.Code, rec.Body)
+		}
+		events.Store(int64(bytes.Count(rec.Body.Bytes(), []byte("\nevent: ")) + 1))
+		return nil
+	})
+	b.ReportMetric(float64(events.Load()), "events/op")
+}

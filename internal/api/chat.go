@@ -29,37 +29,12 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		route, in, err := prepareConverse(c, d, x, req, len(body), nil)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
 		ctx := c.Request.Context()
-		route, err := x.Route(ctx, req.Model, req.Stream)
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		if err := fetchImages(ctx, d.Images, req, x); err != nil {
-			writeError(c, err)
-			return
-		}
-		in, err := converse.ToConverse(req, route.ModelID, chatOptions(c, d, keyOf(c), route))
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		maxTokens, thinking := converse.OutputCap(req, route.ModelID)
-		size, framing := converse.MeasureInput(req, len(body)), converse.FramingOf(in)
-		grant, err := x.Admit(ctx, gate.Demand{
-			InputBytes: size.TextBytes, Images: size.Images,
-			Texts:          func() []string { return converse.InputTexts(in) },
-			DocumentTokens: converse.DocumentTokens(in),
-			Blocks:         framing.Blocks, Tools: framing.Tools, CacheWrite: framing.CachePoints,
-			MaxOutput: maxTokens, ThinkingBudget: thinking,
-		})
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		if grant.MaxOutput > 0 && grant.MaxOutput != maxTokens {
-			converse.CapOutput(in, grant.MaxOutput, thinking)
-		}
 		meta := converse.Meta{ID: converse.NewID(), Created: d.Now().Unix(), Model: req.Model,
 			ThinkTags: d.ThinkTags, JSONTool: req.JSONTool(route.ModelID)}
 		if req.Stream {
@@ -78,6 +53,18 @@ func handleChatCompletions(d Deps) gin.HandlerFunc {
 			return
 		}
 		c.JSON(http.StatusOK, resp)
+	}
+}
+
+// converseDemand describes a Converse call (measured by converse.Measure)
+// to the gate, for its reservation: chat and Responses requests alike.
+func converseDemand(m converse.Measures, maxTokens, thinking int) gate.Demand {
+	return gate.Demand{
+		InputBytes: m.Size.TextBytes, Images: m.Size.Images,
+		Texts:          m.Texts,
+		DocumentTokens: m.DocumentTokens,
+		Blocks:         m.Framing.Blocks, Tools: m.Framing.Tools, CacheWrite: m.Framing.CachePoints,
+		MaxOutput: maxTokens, ThinkingBudget: thinking,
 	}
 }
 

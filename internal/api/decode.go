@@ -14,7 +14,8 @@ import (
 	"github.com/tollgate-gw/tollgate"
 )
 
-// readJSONBody reads a request body that must be JSON and at most max bytes.
+// readJSONBody reads a request body that must be JSON and at most max bytes,
+// within the item bounds of every body and of the route (limitItems).
 func readJSONBody(c *gin.Context, max int64, timeout time.Duration) ([]byte, error) {
 	ct := c.GetHeader("Content-Type")
 	if !isJSONType(ct) {
@@ -55,6 +56,11 @@ func readJSONBody(c *gin.Context, max int64, timeout time.Duration) ([]byte, err
 		return nil, tollgate.Errorf(tollgate.Invalid, "invalid_encoding", "",
 			"The request body is not valid UTF-8 (at byte %d). JSON must be sent as UTF-8 (RFC 8259): re-encode the text, or escape non-ASCII characters as \\uXXXX.", invalidUTF8At(body))
 	}
+	// Items are counted before anything is decoded: decoding many small
+	// items costs many times their bytes (items.go).
+	if err := checkItems(body, itemsOf(c)); err != nil {
+		return nil, err
+	}
 	return body, nil
 }
 
@@ -83,12 +89,18 @@ func isJSONType(ct string) bool {
 }
 
 // readAll reads r to its end into a buffer sized for the declared length
-// (when there is one), so a body is read without regrowing the buffer.
+// (when there is one), so a body is read without regrowing the buffer. A
+// declared length past maxPresize is believed only as the bytes arrive:
+// the buffer doubles until an eighth of it is in, then takes the declared
+// size at once, so that reading allocates less than 1.5 times the body
+// (doubling all the way would allocate twice), and a client that declares
+// much and sends little makes the gateway allocate at most 8 times what it
+// sent (and never more than the body limit).
 func readAll(r io.Reader, declared int64) ([]byte, error) {
-	if declared <= 0 || declared > maxPresize {
+	if declared <= 0 {
 		return io.ReadAll(r)
 	}
-	b := make([]byte, 0, declared+1) // +1: reading EOF needs no growth
+	b := make([]byte, 0, min(declared, maxPresize)+1) // +1: reading EOF needs no growth
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -99,7 +111,11 @@ func readAll(r io.Reader, declared int64) ([]byte, error) {
 			return b, err
 		}
 		if len(b) == cap(b) { // longer than declared: net/http fails the read before this
-			b = append(b, 0)[:len(b)]
+			size := int64(2 * cap(b))
+			if int64(len(b)) >= declared/8 || size > declared {
+				size = max(declared+1, int64(cap(b))+1)
+			}
+			b = append(make([]byte, 0, size), b...)
 		}
 	}
 }

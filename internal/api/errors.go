@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
 
@@ -60,6 +62,10 @@ func statusOf(k tollgate.Kind) (int, string) {
 
 func envelope(e *tollgate.Error) (status int, body errorBody) {
 	status, typ := statusOf(e.Kind)
+	var rl *budget.RateLimited
+	if e.Kind == tollgate.RateLimited && errors.As(e.Cause, &rl) && rl.Dimension == "tokens" {
+		typ = "tokens" // OpenAI names the limit that refused: requests or tokens
+	}
 	body.Error = errorDetail{Message: e.Message, Type: typ}
 	if e.Param != "" {
 		body.Error.Param = &e.Param
@@ -74,6 +80,10 @@ func envelope(e *tollgate.Error) (status int, body errorBody) {
 // request log. Only server-side failures are logged with their cause.
 func writeError(c *gin.Context, err error) {
 	e := tollgate.AsError(err)
+	if c.GetBool(ctxAnthropic) {
+		writeAnthropicError(c, e)
+		return
+	}
 	status, body := envelope(e)
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))

@@ -112,6 +112,12 @@ var goldenExchanges = []goldenExchange{
 	{name: "embeddings_error_400", secret: goldenFree, path: "/v1/embeddings", body: `{"model":"amazon.titan-embed-text-v2:0","input":[]}`},
 	{name: "models_get", secret: goldenNarrow, method: "GET", path: "/v1/models/" + haiku},
 	{name: "error_404_url", secret: goldenFree, path: "/v1/nowhere", body: `{}`},
+	{name: "responses_plain", secret: goldenFree, path: "/v1/responses", body: `{"model":"` + haiku + `","instructions":"Be brief.","input":"Hello there","max_output_tokens":100,"store":false}`},
+	{name: "responses_stream", secret: goldenFree, path: "/v1/responses", body: `{"model":"` + haiku + `","input":[{"role":"user","content":[{"type":"input_text","text":"Tell me a story [sim:tokens=12]"}]}],"stream":true}`},
+	{name: "responses_tool_call_stream", secret: goldenFree, path: "/v1/responses", body: `{"model":"` + haiku + `","input":"What is the weather in Paris? [sim:tool]","stream":true,"tools":[{"type":"namespace","name":"wx","description":"Weather","tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}]}]}`},
+	{name: "responses_reasoning", secret: goldenFree, path: "/v1/responses", body: `{"model":"us.anthropic.claude-sonnet-4-5-20250929-v1:0","input":"Think about it","reasoning":{"effort":"low","summary":"auto"}}`},
+	{name: "responses_error_403", secret: goldenNarrow, path: "/v1/responses", body: `{"model":"us.anthropic.claude-sonnet-4-5-20250929-v1:0","input":"Hi","stream":true}`},
+	{name: "responses_stream_broken", secret: goldenFree, path: "/v1/responses", body: `{"model":"` + haiku + `","input":"Tell me a story [sim:tokens=40] [sim:cut]","stream":true}`},
 }
 
 func TestGoldenOpenAI(t *testing.T) {
@@ -238,6 +244,9 @@ var volatile = []struct {
 }{
 	{regexp.MustCompile(`"id":"chatcmpl-[^"]*"`), `"id":"chatcmpl-ID"`},
 	{regexp.MustCompile(`"created":\d+`), `"created":0`},
+	{regexp.MustCompile(`resp_[A-Z2-7]{26}`), `resp_ID`},
+	{regexp.MustCompile(`\b(msg|fc|rs|ctc)_[A-Z2-7]{26}_`), `${1}_ID_`},
+	{regexp.MustCompile(`"(created_at|completed_at)":\d+`), `"$1":0`},
 	{regexp.MustCompile(`req_[0-9a-f]{24}`), `req_ID`},
 	{regexp.MustCompile(`upstream_request_id="[^"]*"`), `upstream_request_id="ID"`},
 	{regexp.MustCompile(`RequestID: [0-9a-f-]{36}`), `RequestID: ID`},

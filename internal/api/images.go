@@ -16,21 +16,12 @@ import (
 // maxImageFetches bounds the image URLs of one request fetched at once.
 const maxImageFetches = 4
 
-// maxImages is the most images Bedrock takes in one Converse request.
-const maxImages = 20
-
 // fetchImages fetches the images req sends by URL, through the SSRF-guarded
-// fetcher, and fills them in for translation. Any failure is a 400 naming
-// the message and part. With no fetcher, image URLs are refused. Before
-// anything is fetched, a request of more images than Bedrock takes is a
-// 400, and one whose images alone do not fit the caller's budgets a 429
-// (x.Afford): fetching is the costly part (issue 13: a $0 key's 16 KB
-// request of 200 URLs made the gateway fetch 740 MB).
-func fetchImages(ctx context.Context, f *fetch.Fetcher, req *converse.ChatRequest, x *gate.Exchange) error {
-	if n := converse.MeasureInput(req, 0).Images; n > maxImages {
-		return tollgate.Errorf(tollgate.Invalid, "too_many_images", "messages",
-			"The request has %d images; Bedrock takes at most %d in one request. Send fewer images.", n, maxImages)
-	}
+// fetcher, and fills them in for translation; only once the request is
+// admitted, so that a key with no budget left makes the gateway fetch
+// nothing. Any failure is a 400 naming
+// the message and part. With no fetcher, image URLs are refused.
+func fetchImages(ctx context.Context, f *fetch.Fetcher, req *converse.ChatRequest) error {
 	refs := converse.ImageURLs(req)
 	if len(refs) == 0 {
 		return nil
@@ -39,8 +30,8 @@ func fetchImages(ctx context.Context, f *fetch.Fetcher, req *converse.ChatReques
 		return tollgate.Errorf(tollgate.Invalid, "unsupported_value", refs[0].Param,
 			"Invalid '%s': this gateway does not fetch image URLs; send the image as a data: URL (data:image/png;base64,...).", refs[0].Param)
 	}
-	if err := x.Afford(ctx, len(refs)); err != nil {
-		return err
+	if len(refs) > gate.MaxImages { // Admit refuses such requests first
+		return gate.TooManyImages(len(refs))
 	}
 	errs := make([]error, len(refs))
 	sem := make(chan struct{}, maxImageFetches)

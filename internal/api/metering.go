@@ -21,7 +21,8 @@ func openExchange(g *gate.Gate, endpoint string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		x := g.Open(gate.Caller{Policy: policyOf(c), Key: keyOf(c), RequestID: c.GetString(ctxRequestID), Start: c.GetTime(ctxStart)}, endpoint)
 		c.Set(ctxExchange, x)
-		status := http.StatusInternalServerError // if the handler panics
+		c.Writer = &rateHeaderWriter{ResponseWriter: c.Writer, x: x, render: rateHeaders} // x-ratelimit-*: ratelimit.go
+		status := http.StatusInternalServerError                                          // if the handler panics
 		defer func() { x.Finish(c.Request.Context(), status) }()
 		c.Next()
 		status = c.Writer.Status()

@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -134,6 +137,13 @@ func authenticate(d Deps) gin.HandlerFunc {
 		}
 		c.Set(ctxPolicy, p)
 		c.Set(ctxKey, k)
+		// Every authenticated route bounds its caller's bodies still
+		// arriving (pendingBodies).
+		release, ok := d.pending.hold(c, k.ID)
+		if !ok {
+			return
+		}
+		defer release()
 		c.Next()
 	}
 }
@@ -151,24 +161,87 @@ func keyOf(c *gin.Context) *policy.Key { return c.MustGet(ctxKey).(*policy.Key) 
 // policyOf returns the policy the request was authenticated under.
 func policyOf(c *gin.Context) *policy.Policy { return c.MustGet(ctxPolicy).(*policy.Policy) }
 
-// limitConcurrency bounds the model requests in flight at once: past max,
-// a request gets 429 at once with retry-after, instead of holding a
-// goroutine, a Bedrock connection and a reservation. A request holds its
-// place until its handler returns, a drained stream included. Negative
-// max: no bound.
-func limitConcurrency(max int) gin.HandlerFunc {
-	if max < 0 {
-		return func(c *gin.Context) { c.Next() }
+// pendingBodies counts the requests whose body is still arriving, per key
+// and per client address, for authenticate (one count for every route): a client that sends its bodies slowly holds
+// connections and goroutines (no model-request slot: those are taken once
+// the body is in, by the gate's Admit), so one key, or one address, may
+// hold only so many. Past a bound the request gets 429 at once, its body
+// unread. A bound of 0 or less: none.
+type pendingBodies struct {
+	perKey, perAddr int
+	mu              sync.Mutex
+	keys, addrs     map[string]int
+}
+
+func newPendingBodies(perKey, perAddr int) *pendingBodies {
+	return &pendingBodies{perKey: perKey, perAddr: perAddr, keys: map[string]int{}, addrs: map[string]int{}}
+}
+
+// hold counts the body of c's request, from key, as pending until it has
+// been read to its end (or release is called: when the request ends), or,
+// past a bound, writes the 429 and returns false. A request without a body
+// is not counted. A nil p bounds nothing.
+func (p *pendingBodies) hold(c *gin.Context, key string) (release func(), ok bool) {
+	r := c.Request
+	if p == nil || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return func() {}, true
 	}
-	slots := make(chan struct{}, max)
-	return func(c *gin.Context) {
-		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
-			c.Next()
-		default:
-			writeError(c, &tollgate.Error{Kind: tollgate.RateLimited, Code: "too_many_concurrent_requests", RetryAfter: time.Second,
-				Message: fmt.Sprintf("The gateway is serving its limit of %d requests at once. Retry shortly.", max)})
-		}
+	addr := c.RemoteIP() // never X-Forwarded-For: a client writes it
+	which, ok := p.take(key, addr)
+	if !ok {
+		c.Header("Connection", "close") // net/http would otherwise wait for the body to discard it
+		writeError(c, &tollgate.Error{Kind: tollgate.RateLimited, Code: "too_many_pending_requests", RetryAfter: time.Second,
+			Message: fmt.Sprintf("%s already has %d requests whose body is still arriving. Send each request's body whole, at once, and retry.", which, p.bound(which))})
+		return nil, false
 	}
+	var once sync.Once
+	release = func() { once.Do(func() { p.give(key, addr) }) }
+	r.Body = &doneReader{ReadCloser: r.Body, done: release}
+	return release, true
+}
+
+func (p *pendingBodies) take(key, addr string) (which string, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.perKey > 0 && p.keys[key] >= p.perKey {
+		return "Your API key", false
+	}
+	if p.perAddr > 0 && p.addrs[addr] >= p.perAddr {
+		return "Your address", false
+	}
+	p.keys[key]++
+	p.addrs[addr]++
+	return "", true
+}
+
+func (p *pendingBodies) bound(which string) int {
+	if which == "Your API key" {
+		return p.perKey
+	}
+	return p.perAddr
+}
+
+func (p *pendingBodies) give(key, addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.keys[key]--; p.keys[key] <= 0 {
+		delete(p.keys, key)
+	}
+	if p.addrs[addr]--; p.addrs[addr] <= 0 {
+		delete(p.addrs, addr)
+	}
+}
+
+// doneReader calls done once its body has been read to its end or failed.
+type doneReader struct {
+	io.ReadCloser
+	done func()
+}
+
+func (d *doneReader) Read(b []byte) (int, error) {
+	n, err := d.ReadCloser.Read(b)
+	if err != nil {
+		d.done()
+	}
+	return n, err
 }

@@ -42,6 +42,10 @@ func handleListModels(d Deps) gin.HandlerFunc {
 		}
 		pol, k := policyOf(c), keyOf(c)
 		aliases := pol.AliasesFor(k)
+		if c.GetBool(ctxAnthropic) { // Claude Code's gateway model discovery
+			writeAnthropicModels(c, d, pol, k, models, aliases)
+			return
+		}
 		list := modelList{Object: "list", Data: make([]model, 0, len(models)+len(aliases))}
 		for _, m := range models {
 			if pol.VisibleVia(k, m.ID, listedBase(models)) {

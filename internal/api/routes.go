@@ -18,11 +18,19 @@ func addRoutes(r *gin.Engine, d Deps, g *gate.Gate) {
 
 	r.GET("/healthz", handleHealth(d))
 
-	limit := limitConcurrency(d.MaxConcurrent) // one bound for both prefixes
 	for _, prefix := range []string{"/v1", "/api/v1"} {
-		v1 := r.Group(prefix, authenticate(d))
-		v1.POST("/chat/completions", openExchange(g, "chat.completions"), limit, handleChatCompletions(d))
-		v1.POST("/embeddings", openExchange(g, "embeddings"), limit, handleEmbeddings(d))
+		// Anthropic's Messages API, for Claude Code and the Anthropic SDKs
+		// (messages.go, docs/anthropic-compat.md); its errors are Anthropic's.
+		messages := r.Group(prefix, anthropicErrors(true), authenticate(d))
+		messages.POST("/messages", openExchange(g, "messages"), handleMessages(d))
+		messages.POST("/messages/count_tokens", openExchange(g, "messages.count_tokens"), handleCountTokens(d))
+
+		// anthropicErrors(false): Anthropic's errors for a request carrying
+		// anthropic-version (GET /v1/models serves both protocols).
+		v1 := r.Group(prefix, anthropicErrors(false), authenticate(d))
+		v1.POST("/chat/completions", openExchange(g, "chat.completions"), limitItems(chatItems, false), handleChatCompletions(d))
+		v1.POST("/responses", openExchange(g, "responses"), limitItems(responsesItems, false), handleResponses(d))
+		v1.POST("/embeddings", openExchange(g, "embeddings"), limitItems(embeddingItems, true), handleEmbeddings(d))
 		v1.GET("/models", handleListModels(d))
 		v1.GET("/models/*id", handleGetModel(d)) // ids hold ':' and, for ARNs, '/'
 		v1.GET("/usage", handleUsage(g))

@@ -52,6 +52,14 @@ const (
 	DefaultStreamWriteTimeout = 30 * time.Second
 	// DefaultMaxConcurrent bounds the model requests served at once.
 	DefaultMaxConcurrent = 1024
+	// DefaultMaxPendingPerKey bounds the requests of one key whose body
+	// is still arriving: generous, since a client uploading large bodies
+	// in parallel has many arriving at once (past it, a 429 its SDK
+	// retries).
+	DefaultMaxPendingPerKey = 128
+	// DefaultMaxPendingPerAddr bounds the requests from one client address
+	// whose body is still arriving.
+	DefaultMaxPendingPerAddr = 512
 )
 
 // Deps are the server's collaborators. Logger, Policies, Bedrock, Catalog
@@ -72,12 +80,24 @@ type Deps struct {
 	BodyReadTimeout time.Duration
 	// StreamWriteTimeout bounds each write of a stream.
 	StreamWriteTimeout time.Duration
-	// MaxConcurrent bounds the model requests (chat, embeddings) in flight;
-	// past it requests get 429 with retry-after. Negative: no bound.
+	// MaxConcurrent bounds the model requests (chat, embeddings) in flight
+	// once their body has arrived and their call is admitted; past it
+	// requests get 429 with retry-after. Negative: no bound.
 	MaxConcurrent int
+	// MaxPendingPerKey and MaxPendingPerAddr bound the requests of one key,
+	// and from one client address (the connection's, never a header's),
+	// whose body is still arriving; past them, 429 at once. 0 takes the
+	// default; negative: no bound.
+	MaxPendingPerKey, MaxPendingPerAddr int
+
+	pending *pendingBodies // the count behind MaxPending*, shared by every route
+
 	// ThinkTags shows model reasoning in content between <think> and
 	// </think> instead of reasoning_content, for UIs that expect it.
 	ThinkTags bool
+	// Region is the AWS region Bedrock is called in: the Messages API maps
+	// Anthropic's model names to the inference profiles of its geography.
+	Region string
 	// OriginSecrets, when set, are the values of OriginHeader a request
 	// must carry (ParseOriginSecrets): only the front door reaches the API.
 	OriginSecrets []string
@@ -106,9 +126,16 @@ func NewServer(d Deps) http.Handler {
 	if d.MaxConcurrent == 0 {
 		d.MaxConcurrent = DefaultMaxConcurrent
 	}
+	if d.MaxPendingPerKey == 0 {
+		d.MaxPendingPerKey = DefaultMaxPendingPerKey
+	}
+	if d.MaxPendingPerAddr == 0 {
+		d.MaxPendingPerAddr = DefaultMaxPendingPerAddr
+	}
 	if d.Tokens == nil {
 		d.Tokens = &tokens.Counter{}
 	}
+	d.pending = newPendingBodies(d.MaxPendingPerKey, d.MaxPendingPerAddr)
 	gin.SetMode(gin.ReleaseMode) // gin keeps its mode globally; release mode only silences its debug output
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -120,7 +147,7 @@ func NewServer(d Deps) http.Handler {
 		meter = d.Meter // a nil *metering.Meter must stay a nil interface
 	}
 	g := gate.New(gate.Config{Bedrock: d.Bedrock, Catalog: d.Catalog, Budget: d.Budget, Policies: d.Policies, Meter: meter, Logger: d.Logger,
-		Now: d.Now, UpstreamTimeout: d.UpstreamTimeout, DrainTimeout: d.DrainTimeout})
+		Now: d.Now, UpstreamTimeout: d.UpstreamTimeout, DrainTimeout: d.DrainTimeout, MaxConcurrent: max(d.MaxConcurrent, 0)})
 	addRoutes(r, d, g)
 	return r
 }

@@ -36,7 +36,11 @@ import (
 // answered with the same deterministic reply, token rule and prompt cache:
 // an Anthropic "message" object, or a stream of "chunk" events whose bytes
 // are Anthropic's stream events, the last carrying
-// amazon-bedrock-invocationMetrics.
+// amazon-bedrock-invocationMetrics. A guardrail comes in the
+// X-Amzn-Bedrock-GuardrailIdentifier, -GuardrailVersion and -Trace headers,
+// checked as Converse's guardrailConfig; the answer then carries
+// amazon-bedrock-guardrailAction (NONE, or INTERVENED with [sim:guardrail],
+// the reply then being the guardrail's blocked message, ending the turn).
 
 // Operation names of the Claude Messages path, as Stats counts them.
 const (
@@ -641,6 +645,9 @@ func (s *Server) serveClaude(w http.ResponseWriter, r *http.Request, modelID, re
 		inv.model = m
 		if inv.claude, conv, apiErr = parseClaude(body, m); apiErr == nil {
 			inv.req = *conv
+			inv.req.GuardrailConfig, apiErr = headerGuardrail(r.Header)
+		}
+		if apiErr == nil {
 			inv.marks, apiErr = parseMarkers(conv.Messages)
 		}
 	}
@@ -679,6 +686,34 @@ func (s *Server) serveClaude(w http.ResponseWriter, r *http.Request, modelID, re
 	writeJSON(w, inv.message())
 }
 
+// headerGuardrail reads the guardrail an InvokeModel call goes through, from
+// its headers, and checks it as Converse's guardrailConfig is checked; nil
+// when there is none.
+func headerGuardrail(h http.Header) (*guardrailConfig, *apiError) {
+	id := h.Get("X-Amzn-Bedrock-GuardrailIdentifier")
+	if id == "" {
+		return nil, nil
+	}
+	g := &guardrailConfig{GuardrailIdentifier: id, GuardrailVersion: h.Get("X-Amzn-Bedrock-GuardrailVersion"),
+		Trace: strings.ToLower(h.Get("X-Amzn-Bedrock-Trace"))}
+	if e := validateGuardrail(g); e != nil {
+		return nil, e
+	}
+	return g, nil
+}
+
+// guardrailAction is what Bedrock adds to an answer that went through a
+// guardrail: INTERVENED or NONE; "" without a guardrail.
+func (inv *claudeInvocation) guardrailAction() string {
+	switch {
+	case inv.req.GuardrailConfig == nil:
+		return ""
+	case inv.reply.stopReason == stopGuardrail:
+		return "INTERVENED"
+	}
+	return "NONE"
+}
+
 // claudeUsage is Anthropic's usage object.
 type claudeUsage struct {
 	InputTokens              int `json:"input_tokens"`
@@ -697,6 +732,8 @@ type claudeMessageOut struct {
 	StopReason   *string          `json:"stop_reason"`
 	StopSequence *string          `json:"stop_sequence"`
 	Usage        claudeUsage      `json:"usage"`
+	// GuardrailAction is Bedrock's, for a call through a guardrail.
+	GuardrailAction string `json:"amazon-bedrock-guardrailAction,omitempty"`
 }
 
 // messageID is an Anthropic-on-Bedrock message id derived from the
@@ -743,13 +780,23 @@ func (inv *claudeInvocation) stopSequence() *string {
 	return &s
 }
 
-// message is the non-streamed answer.
+// message is the non-streamed answer. A guardrail's intervention replaces
+// the answer with its blocked message, which ends the turn.
 func (inv *claudeInvocation) message() claudeMessageOut {
-	stop := inv.reply.stopReason
+	stop := inv.stopReason()
 	return claudeMessageOut{
 		ID: inv.messageID(), Type: "message", Role: "assistant", Model: anthropicModelName(inv.model.ID),
 		Content: inv.blocks(), StopReason: &stop, StopSequence: inv.stopSequence(), Usage: inv.usageOut(),
+		GuardrailAction: inv.guardrailAction(),
 	}
+}
+
+// stopReason is the reply's stop reason in Anthropic's terms.
+func (inv *claudeInvocation) stopReason() string {
+	if inv.reply.stopReason == stopGuardrail {
+		return stopEndTurn
+	}
+	return inv.reply.stopReason
 }
 
 // decodeBase64JSON decodes a base64 blob holding JSON, for CountTokens.

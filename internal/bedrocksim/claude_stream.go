@@ -22,7 +22,7 @@ type claudeEvent struct {
 func (inv *claudeInvocation) events() []claudeEvent {
 	start := inv.message()
 	start.Content = []map[string]any{}
-	start.StopReason, start.StopSequence = nil, nil
+	start.StopReason, start.StopSequence, start.GuardrailAction = nil, nil, ""
 	start.Usage.OutputTokens = 1
 	evs := []claudeEvent{{payload: map[string]any{"type": "message_start", "message": start}}}
 	for i, b := range inv.blocks() {
@@ -54,7 +54,7 @@ func (inv *claudeInvocation) events() []claudeEvent {
 	}
 	return append(evs, claudeEvent{payload: map[string]any{
 		"type":  "message_delta",
-		"delta": map[string]any{"stop_reason": inv.reply.stopReason, "stop_sequence": inv.stopSequence()},
+		"delta": map[string]any{"stop_reason": inv.stopReason(), "stop_sequence": inv.stopSequence()},
 		"usage": map[string]any{"output_tokens": inv.usage.OutputTokens},
 	}})
 }
@@ -126,7 +126,7 @@ func (s *Server) streamClaude(w http.ResponseWriter, r *http.Request, inv *claud
 			return
 		}
 	}
-	send(chunkMessage(map[string]any{
+	stop := map[string]any{
 		"type": "message_stop",
 		"amazon-bedrock-invocationMetrics": invocationMetrics{
 			InputTokenCount:           inv.usage.InputTokens,
@@ -136,14 +136,38 @@ func (s *Server) streamClaude(w http.ResponseWriter, r *http.Request, inv *claud
 			CacheReadInputTokenCount:  inv.usage.CacheReadInputTokens,
 			CacheWriteInputTokenCount: inv.usage.CacheWriteInputTokens,
 		},
-	}))
+	}
+	if a := inv.guardrailAction(); a != "" {
+		stop["amazon-bedrock-guardrailAction"] = a
+	}
+	send(chunkMessage(stop))
 }
 
 // chunkMessage frames an Anthropic event as Bedrock does: a chunk event
 // whose JSON payload carries the event's JSON in base64 under "bytes", and
 // Bedrock's "p" padding.
 func chunkMessage(event map[string]any) eventstream.Message {
-	raw, _ := json.Marshal(event)
+	raw := eventJSON(event)
 	payload := map[string]any{"bytes": base64.StdEncoding.EncodeToString(raw)}
 	return eventMessage("chunk", payload)
+}
+
+// eventJSON encodes an Anthropic event with its type first, as Anthropic
+// writes it (the other members in key order).
+func eventJSON(event map[string]any) []byte {
+	typ, _ := json.Marshal(event["type"])
+	rest := make(map[string]any, len(event))
+	for k, v := range event {
+		if k != "type" {
+			rest[k] = v
+		}
+	}
+	body, _ := json.Marshal(rest)
+	out := append([]byte(`{"type":`), typ...)
+	if len(body) > 2 {
+		out = append(out, ',')
+		out = append(out, body[1:]...)
+		return out
+	}
+	return append(out, '}')
 }

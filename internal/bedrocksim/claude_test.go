@@ -364,3 +364,37 @@ func TestCountTokens(t *testing.T) {
 		t.Errorf("stats %+v: counting is free", st)
 	}
 }
+
+// TestClaudeGuardrail: InvokeModel takes its guardrail in headers; the
+// answer says what it did, and [sim:guardrail] makes it intervene.
+func TestClaudeGuardrail(t *testing.T) {
+	s := startSim(t, bedrocksim.Options{})
+	rt := s.runtime()
+	invokeGuarded := func(id, version, body string) (map[string]any, error) {
+		out, err := rt.InvokeModel(context.Background(), &bedrockruntime.InvokeModelInput{
+			ModelId: aws.String(sonnet45), Body: []byte(body), GuardrailIdentifier: aws.String(id), GuardrailVersion: aws.String(version),
+		})
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		return m, json.Unmarshal(out.Body, &m)
+	}
+	m, err := invokeGuarded("abc123", "1", claudeBody("Hello"))
+	if err != nil || m["amazon-bedrock-guardrailAction"] != "NONE" || !strings.Contains(mustJSON(m["content"]), "simulated reply") {
+		t.Errorf("a call through a guardrail: %v %v", m, err)
+	}
+	m, err = invokeGuarded("abc123", "1", claudeBody("Hello [sim:guardrail]"))
+	if err != nil || m["amazon-bedrock-guardrailAction"] != "INTERVENED" || m["stop_reason"] != "end_turn" ||
+		!strings.Contains(mustJSON(m["content"]), "Sorry, the model cannot answer this question.") {
+		t.Errorf("an intervention: %v %v", m, err)
+	}
+	_, err = invokeGuarded("abc123", "", claudeBody("Hello"))
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
+		t.Errorf("a guardrail without version: %v", err)
+	}
+	if m, _, err := invokeClaude(t, rt, sonnet45, claudeBody("Hello [sim:guardrail]")); err != nil || m["amazon-bedrock-guardrailAction"] != nil {
+		t.Errorf("no guardrail: %v %v", m, err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/tokens"
 	"github.com/tollgate-gw/tollgate/internal/usage"
+	"github.com/tollgate-gw/tollgate/internal/usage/memory"
 )
 
 // Defaults for Options.
@@ -50,6 +51,7 @@ type Options struct {
 // concurrent use.
 type Guard struct {
 	store    usage.Store
+	limiter  usage.Limiter // the store's, or a memory one of this process
 	opts     Options
 	counter  tokens.Counter
 	settling *settling // deferred settlements (ticket.go)
@@ -72,7 +74,13 @@ func New(store usage.Store, opts Options) *Guard {
 	if opts.SettleWait <= 0 {
 		opts.SettleWait = DefaultSettleWait
 	}
-	return &Guard{store: store, opts: opts, settling: newSettling()}
+	g := &Guard{store: store, opts: opts, settling: newSettling()}
+	if l, ok := store.(usage.Limiter); ok {
+		g.limiter = l
+	} else {
+		g.limiter = &memory.Limiter{}
+	}
+	return g
 }
 
 // Request is what the guard needs to know of a request about to be sent.
@@ -109,6 +117,11 @@ type Request struct {
 // then lowers the output cap to what remains if at least MinOutput tokens
 // fit; otherwise the error is a 429 insufficient_quota. Every admitted
 // request must be settled, whatever happens to it.
+//
+// Rate limits are checked first (429 rate_limit_exceeded, rate.go): a
+// request they admit holds its worst-case tokens and a concurrency slot,
+// given back when the budget then refuses it, corrected and freed when it
+// is settled.
 func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 	now := g.opts.Now().UTC()
 	caps := r.Policy.Caps(r.Key)
@@ -121,6 +134,19 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 		Period:    Period(now),
 	}
 	t.res = &usage.Reservation{ID: r.ID, Period: t.Period, Charges: charges(r.Key.ID, caps)}
+	if err := g.acquireRate(ctx, &r, t, now); err != nil {
+		return nil, err
+	}
+	tk, err := g.admitBudget(ctx, r, t, now)
+	if err != nil {
+		t.releaseRate(ctx, Usage{}, true)
+	}
+	return tk, err
+}
+
+// admitBudget is Admit's budget part, for a ticket the rate limits
+// admitted: Admit cancels that admission when it refuses.
+func (g *Guard) admitBudget(ctx context.Context, r Request, t *Ticket, now time.Time) (*Ticket, error) {
 	if !capped(t.res.Charges) {
 		return t, nil // nothing to hold: the settlement records the spend
 	}
@@ -200,38 +226,6 @@ func (g *Guard) Exhausted(ctx context.Context, p *policy.Policy, k *policy.Key) 
 		// Nothing is left: the refusal names no request's cost.
 		return g.refusal(&usage.ExceededError{Scope: usage.Scope{Kind: s.kind, ID: s.id},
 			Limit: s.scope.Limit, Spent: s.scope.Spent, Reserved: s.scope.Reserved}, policy.Price{}, 0, 0, now)
-	}
-	return nil
-}
-
-// Afford refuses, with a 429 budget_exceeded, a request of k under p to
-// route whose input alone, at least minInput tokens at the plain input
-// price, does not fit what one of its caps has left, found from the usage
-// store alone. Front ends call it before costly work only such input
-// justifies: fetching image URLs (issue 13: a $0 key made the gateway fetch
-// 740 MB). It returns nil when the input fits, k is uncapped or the route
-// unpriced (Admit decides those), or the store cannot be read.
-func (g *Guard) Afford(ctx context.Context, p *policy.Policy, k *policy.Key, route policy.Route, minInput int64) error {
-	if !p.Caps(k).Capped() || !route.Priced {
-		return nil
-	}
-	st, err := g.Status(ctx, p, k)
-	if err != nil {
-		return nil
-	}
-	worst := policy.Price{Input: route.Price.Input} // input only: the refusal names no output
-	cost := worst.Cost(minInput, 0, 0, 0)
-	now := g.opts.Now().UTC()
-	for _, s := range []struct {
-		kind  usage.Kind
-		id    string
-		scope *ScopeStatus
-	}{{usage.KindKey, k.ID, &st.Key}, {usage.KindTeam, k.Team, st.Team}, {usage.KindGlobal, "", st.Global}} {
-		if s.scope == nil || s.scope.Limit == usage.Uncapped || s.scope.Remaining() >= cost {
-			continue
-		}
-		return g.refusal(&usage.ExceededError{Scope: usage.Scope{Kind: s.kind, ID: s.id},
-			Limit: s.scope.Limit, Spent: s.scope.Spent, Reserved: s.scope.Reserved}, worst, minInput, 0, now)
 	}
 	return nil
 }

@@ -1396,36 +1396,3 @@ func TestSharedRemaining(t *testing.T) {
 		}
 	}
 }
-
-// TestAfford: the input of a request alone (its images, before they are
-// fetched) is checked against what its caps have left, from the store
-// alone (issue 13, point 3b).
-func TestAfford(t *testing.T) {
-	const policyYAML = `
-keys:
-  - {id: small, sha256: "#small", monthly_budget_usd: 0.001}
-  - {id: free, sha256: "#free"}
-`
-	f := newFixture(t, policyYAML, budget.Options{})
-	f.spend(t, "small", 200) // 800 micro-USD left
-	tests := []struct {
-		key      string
-		minInput int64 // tokens, at haiku's 1 micro-USD each
-		wantErr  bool
-	}{
-		{"small", 800, false},
-		{"small", 801, true},
-		{"free", 1_000_000, false},
-	}
-	for _, tt := range tests {
-		k, _ := f.pol.KeyByID(tt.key)
-		route, err := f.pol.Route(k, haiku)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = f.guard.Afford(context.Background(), f.pol, k, route, tt.minInput)
-		if (asQuota(err) != nil) != tt.wantErr || (err != nil && asQuota(err) == nil) {
-			t.Errorf("Afford(%s, %d) = %v, want a 429: %v", tt.key, tt.minInput, err, tt.wantErr)
-		}
-	}
-}

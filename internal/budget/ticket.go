@@ -20,9 +20,13 @@ type Ticket struct {
 	Price     policy.Price
 	MaxOutput int  // the output cap the request must be sent with; 0 = the model's own
 	Clamped   bool // MaxOutput was lowered to fit the budget
+	// Rate is what the key's rate limits allow after this admission; the
+	// zero RateStatus when it has none.
+	Rate RateStatus
 
 	g        *Guard
 	res      *usage.Reservation
+	rate     *usage.RateRelease // the rate admission to release; nil when none
 	reserved bool
 	once     sync.Once
 	result   Settlement
@@ -109,6 +113,7 @@ var ErrFlushed = errors.New("budget: settlement abandoned at shutdown")
 // Flush has already run.
 func (t *Ticket) Settle(ctx context.Context, u Usage) (Settlement, error) {
 	t.once.Do(func() {
+		t.releaseRate(ctx, u, false)
 		t.result.Usage = u
 		t.result.CostMicros = t.Price.Cost(u.Input, u.Output, u.CacheRead, u.CacheWrite)
 		g := t.g

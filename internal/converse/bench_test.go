@@ -85,3 +85,24 @@ func BenchmarkStreamAppendEvent(b *testing.B) {
 		buf = s.AppendEvent(buf[:0], ev)
 	}
 }
+
+// BenchmarkResponsesStreamTextDelta is BenchmarkStreamAppendEvent for the
+// Responses API's stream: one text delta turned into one
+// response.output_text.delta event, in streams of 100 deltas (the stream
+// keeps the text for the done events).
+func BenchmarkResponsesStreamTextDelta(b *testing.B) {
+	meta := converse.ResponsesMeta{ID: converse.NewResponseID(), CreatedAt: 1700000000, Model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}
+	var ev types.ConverseStreamOutput = text(0, "The quick brown fox jumps over the \"lazy\" dog.\n")
+	var buf []byte
+	var s *converse.ResponsesStream
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%100 == 0 {
+			b.StopTimer()
+			s = converse.NewResponsesStream(meta)
+			buf = s.AppendEvent(buf[:0], msgStart())
+			b.StartTimer()
+		}
+		buf = s.AppendEvent(buf[:0], ev)
+	}
+}

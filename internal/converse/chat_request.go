@@ -779,7 +779,7 @@ func parseToolChoice(raw json.RawMessage, tools []Tool) (ToolChoice, error) {
 // request (upstream.StreamInput).
 func ToConverse(r *ChatRequest, modelID string, opts Options) (*bedrockruntime.ConverseInput, error) {
 	for _, ref := range ImageURLs(r) {
-		if ref.Image.Data == nil {
+		if ref.Image.Data == nil && !opts.ImagesPending {
 			return nil, invalid(codeUnsupportedValue, ref.Param, "Invalid '%s': image URLs are not fetched by this gateway; send a data: URL (data:image/png;base64,...).", ref.Param)
 		}
 	}
@@ -1017,20 +1017,29 @@ const emptyToolResult = "(empty)"
 // block when textTools (tool_choice "none") is set.
 func toolResult(m *Message, name string, textTools bool) types.ContentBlock {
 	var texts []string
+	var content []types.ToolResultContentBlock
 	for _, p := range m.Parts {
-		if !isBlank(p.Text) {
+		switch {
+		case p.Kind == PartImage && p.Image != nil:
+			// A Responses function_call_output may carry images (Codex's
+			// view_image); chat's tool messages carry text only.
+			if textTools {
+				texts = append(texts, "(an image)")
+				continue
+			}
+			content = append(content, &types.ToolResultContentBlockMemberImage{Value: types.ImageBlock{
+				Format: p.Image.Format, Source: &types.ImageSourceMemberBytes{Value: p.Image.Data}}})
+		case p.Kind == PartText && !isBlank(p.Text):
 			texts = append(texts, p.Text)
+			content = append(content, &types.ToolResultContentBlockMemberText{Value: p.Text})
 		}
 	}
-	if len(texts) == 0 {
+	if len(texts) == 0 && len(content) == 0 {
 		texts = []string{emptyToolResult}
+		content = []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{Value: emptyToolResult}}
 	}
 	if textTools {
 		return &types.ContentBlockMemberText{Value: "[tool " + name + " result: " + strings.Join(texts, "\n") + "]"}
-	}
-	content := make([]types.ToolResultContentBlock, len(texts))
-	for i, t := range texts {
-		content[i] = &types.ToolResultContentBlockMemberText{Value: t}
 	}
 	return &types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{ToolUseId: &m.ToolCallID, Content: content}}
 }

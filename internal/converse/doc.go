@@ -94,4 +94,16 @@
 // finish_reason, with stream_options.include_usage a last chunk with empty
 // choices and the usage, and "data: [DONE]". A stream that closes without
 // both messageStop and metadata has failed: [Stream.End] says so.
+//
+// # The Responses API
+//
+// [ParseResponsesRequest] reads OpenAI's Responses API request (what Codex
+// and the Agents SDK send) into the equivalent [ChatRequest], which the
+// functions above then translate as they translate chat: input items
+// become messages (an assistant's reasoning, text and calls one turn),
+// namespace tools are flattened into Bedrock names through a table that
+// splits them back, custom tools become functions of one string, and the
+// reasoning items Tollgate returned carry Claude's signed thinking back in
+// their encrypted_content. [FromConverseResponses] builds the response
+// object and a [ResponsesStream] the Responses event stream.
 package converse

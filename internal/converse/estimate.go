@@ -68,6 +68,30 @@ type Framing struct {
 	CachePoints bool
 }
 
+// Input is a Converse request as it goes to Bedrock. Front ends hold it by
+// this name, so that only the gate and upstream import the SDK's client
+// package.
+type Input = bedrockruntime.ConverseInput
+
+// Measures is everything the worst case of a Converse call built from a
+// chat request needs, read from the request and from the input sent to
+// Bedrock: the byte bound, the framing and, lazily, the texts to count.
+type Measures struct {
+	Size           InputSize
+	Framing        Framing
+	DocumentTokens int
+	Texts          func() []string
+}
+
+// Measure measures r (whose body was bodyLen bytes) and in, the Converse
+// input built from it.
+func Measure(r *ChatRequest, in *bedrockruntime.ConverseInput, bodyLen int) Measures {
+	return Measures{
+		Size: MeasureInput(r, bodyLen), Framing: FramingOf(in), DocumentTokens: DocumentTokens(in),
+		Texts: func() []string { return InputTexts(in) },
+	}
+}
+
 // FramingOf measures the framing of in, the request as it goes to Bedrock
 // (after ToConverse added the gateway's cache points and any tool that
 // carries a JSON answer). It allocates nothing.

@@ -29,6 +29,10 @@ type Options struct {
 	// </think>. ToConverse then strips such a block from the assistant
 	// messages a client sends back.
 	ThinkTags bool
+	// ImagesPending: image URLs are not fetched yet. ToConverse then
+	// translates them as images without bytes, for measuring the input
+	// before admission; the input to send is built again once they are.
+	ImagesPending bool
 	// CacheScope, when set and the request has a cache point, opens the
 	// system prompt: Bedrock keeps one prompt cache per AWS account, so the
 	// prefixes of requests of different scopes (keys, or teams that share a

@@ -28,12 +28,17 @@ type Exchange struct {
 	caller   Caller
 	endpoint string
 	done     func() // the in-flight gauge's release
+	release  func() // the place among the calls in flight, from Admit; nil before
 
 	model  string // as requested
 	stream bool
 	route  *policy.Route
 	ticket *budget.Ticket
-	demand budget.Request // what Admit reserved for, to estimate an unreported usage alike
+	demand budget.Request    // what Admit reserved for, to estimate an unreported usage alike
+	rate   budget.RateStatus // the rate limits after Admit's decision
+	// rateRefused: a rate limit of the policy refused the request (its
+	// code, rate_limit_exceeded, is also Bedrock's throttling's).
+	rateRefused bool
 
 	mu              sync.Mutex // settlement and notes may come from a call's goroutines
 	settlement      Settlement
@@ -111,15 +116,29 @@ type Grant struct {
 	Clamped   bool // MaxOutput was lowered to fit a budget
 }
 
+// MaxImages is the most images Bedrock takes in one request.
+const MaxImages = 20
+
 // Admit reserves d's worst-case cost on the caller's budgets (429
 // insufficient_quota when it does not fit), deciding the output cap once.
-// An admitted exchange is settled by its call; one that never calls is
-// settled at nothing by Finish.
+// More than MaxImages images are a 400 too_many_images, before anything
+// else. A front end fetches nothing on the client's behalf (image URLs)
+// before its call is admitted. An admitted exchange is settled by its
+// call; one that never calls is settled at nothing by Finish.
 func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
 	if x.route == nil || x.ticket != nil {
 		return Grant{}, x.outOfOrder("Admit")
 	}
+	if d.Images > MaxImages {
+		return Grant{}, x.note(TooManyImages(d.Images))
+	}
 	if err := x.current(ctx); err != nil {
+		return Grant{}, x.note(err)
+	}
+	// The place among the calls in flight is taken only now, with the
+	// request whole: a body still arriving holds none (issue 13).
+	release, err := x.g.acquire()
+	if err != nil {
 		return Grant{}, x.note(err)
 	}
 	r := budget.Request{
@@ -129,10 +148,28 @@ func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
 	}
 	t, err := x.g.c.Budget.Admit(ctx, r)
 	if err != nil {
+		release()
+		var rl *budget.RateLimited
+		if errors.As(err, &rl) {
+			x.rate, x.rateRefused = rl.Status, true
+		}
 		return Grant{}, x.note(err)
 	}
-	x.ticket, x.demand = t, r
+	x.ticket, x.demand, x.rate, x.release = t, r, t.Rate, release
 	return Grant{MaxOutput: t.MaxOutput, Clamped: t.Clamped}, nil
+}
+
+// RateLimits returns what the caller's rate limits allow after Admit's
+// decision, admitted or refused by a rate limit, for the front end's
+// headers (each protocol names them its own way); the zero RateStatus
+// before Admit, after another refusal, or for a key without rate limits.
+func (x *Exchange) RateLimits() budget.RateStatus { return x.rate }
+
+// TooManyImages is the 400 of a request with n images, more than
+// MaxImages.
+func TooManyImages(n int) error {
+	return tollgate.Errorf(tollgate.Invalid, "too_many_images", "",
+		"The request has %d images; Bedrock takes at most %d images in one request. Send at most %d.", n, MaxImages, MaxImages)
 }
 
 // current re-checks the caller against the policy in force, at admission:
@@ -183,19 +220,6 @@ func sameCall(a, b policy.Route) bool {
 // cannot be read (Admit then decides).
 func (x *Exchange) Exhausted(ctx context.Context) error {
 	return x.note(x.g.c.Budget.Exhausted(ctx, x.caller.Policy, x.caller.Key))
-}
-
-// Afford refuses, with the 429 budget_exceeded of a request that cannot
-// fit, a routed request whose images alone (images of them, at the routed
-// model's most tokens per image) do not fit what one of the caller's caps
-// has left, found from the usage store alone: front ends call it before
-// fetching image URLs, which such a request must not make the gateway do.
-func (x *Exchange) Afford(ctx context.Context, images int) error {
-	if x.route == nil {
-		return x.outOfOrder("Afford")
-	}
-	minInput := int64(images) * int64(budget.ImageTokens(x.route.ModelID))
-	return x.note(x.g.c.Budget.Afford(ctx, x.caller.Policy, x.caller.Key, *x.route, minInput))
 }
 
 // callContext is the context of a Bedrock call: Bedrock bills a generation
@@ -295,7 +319,8 @@ var refusals = map[string]bool{
 
 // Finish ends the exchange with the status the client was sent and records
 // its one metering event. An admitted call that was never made is settled
-// at nothing. Only the first call counts.
+// at nothing; an admitted exchange gives back its place among the calls in
+// flight. Only the first call counts.
 func (x *Exchange) Finish(ctx context.Context, status int) {
 	if x.finished {
 		return
@@ -306,13 +331,16 @@ func (x *Exchange) Finish(ctx context.Context, status int) {
 			x.settle(ctx, Usage{}) // the front end failed before the call: nothing to bill
 		}
 	}
+	if x.release != nil {
+		x.release()
+	}
 	m := x.g.c.Meter
 	if m == nil {
 		return
 	}
 	defer x.done()
 	ev := x.Event(status)
-	if refusals[x.errCode] {
+	if refusals[x.errCode] || x.rateRefused {
 		m.Rejected(ev.KeyID, x.errCode)
 	}
 	m.Record(ev)

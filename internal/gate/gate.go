@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -65,12 +66,18 @@ type Config struct {
 	// DrainTimeout bounds how long a stream is read, once its client left,
 	// for the usage Bedrock reports at its end.
 	DrainTimeout time.Duration
+	// MaxConcurrent bounds the admitted calls in flight: an exchange takes
+	// its place in Admit, once its request has arrived whole and been
+	// routed, and gives it back in Finish. Past it, Admit is a 429
+	// too_many_concurrent_requests. 0 or negative: no bound.
+	MaxConcurrent int
 }
 
 // Gate runs model calls under the policy's guards. It is safe for
 // concurrent use.
 type Gate struct {
-	c Config
+	c     Config
+	slots chan struct{} // nil: no bound
 }
 
 // New returns a Gate.
@@ -84,7 +91,26 @@ func New(c Config) *Gate {
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
-	return &Gate{c: c}
+	g := &Gate{c: c}
+	if c.MaxConcurrent > 0 {
+		g.slots = make(chan struct{}, c.MaxConcurrent)
+	}
+	return g
+}
+
+// acquire takes a place among the calls in flight, or refuses at once: a
+// request that waited would hold its reservation and connection meanwhile.
+func (g *Gate) acquire() (release func(), err error) {
+	if g.slots == nil {
+		return func() {}, nil
+	}
+	select {
+	case g.slots <- struct{}{}:
+		return func() { <-g.slots }, nil
+	default:
+		return nil, &tollgate.Error{Kind: tollgate.RateLimited, Code: "too_many_concurrent_requests", RetryAfter: time.Second,
+			Message: fmt.Sprintf("The gateway is serving its limit of %d requests at once. Retry shortly.", cap(g.slots))}
+	}
 }
 
 // Caller is who makes a request: the key it authenticated with, under the

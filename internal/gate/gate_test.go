@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
@@ -230,4 +231,98 @@ func TestOutOfOrder(t *testing.T) {
 	if !errors.As(err, &te) || te.Kind != tollgate.Internal || len(f.sent) != 0 {
 		t.Errorf("Converse before Admit: %v, %d calls; want an Internal error and no call", err, len(f.sent))
 	}
+}
+
+// TestRateLimitRefusal: a request over its key's rate limit is refused at
+// Admit, before Bedrock, counted as a rejection, and the exchange tells the
+// front end what the limit allows (for its headers).
+func TestRateLimitRefusal(t *testing.T) {
+	f := &fakeBedrock{}
+	g, caller, rec := cappedGate(t, f, "100\n    requests_per_minute: 1")
+	ctx := context.Background()
+	for i, want := range []string{"", "rate_limit_exceeded"} {
+		caller.RequestID = fmt.Sprint("req-", i)
+		x := g.Open(caller, "chat.completions")
+		if _, err := x.Route(ctx, sonnet, false); err != nil {
+			t.Fatal(err)
+		}
+		_, err := x.Admit(ctx, gate.Demand{InputBytes: 100, MaxOutput: 10})
+		if err == nil {
+			_, err = x.Converse(ctx, &bedrockruntime.ConverseInput{ModelId: aws.String(sonnet)})
+		}
+		code := ""
+		if err != nil {
+			code = tollgate.AsError(err).Code
+		}
+		x.Finish(ctx, 200)
+		rs := x.RateLimits()
+		if code != want || rs.Requests == nil || rs.Requests.Limit != 1 || rs.Requests.Remaining != 0 {
+			t.Fatalf("request %d: error %q, status %+v; want %q and 0 of 1 remaining", i, code, rs.Requests, want)
+		}
+	}
+	if len(f.sent) != 1 || !cmp.Equal(rec.rejected, []string{"rate_limit_exceeded"}) {
+		t.Fatalf("%d calls, rejections %v; want 1 call and one rate_limit_exceeded", len(f.sent), rec.rejected)
+	}
+}
+
+// TestConcurrencySlots: an exchange takes its place among the calls in
+// flight at admission, not before, and gives it back at Finish, whether
+// it was admitted or refused; a refusal by the budget holds none.
+func TestConcurrencySlots(t *testing.T) {
+	p, err := policy.Parse(map[string][]byte{"policy.yaml": fmt.Appendf(nil, `
+keys:
+  - id: k
+    sha256: %q
+  - id: broke
+    sha256: %q
+    monthly_budget_usd: 0
+pricing:
+  anthropic.claude-sonnet-4-5-20250929-v1:0: {input: 1, output: 10}
+`, policy.HashSecret("sk-k-0123456789"), policy.HashSecret("sk-broke-0123456789"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := p.KeyByID("k")
+	broke, _ := p.KeyByID("broke")
+	g := gate.New(gate.Config{Bedrock: &fakeBedrock{}, Catalog: noCatalog{}, Budget: budget.New(memory.New(), budget.Options{}),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxConcurrent: 2})
+	ctx := context.Background()
+	admit := func(key *policy.Key, images int) (*gate.Exchange, error) {
+		x := g.Open(gate.Caller{Policy: p, Key: key, RequestID: fmt.Sprint("req-", time.Now().UnixNano())}, "chat.completions")
+		if _, err := x.Route(ctx, sonnet, false); err != nil {
+			t.Fatal(err)
+		}
+		_, err := x.Admit(ctx, gate.Demand{InputBytes: 10, MaxOutput: 10, Images: images})
+		return x, err
+	}
+	code := func(err error) string {
+		if err == nil {
+			return ""
+		}
+		return tollgate.AsError(err).Code
+	}
+	// Opened and routed exchanges hold nothing.
+	for range 10 {
+		x := g.Open(gate.Caller{Policy: p, Key: k, RequestID: "idle"}, "chat.completions")
+		if _, err := x.Route(ctx, sonnet, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x1, err1 := admit(k, 0)
+	xb, errb := admit(broke, 0) // refused by its budget: gives its place back at once
+	x2, err2 := admit(k, 0)
+	x3, err3 := admit(k, 0)
+	_, err4 := admit(k, gate.MaxImages+1)
+	got := []string{code(err1), code(errb), code(err2), code(err3), code(err4)}
+	want := []string{"", "budget_exceeded", "", "too_many_concurrent_requests", "too_many_images"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("admissions (-want +got)\n%s", diff)
+	}
+	xb.Finish(ctx, 429)
+	x3.Finish(ctx, 429)
+	x1.Finish(ctx, 200)
+	if _, err := admit(k, 0); err != nil {
+		t.Errorf("after a Finish: %v", err)
+	}
+	x2.Finish(ctx, 200)
 }

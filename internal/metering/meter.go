@@ -20,7 +20,7 @@ type Event struct {
 	KeyID, Team      string        // the key's policy id (never a secret); Team "" when none
 	Model            string        // as requested (may be an alias)
 	ResolvedModel    string        // the Bedrock model id called
-	Endpoint         string        // "chat.completions", "embeddings"
+	Endpoint         string        // "chat.completions", "embeddings", "messages", "messages.count_tokens"
 	Stream           bool          // the client asked for a stream
 	Status           int           // HTTP status sent
 	UpstreamError    string        // Bedrock error code ("ThrottlingException"), "" when none

@@ -317,6 +317,12 @@ func (d *draft) decodeFields(src *source, n *yaml.Node, v any) bool {
 				src.lines[fmt.Sprintf("%s[%d]", name, j)] = item.Line
 			}
 		}
+		if _, whole := target.(**int64); whole && vn.ShortTag() != "!!int" {
+			// yaml.v3 would truncate 1.5 to 1.
+			d.probs = append(d.probs, src.problem(name, "%s", want(target)))
+			ok = false
+			continue
+		}
 		if err := vn.Decode(target); err != nil {
 			var te *yaml.TypeError
 			msg := err.Error()
@@ -336,7 +342,13 @@ func fieldsOf(v any) (map[string]any, []string) {
 	fields := map[string]any{}
 	var names []string
 	for i := 0; i < rv.NumField(); i++ {
-		tag, _, _ := strings.Cut(rv.Type().Field(i).Tag.Get("yaml"), ",")
+		tag, opts, _ := strings.Cut(rv.Type().Field(i).Tag.Get("yaml"), ",")
+		if tag == "" && opts == "inline" && rv.Field(i).Kind() == reflect.Struct {
+			inner, innerNames := fieldsOf(rv.Field(i).Addr().Interface())
+			maps.Copy(fields, inner)
+			names = append(names, innerNames...)
+			continue
+		}
 		if tag == "" || tag == "-" || !rv.Type().Field(i).IsExported() {
 			continue
 		}
@@ -353,6 +365,8 @@ func want(target any) string {
 		return "must be a number"
 	case **bool:
 		return "must be true or false"
+	case **int64:
+		return "must be a whole number"
 	case *[]string:
 		return `must be a list of strings, e.g. ["a", "b"]`
 	default:

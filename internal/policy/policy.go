@@ -36,6 +36,7 @@ type Key struct {
 	// PromptCache, when set, switches prompt caching for the key's
 	// requests, over the model's; a request's prompt_cache wins over both.
 	PromptCache *bool `yaml:"prompt_cache,omitempty"`
+	RateLimits  `yaml:",inline"`
 
 	hash [sha256.Size]byte
 	src  source
@@ -69,6 +70,7 @@ type Team struct {
 	// SharePromptCache lets the team's keys read each other's prompt-cache
 	// entries; by default each key's are its own ([Policy.CacheScope]).
 	SharePromptCache *bool `yaml:"share_prompt_cache,omitempty"`
+	RateLimits       `yaml:",inline"`
 
 	src source
 }
@@ -79,6 +81,24 @@ func (t *Team) BudgetMicros() int64 {
 		return Uncapped
 	}
 	return usdToMicros(*t.MonthlyBudgetUSD)
+}
+
+// RateLimits are a key's or a team's rate limits (docs/rate-limits.md); a
+// nil field is no limit.
+type RateLimits struct {
+	// RequestsPerMinute: admissions in any sliding 60-second window.
+	RequestsPerMinute *int64 `yaml:"requests_per_minute,omitempty"`
+	// TokensPerMinute: input and output tokens of the admissions in any
+	// sliding 60-second window (reserved at the worst case, corrected to
+	// Bedrock's count at settlement).
+	TokensPerMinute *int64 `yaml:"tokens_per_minute,omitempty"`
+	// MaxConcurrentRequests: admitted requests not yet settled.
+	MaxConcurrentRequests *int64 `yaml:"max_concurrent_requests,omitempty"`
+}
+
+// Limited reports whether any rate limit is set.
+func (r RateLimits) Limited() bool {
+	return r.RequestsPerMinute != nil || r.TokensPerMinute != nil || r.MaxConcurrentRequests != nil
 }
 
 // Date is a calendar day, written 2027-01-01 in policy files.

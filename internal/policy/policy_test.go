@@ -416,3 +416,20 @@ keys:
 		})
 	}
 }
+
+// TestRates: a key's rate limits and its team's, as the policy sets them.
+func TestRates(t *testing.T) {
+	p := parse(t, "p.yaml", "keys:\n"+key("a", "team: t", "requests_per_minute: 60", "max_concurrent_requests: 4")+key("b")+
+		"teams:\n  - id: t\n    tokens_per_minute: 100000\n")
+	a, _ := p.KeyByID("a")
+	b, _ := p.KeyByID("b")
+	want := policy.Rates{TeamID: "t",
+		Key:  policy.RateLimits{RequestsPerMinute: ptr(int64(60)), MaxConcurrentRequests: ptr(int64(4))},
+		Team: policy.RateLimits{TokensPerMinute: ptr(int64(100000))}}
+	if d := cmp.Diff(want, p.Rates(a)); d != "" {
+		t.Errorf("Rates(a) (-want +got):\n%s", d)
+	}
+	if r := p.Rates(b); r.Key.Limited() || r.Team.Limited() {
+		t.Errorf("Rates(b) = %+v, want no limits", r)
+	}
+}

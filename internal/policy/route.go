@@ -159,6 +159,22 @@ func (p *Policy) Caps(k *Key) Caps {
 	return c
 }
 
+// Rates are the rate limits k is under: its own and its team's (Team is
+// the zero RateLimits when k has no team or the team sets none).
+type Rates struct {
+	Key, Team RateLimits
+	TeamID    string
+}
+
+// Rates returns the rate limits k is under.
+func (p *Policy) Rates(k *Key) Rates {
+	r := Rates{Key: k.RateLimits, TeamID: k.Team}
+	if t, ok := p.teamByID[k.Team]; ok {
+		r.Team = t.RateLimits
+	}
+	return r
+}
+
 // Alerts are the soft thresholds of each cap k is under, as fractions of the
 // cap; 0 where none is set.
 type Alerts struct {

@@ -119,6 +119,7 @@ func (d *draft) build() (*Policy, []Problem) {
 			continue
 		}
 		probs = append(probs, checkBudget(t.src, t.MonthlyBudgetUSD, t.AlertAt)...)
+		probs = append(probs, checkRates(t.src, t.RateLimits)...)
 		p.teamByID[t.ID] = t
 		p.teams = append(p.teams, t)
 	}
@@ -250,6 +251,7 @@ func (p *Policy) checkKey(k *Key) []Problem {
 		}
 	}
 	probs = append(probs, checkBudget(k.src, k.MonthlyBudgetUSD, k.AlertAt)...)
+	probs = append(probs, checkRates(k.src, k.RateLimits)...)
 	probs = append(probs, checkGuardrail(k.src, k.Guardrail)...)
 	if len(probs) > 0 {
 		return probs
@@ -300,6 +302,38 @@ func checkBudget(src source, budget, alert *float64) []Problem {
 			probs = append(probs, src.problem("alert_at", "%v must be a fraction of the budget, more than 0 and at most 1 (e.g. 0.8)", a))
 		case budget == nil:
 			probs = append(probs, src.problem("alert_at", "an alert needs a monthly_budget_usd in the same entry"))
+		}
+	}
+	return probs
+}
+
+// Bounds of the rate limits: a minute cannot hold more requests than a
+// gateway serves, nor more tokens than a minute of Bedrock at its largest
+// quotas, and a limit that large is a typo.
+const (
+	maxRequestsPerMinute = 1_000_000
+	maxTokensPerMinute   = 1_000_000_000
+	maxConcurrent        = 100_000
+)
+
+// checkRates checks the rate limits of a key or team.
+func checkRates(src source, r RateLimits) []Problem {
+	var probs []Problem
+	for _, f := range []struct {
+		name  string
+		v     *int64
+		limit int64
+	}{
+		{"requests_per_minute", r.RequestsPerMinute, maxRequestsPerMinute},
+		{"tokens_per_minute", r.TokensPerMinute, maxTokensPerMinute},
+		{"max_concurrent_requests", r.MaxConcurrentRequests, maxConcurrent},
+	} {
+		switch {
+		case f.v == nil:
+		case *f.v < 1:
+			probs = append(probs, src.problem(f.name, "%d must be at least 1: leave %s out for no limit, or disable the key (enabled: false) to refuse every request", *f.v, f.name))
+		case *f.v > f.limit:
+			probs = append(probs, src.problem(f.name, "%d is too large (at most %d)", *f.v, f.limit))
 		}
 	}
 	return probs

@@ -7,13 +7,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/tollgate-gw/tollgate"
+	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
 
 const claudeBody = `{"anthropic_version":"bedrock-2023-05-31","max_tokens":50,"messages":[{"role":"user","content":"Hello there"}]}`
 
 func TestInvokeModelStream(t *testing.T) {
 	client := simClient(t, t.Context())
-	stream, err := client.InvokeModelStream(t.Context(), "us.anthropic.claude-sonnet-4-5-20250929-v1:0", []byte(claudeBody))
+	stream, err := client.InvokeModelStream(t.Context(), "us.anthropic.claude-sonnet-4-5-20250929-v1:0", []byte(claudeBody), upstream.Guardrail{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +29,7 @@ func TestInvokeModelStream(t *testing.T) {
 	if err := stream.Err(); err != nil || chunks < 5 {
 		t.Errorf("%d chunks, err %v", chunks, err)
 	}
-	_, err = client.InvokeModelStream(t.Context(), "us.anthropic.claude-sonnet-4-5-20250929-v1:0", []byte(`{"max_tokens":1}`))
+	_, err = client.InvokeModelStream(t.Context(), "us.anthropic.claude-sonnet-4-5-20250929-v1:0", []byte(`{"max_tokens":1}`), upstream.Guardrail{})
 	var e *tollgate.Error
 	if !errors.As(err, &e) || e.Kind != tollgate.Invalid {
 		t.Errorf("a bad body: %v, want a 400", err)

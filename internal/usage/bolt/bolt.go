@@ -18,9 +18,13 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tollgate-gw/tollgate/internal/usage"
+	"github.com/tollgate-gw/tollgate/internal/usage/memory"
 )
 
-var _ usage.Store = (*Store)(nil)
+var (
+	_ usage.Store   = (*Store)(nil)
+	_ usage.Limiter = (*Store)(nil)
+)
 
 // Bucket names; docs/store.md describes their keys and values.
 var (
@@ -41,6 +45,10 @@ var (
 // write is durable when Reserve or Settle returns. Reserve first charges
 // the leases that expired (by the injected clock).
 type Store struct {
+	// Limiter keeps the rate-limit windows in memory: a bolt file serves
+	// one process, and a restart forgets at most a minute of requests.
+	memory.Limiter
+
 	db        *bolt.DB
 	now       func() time.Time
 	retention time.Duration

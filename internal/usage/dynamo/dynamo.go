@@ -68,6 +68,7 @@ type Store struct {
 	// slots bound the transactions this process has in flight on one
 	// counter item (by stripe): see acquire.
 	slots [stripeCount]chan struct{}
+	rate  rateItems // the rate-limit windows as last seen (rate.go)
 }
 
 // Transactions on one item are applied one at a time by DynamoDB; sent all

@@ -14,13 +14,18 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/usage"
 )
 
-var _ usage.Store = (*Store)(nil)
+var (
+	_ usage.Store   = (*Store)(nil)
+	_ usage.Limiter = (*Store)(nil)
+)
 
 // Store is a usage.Store in memory, guarded by one mutex. Reserve charges
 // the leases that have expired (by the injected clock) before checking caps,
 // so a crashed caller's holds turn into (estimated) spend no later than the
 // next Reserve after their lease.
 type Store struct {
+	Limiter // the rate-limit windows, this process's own
+
 	now       func() time.Time
 	retention time.Duration
 

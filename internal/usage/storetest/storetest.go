@@ -84,6 +84,7 @@ func Run(t *testing.T, newStore NewStore) {
 			s := newStore(t, NewClock().Now)
 			testConcurrency(t, func(int) usage.Store { return s })
 		}},
+		{"Rate", runRate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore) })
@@ -97,6 +98,11 @@ func RunShared(t *testing.T, newStores func(t *testing.T, now func() time.Time) 
 	t.Run("Concurrency", func(t *testing.T) {
 		ss := newStores(t, NewClock().Now)
 		testConcurrency(t, func(i int) usage.Store { return ss[i%len(ss)] })
+	})
+	t.Run("RateExact", func(t *testing.T) {
+		clk := NewClock()
+		ss := newStores(t, clk.Now)
+		testRateExact(t, func(i int) usage.Limiter { return ss[i%len(ss)].(usage.Limiter) }, clk.Now())
 	})
 	t.Run("SettleElsewhere", func(t *testing.T) {
 		clk := NewClock()

@@ -1,0 +1,97 @@
+// Runs the real Claude Code CLI (@anthropic-ai/claude-code, pinned in the
+// lockfile) in print mode against the gateway on its Bedrock simulator, the
+// way a developer points it at Tollgate: ANTHROPIC_BASE_URL and
+// ANTHROPIC_AUTH_TOKEN. HOME is a temp dir and non-essential traffic is off,
+// so it reaches nothing off the machine.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { BROKE_KEY, SONNET, brokePolicy } from './anthropic.mjs';
+import { DEMO_KEY, startGateway } from './gateway.mjs';
+
+const require = createRequire(import.meta.url);
+
+/** claudeBinary finds the native binary the package installs for this platform. */
+function claudeBinary() {
+  const pkg = `@anthropic-ai/claude-code-${process.platform}-${process.arch}`;
+  const bin = path.join(path.dirname(require.resolve(`${pkg}/package.json`)), 'claude');
+  if (!existsSync(bin)) throw new Error(`${bin} not found: run npm ci in tests/clients`);
+  return bin;
+}
+
+let gw;
+let policyDir;
+let home;
+
+before(async () => {
+  policyDir = brokePolicy();
+  home = mkdtempSync(path.join(tmpdir(), 'tollgate-claude-home-'));
+  gw = await startGateway({ args: ['-policies', policyDir] });
+});
+
+after(async () => {
+  for (const d of [policyDir, home]) if (d) rmSync(d, { recursive: true, force: true });
+  if (!gw) return;
+  const { code, signal } = await gw.stop();
+  assert.equal(code, 0, `gateway exit: code ${code}, signal ${signal}\n${gw.logs()}`);
+});
+
+/**
+ * claude runs `claude -p prompt --model SONNET` with the gateway's address
+ * and key, and returns { code, stdout, stderr, ms }; it is killed after
+ * timeoutMs.
+ */
+function claude(prompt, { key = DEMO_KEY, timeoutMs = 60_000, args = [] } = {}) {
+  const env = {
+    PATH: process.env.PATH,
+    HOME: home,
+    ANTHROPIC_BASE_URL: gw.origin,
+    ANTHROPIC_AUTH_TOKEN: key,
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    DISABLE_AUTOUPDATER: '1',
+  };
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(claudeBinary(), ['-p', prompt, '--model', SONNET, ...args], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b) => { stdout += b; });
+    child.stderr.on('data', (b) => { stderr += b; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+describe('Claude Code', () => {
+  test('answers from the simulator in print mode', async () => {
+    const r = await claude('Say hello to Tollgate', { args: ['--tools', ''] });
+    assert.equal(r.code, 0, `exit ${r.code} ${r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}\ngateway:\n${gw.logs()}`);
+    assert.match(r.stdout, /simulated reply from Claude Sonnet 4\.5/);
+    assert.match(gw.logs(), /"path":"\/v1\/messages"/);
+  });
+
+  test('calls a tool and reads its result back, thinking kept across the turn', async () => {
+    // [sim:tool] makes the simulated model call the one tool it is given:
+    // Read of a file that does not exist, whose error comes back to it.
+    const r = await claude('Read the notes [sim:tool]', { args: ['--tools', 'Read'] });
+    assert.equal(r.code, 0, `exit ${r.code} ${r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+    assert.match(r.stdout, /The tool returned:/);
+  });
+
+  test('stops at once with the budget message for a key over its cap', async () => {
+    const r = await claude('Say hello', { key: BROKE_KEY, timeoutMs: 60_000, args: ['--tools', ''] });
+    assert.notEqual(r.code, 0, `a broke key succeeded:\n${r.stdout}`);
+    assert.match(r.stdout + r.stderr, /budget/i, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+    assert.ok(r.ms < 30_000, `took ${r.ms} ms: Claude Code retried the refusal`);
+  });
+});
