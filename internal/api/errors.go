@@ -80,6 +80,10 @@ func envelope(e *tollgate.Error) (status int, body errorBody) {
 // request log. Only server-side failures are logged with their cause.
 func writeError(c *gin.Context, err error) {
 	e := tollgate.AsError(err)
+	if c.GetBool(ctxBedrock) {
+		writeBedrockError(c, e)
+		return
+	}
 	if c.GetBool(ctxAnthropic) {
 		writeAnthropicError(c, e)
 		return

@@ -18,8 +18,14 @@ const ctxExchange = "tollgate.exchange"
 // that panics still finishes it, as a 500: its reservation is released and
 // the event recorded.
 func openExchange(g *gate.Gate, endpoint string) gin.HandlerFunc {
+	return openExchangeAs(g, func(*gin.Context) string { return endpoint })
+}
+
+// openExchangeAs is openExchange for a route whose endpoint depends on the
+// request (Bedrock's model routes).
+func openExchangeAs(g *gate.Gate, endpoint func(*gin.Context) string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		x := g.Open(gate.Caller{Policy: policyOf(c), Key: keyOf(c), RequestID: c.GetString(ctxRequestID), Start: c.GetTime(ctxStart)}, endpoint)
+		x := g.Open(gate.Caller{Policy: policyOf(c), Key: keyOf(c), RequestID: c.GetString(ctxRequestID), Start: c.GetTime(ctxStart)}, endpoint(c))
 		c.Set(ctxExchange, x)
 		c.Writer = &rateHeaderWriter{ResponseWriter: c.Writer, x: x, render: rateHeaders} // x-ratelimit-*: ratelimit.go
 		status := http.StatusInternalServerError                                          // if the handler panics

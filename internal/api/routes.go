@@ -35,4 +35,11 @@ func addRoutes(r *gin.Engine, d Deps, g *gate.Gate) {
 		v1.GET("/models/*id", handleGetModel(d)) // ids hold ':' and, for ARNs, '/'
 		v1.GET("/usage", handleUsage(g))
 	}
+
+	// Bedrock's own API, for the AWS SDKs and Claude Code's Bedrock mode
+	// (bedrock.go, docs/bedrock-compat.md); its errors are Bedrock's.
+	br := r.Group("/bedrock", bedrockErrors(), authenticate(d))
+	br.POST("/model/*rest", bedrockModelPath(), openExchangeAs(g, bedrockEndpoint), handleBedrockModel(d))
+	br.GET("/foundation-models", handleBedrockFoundationModels(d))
+	br.GET("/inference-profiles", handleBedrockInferenceProfiles(d))
 }

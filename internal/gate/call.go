@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
@@ -86,61 +85,28 @@ func (x *Exchange) ConverseStream(ctx context.Context, in *bedrockruntime.Conver
 	}
 	defer stream.Close()
 	sink.Open()
-
-	var (
-		meter      streamMeter
-		drain      <-chan time.Time
-		gone       bool
-		clientDone = ctx.Done()
-		first      = true
-	)
-	leave := func() {
-		gone, clientDone = true, nil
-		drain = time.After(x.g.c.DrainTimeout)
-	}
-	events := stream.Events()
-loop:
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				break loop
-			}
-			meter.add(ev)
-			if gone {
-				continue
-			}
-			if err := sink.Event(ev); err != nil {
-				leave()
-				continue
-			}
-			if first && meter.outputBytes > 0 {
-				first = false
-				x.mu.Lock()
-				x.ttft = time.Since(x.caller.Start)
-				x.mu.Unlock()
-			}
-		case <-clientDone:
-			leave()
-		case <-drain:
-			drain = nil
-			stream.Close() // the usage never came: stop reading, estimate below
-		}
-	}
-
-	err = stream.Err() // the SDK's own: not yet a *tollgate.Error
-	switch {
-	case meter.reported:
-		x.settle(ctx, meter.usage)
-	case meter.outputBytes == 0 && err != nil:
-		x.settle(ctx, x.failedUsage(cctx)) // failed before any output: nothing to bill, unless abandoned
-	default:
-		x.settle(ctx, x.estimate(meter.outputBytes))
-	}
+	var meter streamMeter
+	err = relay(x, ctx, stream, meter.read, sink.Event)
+	x.settleStream(ctx, cctx, &meter, err)
 	if err != nil {
 		return x.note(upstream.MapError(err))
 	}
 	return nil
+}
+
+// settleStream settles a ConverseStream call once its stream ended with err
+// (the SDK's own): with the usage Bedrock reported; at nothing when it
+// failed before any output, unless abandoned (failedUsage); else with an
+// estimate.
+func (x *Exchange) settleStream(ctx, cctx context.Context, meter *streamMeter, err error) {
+	switch {
+	case meter.reported:
+		x.settle(ctx, meter.usage)
+	case meter.outputBytes == 0 && err != nil:
+		x.settle(ctx, x.failedUsage(cctx))
+	default:
+		x.settle(ctx, x.estimate(meter.outputBytes))
+	}
 }
 
 // streamMeter reads what a stream costs off its events: Bedrock's usage
@@ -152,6 +118,12 @@ type streamMeter struct {
 	stopped     bool
 	toolBlocks  map[int32]bool
 	outputBytes int
+}
+
+// read adds ev and returns the bytes of output so far.
+func (m *streamMeter) read(ev types.ConverseStreamOutput) int {
+	m.add(ev)
+	return m.outputBytes
 }
 
 func (m *streamMeter) add(ev types.ConverseStreamOutput) {

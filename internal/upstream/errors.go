@@ -104,3 +104,7 @@ func httpStatus(err error) int {
 	}
 	return 0
 }
+
+// HTTPStatus returns the HTTP status of Bedrock's answer to a failed call, 0
+// when Bedrock did not answer.
+func HTTPStatus(err error) int { return httpStatus(err) }

@@ -1,0 +1,122 @@
+// Runs the real Claude Code CLI (@anthropic-ai/claude-code, pinned in the
+// lockfile) in print mode in its Bedrock mode against the gateway's /bedrock
+// routes on the simulator: CLAUDE_CODE_USE_BEDROCK=1,
+// ANTHROPIC_BEDROCK_BASE_URL and a Tollgate key in AWS_BEARER_TOKEN_BEDROCK.
+// HOME is a temp dir and non-essential traffic is off, so it reaches nothing
+// off the machine.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { startGateway } from './gateway.mjs';
+
+const require = createRequire(import.meta.url);
+
+const HAIKU45 = 'us.anthropic.claude-haiku-4-5-20251001-v1:0';
+const HAIKU_ONLY = 'sk-test-cc-haiku-0123456789';
+const BROKE = 'sk-test-cc-broke-0123456789';
+
+/** claudeBinary finds the native binary the package installs for this platform. */
+function claudeBinary() {
+  const pkg = `@anthropic-ai/claude-code-${process.platform}-${process.arch}`;
+  const bin = path.join(path.dirname(require.resolve(`${pkg}/package.json`)), 'claude');
+  if (!existsSync(bin)) throw new Error(`${bin} not found: run npm ci in tests/clients`);
+  return bin;
+}
+
+let gw;
+let policies;
+let home;
+
+before(async () => {
+  policies = mkdtempSync(path.join(tmpdir(), 'tollgate-cc-bedrock-'));
+  home = mkdtempSync(path.join(tmpdir(), 'tollgate-cc-home-'));
+  const sha = (s) => createHash('sha256').update(s).digest('hex');
+  writeFileSync(path.join(policies, 'policy.yaml'), `keys:
+  - id: haiku-only
+    sha256: "${sha(HAIKU_ONLY)}"
+    models: ["${HAIKU45}"]
+  - id: broke
+    sha256: "${sha(BROKE)}"
+    monthly_budget_usd: 0.000001
+pricing:
+  anthropic.claude-haiku-4-5-20251001-v1:0: {input: 1, output: 5}
+`);
+  gw = await startGateway({ args: ['-policies', policies] });
+});
+
+after(async () => {
+  for (const d of [policies, home]) if (d) rmSync(d, { recursive: true, force: true });
+  if (!gw) return;
+  const { code, signal } = await gw.stop();
+  assert.equal(code, 0, `gateway exit: code ${code}, signal ${signal}\n${gw.logs()}`);
+});
+
+/** claude runs `claude -p prompt --tools ''` in Bedrock mode with key; killed after timeoutMs. */
+function claude(prompt, key, timeoutMs = 60_000) {
+  const env = {
+    PATH: process.env.PATH,
+    HOME: home,
+    CLAUDE_CODE_USE_BEDROCK: '1',
+    ANTHROPIC_BEDROCK_BASE_URL: `${gw.origin}/bedrock`,
+    AWS_BEARER_TOKEN_BEDROCK: key,
+    AWS_REGION: 'us-east-1',
+    ANTHROPIC_MODEL: HAIKU45,
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    DISABLE_AUTOUPDATER: '1',
+  };
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(claudeBinary(), ['-p', prompt, '--tools', ''], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b) => { stdout += b; });
+    child.stderr.on('data', (b) => { stderr += b; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+/** requests returns the request log lines of key so far. */
+function requests(keyID) {
+  return gw.logs().split('\n').flatMap((line) => {
+    try {
+      const rec = JSON.parse(line);
+      return rec.msg === 'request' && rec.key_id === keyID ? [rec] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+test('Claude Code answers from the simulator through /bedrock; its probes of models outside the allowlist get 403s that cost nothing', async () => {
+  const r = await claude('Say hello to Tollgate', HAIKU_ONLY);
+  assert.equal(r.code, 0, `exit ${r.code} ${r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}\ngateway:\n${gw.logs()}`);
+  assert.match(r.stdout, /simulated reply from Claude Haiku 4\.5/);
+  const lines = requests('haiku-only');
+  assert.ok(lines.some((l) => l.model === HAIKU45 && l.stream && l.status === 200 && l.cost_micros > 0), 'no billed stream of Haiku 4.5');
+  const probes = lines.filter((l) => l.model !== HAIKU45 && l.path !== '/bedrock/inference-profiles');
+  assert.ok(probes.length > 0, 'Claude Code probed no other model');
+  for (const p of probes) {
+    assert.equal(p.status, 403, `probe ${JSON.stringify(p)}`);
+    assert.equal(p.error_code, 'model_not_allowed');
+    assert.ok(!p.upstream_request_id && !p.cost_micros, `probe reached Bedrock or cost: ${JSON.stringify(p)}`);
+  }
+});
+
+test('Claude Code stops at once with the budget message for a key over its cap', async () => {
+  const r = await claude('Say hello', BROKE);
+  assert.notEqual(r.code, 0, `a broke key succeeded:\n${r.stdout}`);
+  assert.match(r.stdout + r.stderr, /budget/i, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  assert.ok(r.ms < 30_000, `took ${r.ms} ms: Claude Code retried the refusal`);
+});
