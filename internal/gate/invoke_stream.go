@@ -2,7 +2,6 @@ package gate
 
 import (
 	"context"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
@@ -119,71 +118,18 @@ func (x *Exchange) InvokeStream(ctx context.Context, body []byte, meter ChunkMet
 	defer cancel()
 	stream, err := invoker.InvokeModelStream(cctx, x.route.ModelID, body, x.guardrail())
 	if err != nil {
-		x.settle(ctx, Usage{}) // Bedrock bills no call that failed to start
+		x.settle(ctx, x.failedUsage(cctx)) // nothing, unless the gate gave up waiting
 		return x.note(err)
 	}
 	defer stream.Close()
 	sink.Open()
-
-	var (
-		drain      <-chan time.Time
-		gone       bool
-		clientDone = ctx.Done()
-		first      = true
-	)
-	leave := func() {
-		gone, clientDone = true, nil
-		drain = time.After(x.g.c.DrainTimeout)
-	}
-	events := stream.Events()
-loop:
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				break loop
-			}
-			chunk, isChunk := ev.(*types.ResponseStreamMemberChunk)
-			if !isChunk {
-				continue
-			}
-			meter.Add(chunk.Value.Bytes)
-			if gone {
-				continue
-			}
-			if err := sink.Chunk(chunk.Value.Bytes); err != nil {
-				leave()
-				continue
-			}
-			if first && meter.OutputBytes() > 0 {
-				first = false
-				x.mu.Lock()
-				x.ttft = time.Since(x.caller.Start)
-				x.mu.Unlock()
-			}
-		case <-clientDone:
-			leave()
-		case <-drain:
-			drain = nil
-			stream.Close() // the usage never came: stop reading, estimate below
+	err = relay(x, ctx, stream, readChunk(meter), func(ev types.ResponseStream) error {
+		if c, ok := ev.(*types.ResponseStreamMemberChunk); ok {
+			return sink.Chunk(c.Value.Bytes)
 		}
-	}
-
-	err = stream.Err()
-	u, reported := meter.Usage()
-	switch {
-	case reported:
-		x.settle(ctx, u)
-	case meter.OutputBytes() == 0 && err != nil:
-		x.settle(ctx, Usage{}) // failed before any output: nothing to bill
-	default:
-		est := x.estimate(meter.OutputBytes())
-		// The input the model reported at the start beats the estimate.
-		if u.Input > 0 {
-			est.Input, est.CacheRead, est.CacheWrite = u.Input, u.CacheRead, u.CacheWrite
-		}
-		x.settle(ctx, est)
-	}
+		return nil
+	})
+	x.settleChunks(ctx, cctx, meter, err)
 	if err != nil {
 		return x.note(upstream.MapError(err))
 	}
