@@ -91,7 +91,7 @@ func bedrockModelPath() gin.HandlerFunc {
 		i := strings.LastIndexByte(rest, '/')
 		if i <= 0 || bedrockOps[rest[i+1:]] == "" {
 			writeError(c, tollgate.Errorf(tollgate.NotFound, "unknown_url", "",
-				"Unknown request URL: %s %s. Tollgate serves POST /bedrock/model/{modelId}/converse, converse-stream, invoke, invoke-with-response-stream and count-tokens.",
+				"Unknown request URL: %s %s. Check the URL for typos; Tollgate serves "+bedrockRoutes+".",
 				c.Request.Method, c.Request.URL.Path))
 			return
 		}
@@ -108,6 +108,7 @@ func bedrockEndpoint(c *gin.Context) string { return bedrockOps[c.GetString(ctxB
 func handleBedrockModel(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		x, model := exchangeOf(c), c.GetString(ctxModel)
+		renderRateHeaders(c, nil) // Bedrock sends no rate-limit headers: none an AWS SDK would read
 		switch op := c.GetString(ctxBedrockOp); op {
 		case "converse", "converse-stream":
 			bedrockConverse(c, d, x, model, op == "converse-stream")
