@@ -309,20 +309,17 @@ func foundationOf(ctx context.Context, x *gate.Exchange) string {
 // frameSink sends an event stream's frames as Bedrock sent them, flushing
 // each. It implements gate.FrameSink.
 type frameSink struct {
-	c           *gin.Context
-	rc          *http.ResponseController
-	writeT      time.Duration
+	streamOut
 	contentType string // X-Amzn-Bedrock-Content-Type of an InvokeModel stream; "" for none
-	opened      bool
-	gone        bool
 	last        []byte // the last frame sent
 }
 
 func newFrameSink(c *gin.Context, d Deps) *frameSink {
-	return &frameSink{c: c, rc: http.NewResponseController(c.Writer), writeT: d.StreamWriteTimeout}
+	return &frameSink{streamOut: newStreamOut(c, d)}
 }
 
-// Open implements [gate.FrameSink.Open].
+// Open implements [gate.FrameSink.Open]: the head of Bedrock's event
+// stream, in place of the server-sent events' one.
 func (s *frameSink) Open() {
 	h := s.c.Writer.Header()
 	h.Set("Content-Type", "application/vnd.amazon.eventstream")
@@ -337,15 +334,7 @@ func (s *frameSink) Open() {
 // Frame implements [gate.FrameSink.Frame].
 func (s *frameSink) Frame(b []byte) error {
 	s.last = b
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeT))
-	_, err := s.c.Writer.Write(b)
-	if err == nil {
-		err = s.rc.Flush()
-	}
-	if err != nil {
-		s.gone = true
-	}
-	return err
+	return s.write(b)
 }
 
 // finish ends the stream once the gate is done with it. A failure before
