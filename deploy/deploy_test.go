@@ -816,6 +816,7 @@ var apiActions = map[string][]string{
 	"dynamodb:GetItem":        {"dynamodb:GetItem"},
 	"dynamodb:Update":         {"dynamodb:UpdateItem"},
 	"dynamodb:Put":            {"dynamodb:PutItem"},
+	"dynamodb:PutItem":        {"dynamodb:PutItem"},
 	"dynamodb:Delete":         {"dynamodb:DeleteItem"},
 	"dynamodb:ConditionCheck": {"dynamodb:ConditionCheckItem"},
 	// S3: ListObjectsV2 is authorized as ListBucket.
@@ -948,13 +949,13 @@ func TestTemplateIAMResources(t *testing.T) {
 			s := newStack(t, tt.params)
 			prefix := s.params["PolicyPrefix"].(string)
 			want := []statement{
-				{Actions: []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}, Resources: []string{
+				{Actions: []string{"bedrock:CountTokens", "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}, Resources: []string{
 					"arn:aws:bedrock:*::foundation-model/*",
 					"arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/*",
 					"arn:aws:bedrock:us-east-1:123456789012:inference-profile/*",
 				}},
 				{Actions: []string{"bedrock:ListFoundationModels", "bedrock:ListInferenceProfiles"}, Resources: []string{"*"}},
-				{Actions: []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+				{Actions: []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 					Resources: []string{getAtt("UsageTable", "Arn")}},
 				{Actions: []string{"s3:GetObject"}, Resources: []string{"arn:aws:s3:::" + tt.bucket + "/" + prefix + "*"}},
 				{Actions: []string{"s3:ListBucket"}, Resources: []string{"arn:aws:s3:::" + tt.bucket},
