@@ -6,7 +6,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
-	"github.com/tollgate-gw/tollgate"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
 
@@ -43,7 +42,7 @@ func (x *Exchange) InvokeBody(ctx context.Context, body []byte, metadata map[str
 	invoker, ok := x.g.c.Bedrock.(BodyInvoker)
 	if !ok {
 		x.settle(ctx, Usage{})
-		return nil, x.note(errNoStreams)
+		return nil, x.note(errNoPassthrough)
 	}
 	cctx, cancel := x.callContext(ctx)
 	defer cancel()
@@ -92,10 +91,6 @@ type ChunkSink interface {
 	Chunk(b []byte) error
 }
 
-// errNoStreams is the error of a Bedrock client that cannot pass bodies
-// through.
-var errNoStreams = &tollgate.Error{Kind: tollgate.Internal, Message: "The server had an error while processing your request."}
-
 // InvokeStream makes an InvokeModelWithResponseStream call to the route's
 // model with body (built with the grant's output cap), through the route's
 // guardrail, relays its chunks to
@@ -112,7 +107,7 @@ func (x *Exchange) InvokeStream(ctx context.Context, body []byte, meter ChunkMet
 	invoker, ok := x.g.c.Bedrock.(BodyInvoker)
 	if !ok {
 		x.settle(ctx, Usage{})
-		return x.note(errNoStreams)
+		return x.note(errNoPassthrough)
 	}
 	cctx, cancel := x.callContext(ctx)
 	defer cancel()
@@ -140,15 +135,24 @@ func (x *Exchange) InvokeStream(ctx context.Context, body []byte, meter ChunkMet
 // body on modelID (a foundation model id), for a routed exchange: the key
 // may use the model. Counting is free: nothing is admitted or settled.
 func (x *Exchange) CountTokens(ctx context.Context, modelID string, body []byte) (int, error) {
-	if x.route == nil {
-		return 0, x.outOfOrder("CountTokens")
-	}
 	counter, ok := x.g.c.Bedrock.(TokenCounter)
+	return x.count(ctx, "CountTokens", ok, func(cctx context.Context) (int, error) {
+		return counter.CountTokens(cctx, modelID, body)
+	})
+}
+
+// count makes a free counting call (CountTokens, CountTokensRaw) for a
+// routed exchange, with the call's timeout; ok is whether the Bedrock
+// client can make it.
+func (x *Exchange) count(ctx context.Context, step string, ok bool, call func(cctx context.Context) (int, error)) (int, error) {
+	if x.route == nil {
+		return 0, x.outOfOrder(step)
+	}
 	if !ok {
-		return 0, x.note(errNoStreams)
+		return 0, x.note(errNoPassthrough)
 	}
 	cctx, cancel := x.callContext(ctx)
 	defer cancel()
-	n, err := counter.CountTokens(cctx, modelID, body)
+	n, err := call(cctx)
 	return n, x.note(err)
 }

@@ -205,17 +205,10 @@ func (x *Exchange) settleChunks(ctx, cctx context.Context, meter ChunkMeter, err
 // be routed: the key may use the model. Counting is free: nothing is
 // admitted or settled.
 func (x *Exchange) CountTokensRaw(ctx context.Context, modelID string, body []byte) (int, error) {
-	if x.route == nil {
-		return 0, x.outOfOrder("CountTokensRaw")
-	}
 	p, ok := x.g.c.Bedrock.(Passthrough)
-	if !ok {
-		return 0, x.note(errNoPassthrough)
-	}
-	cctx, cancel := x.callContext(ctx)
-	defer cancel()
-	n, err := p.CountTokensRaw(cctx, modelID, body)
-	return n, x.note(err)
+	return x.count(ctx, "CountTokensRaw", ok, func(cctx context.Context) (int, error) {
+		return p.CountTokensRaw(cctx, modelID, body)
+	})
 }
 
 // frameRelay sends a stream's frames to the client as the events they
