@@ -86,3 +86,33 @@ func isBedrock(typ string) func(http.Header, map[string]any) bool {
 		return h.Get("X-Amzn-ErrorType") == typ && m != "" && len(b) == 1
 	}
 }
+
+// TestMessagesTooLarge: a Messages body over the limit is Anthropic's 413
+// request_too_large, before anything is parsed or Bedrock called.
+func TestMessagesTooLarge(t *testing.T) {
+	p, err := policy.Parse(map[string][]byte{"p.yaml": []byte("keys:\n  - {id: k, sha256: " + policy.HashSecret("sk-k") + "}\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.NewServer(api.Deps{
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Policies:     policy.NewHolder(p),
+		Budget:       budget.New(memory.New(), budget.Options{}),
+		MaxBodyBytes: 1 << 10,
+	}))
+	t.Cleanup(srv.Close)
+	body := `{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"` + strings.Repeat("a", 2<<10) + `"}]}`
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/messages", strings.NewReader(body))
+	req.Header.Set("x-api-key", "sk-k")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var b map[string]any
+	if resp.StatusCode != 413 || json.Unmarshal(raw, &b) != nil || !isAnthropic("request_too_large")(resp.Header, b) {
+		t.Fatalf("%d %s, want 413 request_too_large in Anthropic's envelope", resp.StatusCode, raw)
+	}
+}
