@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"net/http"
@@ -219,9 +220,12 @@ func (m messagesMeter) Usage() (gate.Usage, bool) {
 // flushing each event as it comes. It implements gate.ChunkSink.
 type messagesSink struct {
 	streamOut
-	meter messagesMeter
-	buf   []byte
+	meter  messagesMeter
+	buf    []byte
+	pinged bool
 }
+
+var messageStart = []byte("event: message_start\n")
 
 func newMessagesSink(c *gin.Context, d Deps) *messagesSink {
 	return &messagesSink{streamOut: newStreamOut(c, d), meter: messagesMeter{anthropic.NewMeter()},
@@ -234,6 +238,10 @@ func (s *messagesSink) Chunk(b []byte) error {
 	var err error
 	if s.buf, err = anthropic.AppendFrame(s.buf[:0], b); err != nil {
 		return nil
+	}
+	if !s.pinged && bytes.HasPrefix(s.buf, messageStart) {
+		s.pinged = true // Anthropic sends a ping after message_start; Bedrock's stream has none
+		s.buf = append(s.buf, anthropic.Ping...)
 	}
 	return s.write(s.buf)
 }
