@@ -350,6 +350,18 @@ func TestHTTPContract(t *testing.T) {
 			}
 		})
 	}
+
+	// The Responses and Messages routes are served under /api/v1 too.
+	hi := `"messages":[{"role":"user","content":"hi"}]`
+	for _, tt := range []struct{ path, body, want string }{
+		{"/api/v1/responses", `{"model":"` + haiku + `","input":"hi","max_output_tokens":10}`, `"object":"response"`},
+		{"/api/v1/messages", `{"model":"` + haiku + `","max_tokens":10,` + hi + `}`, `"type":"message"`},
+		{"/api/v1/messages/count_tokens", `{"model":"claude-sonnet-4-5",` + hi + `}`, `"input_tokens":`},
+	} {
+		if status, _, b := g.do(t, "POST", tt.path, DemoKey, "application/json", tt.body); status != 200 || !strings.Contains(string(b), tt.want) {
+			t.Errorf("POST %s: %d %s, want 200 with %s", tt.path, status, b, tt.want)
+		}
+	}
 }
 
 func TestRequestLogsNameTheKeyNeverTheSecret(t *testing.T) {

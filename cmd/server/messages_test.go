@@ -223,6 +223,9 @@ func TestMessagesGuardrail(t *testing.T) {
 	if status != 200 || !strings.Contains(string(b), `"text":"cannot answer this "`) || strings.Contains(string(b), "amazon-bedrock") {
 		t.Errorf("stream: %d\n%s", status, b)
 	}
+	if start, ping := strings.Index(string(b), "event: message_start\n"), strings.Index(string(b), "event: ping\ndata: {\"type\": \"ping\"}\n\n"); start < 0 || ping < start || strings.Count(string(b), "event: ping") != 1 {
+		t.Errorf("stream: want one ping after message_start, as Anthropic sends it:\n%s", b)
+	}
 	// The same prompt by a key without a guardrail is answered.
 	free := anthropicClient(g, freeSecret)
 	if msg, err := free.Messages.New(context.Background(), userMessage("Tell me [sim:guardrail]")); err != nil || !strings.Contains(msg.Content[0].Text, "simulated reply") {

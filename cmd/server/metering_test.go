@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -67,18 +68,24 @@ func TestMeteringEndToEnd(t *testing.T) {
 		status int
 		body   string
 		key    string
+		path   string // "" for /v1/chat/completions
 	}
 	requests := []want{
-		{200, chatBody("one [sim:tokens=20]", 100, false), freeSecret},
-		{200, chatBody("two [sim:tokens=30]", 100, false), freeSecret},
-		{200, `{"model":"` + haiku + `","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"three [sim:tokens=40]"}]}`, freeSecret},
-		{429, chatBody("throttled [sim:error=ThrottlingException]", 100, false), freeSecret},
-		{403, `{"model":"amazon.nova-lite-v1:0","messages":[{"role":"user","content":"hi"}]}`, freeSecret},
-		{429, chatBody("too dear", 100, false), cappedSecret},
+		{200, chatBody("one [sim:tokens=20]", 100, false), freeSecret, ""},
+		{200, chatBody("two [sim:tokens=30]", 100, false), freeSecret, ""},
+		{200, `{"model":"` + haiku + `","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"three [sim:tokens=40]"}]}`, freeSecret, ""},
+		{429, chatBody("throttled [sim:error=ThrottlingException]", 100, false), freeSecret, ""},
+		{403, `{"model":"amazon.nova-lite-v1:0","messages":[{"role":"user","content":"hi"}]}`, freeSecret, ""},
+		{429, chatBody("too dear", 100, false), cappedSecret, ""},
+		// Each new front end meters under its own endpoint label.
+		{200, `{"model":"` + haiku + `","max_tokens":100,"messages":[{"role":"user","content":"four [sim:tokens=5]"}]}`, freeSecret, "/v1/messages"},
+		{200, `{"model":"` + haiku + `","max_output_tokens":100,"input":"five [sim:tokens=5]"}`, freeSecret, "/v1/responses"},
+		{200, `{"messages":[{"role":"user","content":[{"text":"six [sim:tokens=5]"}]}],"inferenceConfig":{"maxTokens":100}}`, freeSecret, "/bedrock/model/" + haiku + "/converse"},
 	}
 	for _, r := range requests {
-		if status, _, b := g.do(t, "POST", "/v1/chat/completions", r.key, "application/json", r.body); status != r.status {
-			t.Fatalf("status %d, want %d: %s", status, r.status, b)
+		path := cmp.Or(r.path, "/v1/chat/completions")
+		if status, _, b := g.do(t, "POST", path, r.key, "application/json", r.body); status != r.status {
+			t.Fatalf("POST %s: status %d, want %d: %s", path, status, r.status, b)
 		}
 	}
 	spent := g.usage(t, freeSecret).Key.SpentUSD
@@ -93,7 +100,10 @@ func TestMeteringEndToEnd(t *testing.T) {
 		"tollgate_requests_total{endpoint=chat.completions,key=free," + model + ",status=429,team=none}":               1,
 		"tollgate_requests_total{endpoint=chat.completions,key=free,model=amazon.nova-lite-v1:0,status=403,team=none}": 1,
 		"tollgate_requests_total{endpoint=chat.completions,key=capped," + model + ",status=429,team=none}":             1,
-		"tollgate_tokens_total{key=free,kind=output," + model + ",team=none}":                                          90,
+		"tollgate_requests_total{endpoint=messages,key=free," + model + ",status=200,team=none}":                       1,
+		"tollgate_requests_total{endpoint=responses,key=free," + model + ",status=200,team=none}":                      1,
+		"tollgate_requests_total{endpoint=bedrock.converse,key=free," + model + ",status=200,team=none}":               1,
+		"tollgate_tokens_total{key=free,kind=output," + model + ",team=none}":                                          105,
 		"tollgate_upstream_errors_total{code=ThrottlingException," + model + "}":                                       1,
 		"tollgate_budget_rejections_total{key=capped,reason=budget_exceeded}":                                          1,
 		"tollgate_budget_rejections_total{key=free,reason=model_not_allowed}":                                          1,
@@ -168,8 +178,8 @@ func TestMeteringEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if cwRequests != 5 || math.Abs(cwCost-spent) > 1e-9 {
-		t.Errorf("CloudWatch: %v requests and %v USD for key free, want 5 and %v", cwRequests, cwCost, spent)
+	if cwRequests != 8 || math.Abs(cwCost-spent) > 1e-9 {
+		t.Errorf("CloudWatch: %v requests and %v USD for key free, want 8 and %v", cwRequests, cwCost, spent)
 	}
 }
 

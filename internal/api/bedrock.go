@@ -91,7 +91,7 @@ func bedrockModelPath() gin.HandlerFunc {
 		i := strings.LastIndexByte(rest, '/')
 		if i <= 0 || bedrockOps[rest[i+1:]] == "" {
 			writeError(c, tollgate.Errorf(tollgate.NotFound, "unknown_url", "",
-				"Unknown request URL: %s %s. Tollgate serves POST /bedrock/model/{modelId}/converse, converse-stream, invoke, invoke-with-response-stream and count-tokens.",
+				"Unknown request URL: %s %s. Check the URL for typos; Tollgate serves "+bedrockRoutes+".",
 				c.Request.Method, c.Request.URL.Path))
 			return
 		}
@@ -108,6 +108,7 @@ func bedrockEndpoint(c *gin.Context) string { return bedrockOps[c.GetString(ctxB
 func handleBedrockModel(d Deps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		x, model := exchangeOf(c), c.GetString(ctxModel)
+		renderRateHeaders(c, nil) // Bedrock sends no rate-limit headers: none an AWS SDK would read
 		switch op := c.GetString(ctxBedrockOp); op {
 		case "converse", "converse-stream":
 			bedrockConverse(c, d, x, model, op == "converse-stream")
@@ -308,20 +309,17 @@ func foundationOf(ctx context.Context, x *gate.Exchange) string {
 // frameSink sends an event stream's frames as Bedrock sent them, flushing
 // each. It implements gate.FrameSink.
 type frameSink struct {
-	c           *gin.Context
-	rc          *http.ResponseController
-	writeT      time.Duration
+	streamOut
 	contentType string // X-Amzn-Bedrock-Content-Type of an InvokeModel stream; "" for none
-	opened      bool
-	gone        bool
 	last        []byte // the last frame sent
 }
 
 func newFrameSink(c *gin.Context, d Deps) *frameSink {
-	return &frameSink{c: c, rc: http.NewResponseController(c.Writer), writeT: d.StreamWriteTimeout}
+	return &frameSink{streamOut: newStreamOut(c, d)}
 }
 
-// Open implements [gate.FrameSink.Open].
+// Open implements [gate.FrameSink.Open]: the head of Bedrock's event
+// stream, in place of the server-sent events' one.
 func (s *frameSink) Open() {
 	h := s.c.Writer.Header()
 	h.Set("Content-Type", "application/vnd.amazon.eventstream")
@@ -336,15 +334,7 @@ func (s *frameSink) Open() {
 // Frame implements [gate.FrameSink.Frame].
 func (s *frameSink) Frame(b []byte) error {
 	s.last = b
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeT))
-	_, err := s.c.Writer.Write(b)
-	if err == nil {
-		err = s.rc.Flush()
-	}
-	if err != nil {
-		s.gone = true
-	}
-	return err
+	return s.write(b)
 }
 
 // finish ends the stream once the gate is done with it. A failure before

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -124,16 +125,44 @@ func noteError(c *gin.Context, e *tollgate.Error) {
 	}
 }
 
+// servedRoutes and bedrockRoutes name the API surface in a 404's message.
+const (
+	servedRoutes = "POST /v1/chat/completions, /v1/responses, /v1/messages, /v1/messages/count_tokens and /v1/embeddings; " +
+		"GET /v1/models, /v1/models/{model} and /v1/usage (each also under /api/v1); and Bedrock's own API under /bedrock"
+	bedrockRoutes = "POST /bedrock/model/{modelId}/converse, converse-stream, invoke, invoke-with-response-stream and count-tokens; " +
+		"GET /bedrock/foundation-models and /bedrock/inference-profiles"
+)
+
+// speakAs marks a request no route took with the protocol its path (or
+// its anthropic-version header) speaks, so that its error comes in the
+// shape its client can read: Bedrock's under /bedrock, Anthropic's for
+// the Messages API's paths and clients.
+func speakAs(c *gin.Context) {
+	p := c.Request.URL.Path
+	switch {
+	case p == "/bedrock" || strings.HasPrefix(p, "/bedrock/"):
+		c.Set(ctxBedrock, true)
+	case c.GetHeader("anthropic-version") != "" || strings.Contains(p, "/messages"):
+		c.Set(ctxAnthropic, true)
+	}
+}
+
 func handleNoRoute() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		speakAs(c)
+		served := servedRoutes
+		if c.GetBool(ctxBedrock) {
+			served = bedrockRoutes
+		}
 		writeError(c, tollgate.Errorf(tollgate.NotFound, "unknown_url", "",
-			"Unknown request URL: %s %s. Check the URL for typos; Tollgate serves /v1/chat/completions, /v1/embeddings, /v1/models and /v1/models/{model}.",
+			"Unknown request URL: %s %s. Check the URL for typos; Tollgate serves "+served+".", // served: no verbs
 			c.Request.Method, c.Request.URL.Path))
 	}
 }
 
 func handleNoMethod() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		speakAs(c)
 		writeError(c, tollgate.Errorf(tollgate.MethodNotAllowed, "method_not_allowed", "",
 			"Method %s is not allowed for %s.", c.Request.Method, c.Request.URL.Path))
 	}

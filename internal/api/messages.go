@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"net/http"
@@ -218,29 +219,17 @@ func (m messagesMeter) Usage() (gate.Usage, bool) {
 // messagesSink sends a Messages stream as Anthropic's server-sent events,
 // flushing each event as it comes. It implements gate.ChunkSink.
 type messagesSink struct {
-	c      *gin.Context
-	rc     *http.ResponseController
+	streamOut
 	meter  messagesMeter
 	buf    []byte
-	writeT time.Duration
-	opened bool
-	gone   bool // a write failed: the client stopped reading or left
+	pinged bool
 }
+
+var messageStart = []byte("event: message_start\n")
 
 func newMessagesSink(c *gin.Context, d Deps) *messagesSink {
-	return &messagesSink{c: c, rc: http.NewResponseController(c.Writer), meter: messagesMeter{anthropic.NewMeter()},
-		buf: make([]byte, 0, 1024), writeT: d.StreamWriteTimeout}
-}
-
-// Open implements [gate.ChunkSink.Open]: the stream's response head.
-func (s *messagesSink) Open() {
-	h := s.c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no")
-	s.c.Status(http.StatusOK)
-	s.opened = true
+	return &messagesSink{streamOut: newStreamOut(c, d), meter: messagesMeter{anthropic.NewMeter()},
+		buf: make([]byte, 0, 1024)}
 }
 
 // Chunk implements [gate.ChunkSink.Chunk]. A chunk that is not an
@@ -250,21 +239,11 @@ func (s *messagesSink) Chunk(b []byte) error {
 	if s.buf, err = anthropic.AppendFrame(s.buf[:0], b); err != nil {
 		return nil
 	}
+	if !s.pinged && bytes.HasPrefix(s.buf, messageStart) {
+		s.pinged = true // Anthropic sends a ping after message_start; Bedrock's stream has none
+		s.buf = append(s.buf, anthropic.Ping...)
+	}
 	return s.write(s.buf)
-}
-
-// write sends b and flushes it; past the write deadline a client that
-// stopped reading is taken as gone.
-func (s *messagesSink) write(b []byte) error {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeT))
-	_, err := s.c.Writer.Write(b)
-	if err == nil {
-		err = s.rc.Flush()
-	}
-	if err != nil {
-		s.gone = true
-	}
-	return err
 }
 
 // finish ends the stream once the gate is done with it (err is what

@@ -72,8 +72,9 @@ type rateHeaderWriter struct {
 
 // renderRateHeaders makes the model request of c name its rate-limit
 // headers with render instead of OpenAI's x-ratelimit-* (a front end of
-// another protocol: Anthropic's anthropic-ratelimit-*). Call it before the
-// response is written.
+// another protocol: Anthropic's anthropic-ratelimit-*), or with none when
+// render is nil (Bedrock's API has none). Call it before the response is
+// written.
 func renderRateHeaders(c *gin.Context, render func(http.Header, budget.RateStatus)) {
 	if w, ok := c.Writer.(*rateHeaderWriter); ok {
 		w.render = render
@@ -85,6 +86,9 @@ func (w *rateHeaderWriter) head() {
 		return
 	}
 	w.done = true
+	if w.render == nil {
+		return
+	}
 	w.render(w.ResponseWriter.Header(), w.x.RateLimits())
 	if m := w.x.AnsweredBy(); m != "" { // a model with fallbacks: the one that answered
 		w.ResponseWriter.Header().Set("x-tollgate-model", m)

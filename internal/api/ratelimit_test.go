@@ -27,7 +27,8 @@ import (
 // TestRateLimitHeaders: every model response of a rate-limited key carries
 // OpenAI's x-ratelimit-* headers, plain and streamed; past the limit the
 // answer is a 429 rate_limit_exceeded of type requests or tokens with
-// retry-after; /v1/models and /v1/usage are neither counted nor refused.
+// retry-after; /v1/models and /v1/usage are neither counted nor refused;
+// the Messages route names them as Anthropic does, /bedrock not at all.
 func TestRateLimitHeaders(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -47,7 +48,8 @@ keys:
   - {id: free, sha256: %s}
   - {id: resp, sha256: %s, requests_per_minute: 5}
   - {id: msg, sha256: %s, requests_per_minute: 2}
-`, policy.HashSecret("sk-rl"), policy.HashSecret("sk-tok"), policy.HashSecret("sk-free"), policy.HashSecret("sk-resp"), policy.HashSecret("sk-msg"))})
+  - {id: br, sha256: %s, requests_per_minute: 1}
+`, policy.HashSecret("sk-rl"), policy.HashSecret("sk-tok"), policy.HashSecret("sk-free"), policy.HashSecret("sk-resp"), policy.HashSecret("sk-msg"), policy.HashSecret("sk-br"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +171,26 @@ keys:
 		}
 		if wantStatus == 429 && (!strings.Contains(body, `"rate_limit_error"`) || resp.Header.Get("retry-after") == "") {
 			t.Fatalf("POST /v1/messages over the limit: %s %v; want Anthropic's rate_limit_error with retry-after", body, resp.Header)
+		}
+	}
+
+	// Bedrock's API has no rate-limit headers: none on /bedrock, and the
+	// refusal is the ThrottlingException the AWS SDKs retry after retry-after.
+	for i, wantStatus := range []int{200, 429} {
+		resp, body = do("POST", "/bedrock/model/anthropic.claude-3-haiku-20240307-v1:0/converse", "sk-br",
+			`{"messages":[{"role":"user","content":[{"text":"Hi"}]}],"inferenceConfig":{"maxTokens":50}}`)
+		h := headers(resp)
+		delete(h, "retry-after")
+		for name := range resp.Header {
+			if strings.Contains(strings.ToLower(name), "ratelimit") {
+				h[name] = resp.Header.Get(name)
+			}
+		}
+		if resp.StatusCode != wantStatus || len(h) != 0 {
+			t.Fatalf("POST /bedrock converse %d: %d %s with %v; want %d and no rate-limit headers", i, resp.StatusCode, body, h, wantStatus)
+		}
+		if wantStatus == 429 && (resp.Header.Get("X-Amzn-ErrorType") != "ThrottlingException" || resp.Header.Get("retry-after") == "") {
+			t.Fatalf("POST /bedrock over the limit: %s %v; want ThrottlingException with retry-after", body, resp.Header)
 		}
 	}
 

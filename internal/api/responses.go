@@ -41,8 +41,7 @@ func handleResponses(d Deps) gin.HandlerFunc {
 		meta := converse.ResponsesMeta{ID: converse.NewResponseID(), CreatedAt: d.Now().Unix(), Model: chat.Model,
 			JSONTool: chat.JSONTool(route.ModelID), Req: req, Now: func() int64 { return d.Now().Unix() }}
 		if chat.Stream {
-			s := &responsesSink{c: c, rc: http.NewResponseController(c.Writer), t: converse.NewResponsesStream(meta),
-				buf: make([]byte, 0, 1024), writeT: d.StreamWriteTimeout}
+			s := &responsesSink{streamOut: newStreamOut(c, d), t: converse.NewResponsesStream(meta), buf: make([]byte, 0, 1024)}
 			s.finish(x.ConverseStream(ctx, in, s))
 			return
 		}
@@ -64,24 +63,9 @@ func handleResponses(d Deps) gin.HandlerFunc {
 // server-sent events, flushing each as it is produced. It implements
 // gate.Sink.
 type responsesSink struct {
-	c      *gin.Context
-	rc     *http.ResponseController
-	t      *converse.ResponsesStream
-	buf    []byte
-	writeT time.Duration
-	opened bool
-	gone   bool // a write failed: the client stopped reading or left
-}
-
-// Open implements [gate.Sink.Open].
-func (s *responsesSink) Open() {
-	h := s.c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no")
-	s.c.Status(http.StatusOK)
-	s.opened = true
+	streamOut
+	t   *converse.ResponsesStream
+	buf []byte
 }
 
 // Event implements [gate.Sink.Event].
@@ -91,18 +75,6 @@ func (s *responsesSink) Event(ev types.ConverseStreamOutput) error {
 		return nil
 	}
 	return s.write(s.buf)
-}
-
-func (s *responsesSink) write(b []byte) error {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeT))
-	_, err := s.c.Writer.Write(b)
-	if err == nil {
-		err = s.rc.Flush()
-	}
-	if err != nil {
-		s.gone = true
-	}
-	return err
 }
 
 // finish ends the stream once the gate is done with it: a failure before

@@ -13,25 +13,9 @@ import (
 // sseSink sends a chat completion's stream as OpenAI server-sent events,
 // flushing each chunk as it is produced. It implements gate.Sink.
 type sseSink struct {
-	c      *gin.Context
-	rc     *http.ResponseController
-	t      *converse.Stream
-	buf    []byte
-	writeT time.Duration
-	until  time.Time // the write deadline last set on the connection
-	opened bool
-	gone   bool // a write failed: the client stopped reading or left
-}
-
-// Open implements [gate.Sink.Open]: the stream's response head.
-func (s *sseSink) Open() {
-	h := s.c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no") // proxies such as nginx must not buffer the stream
-	s.c.Status(http.StatusOK)
-	s.opened = true
+	streamOut
+	t   *converse.Stream
+	buf []byte
 }
 
 // Event implements [gate.Sink.Event].
@@ -43,6 +27,33 @@ func (s *sseSink) Event(ev types.ConverseStreamOutput) error {
 	return s.write(s.buf)
 }
 
+// streamOut is the response side every streamed route's sink shares: the
+// head, and each write flushed under the write deadline.
+type streamOut struct {
+	c      *gin.Context
+	rc     *http.ResponseController
+	writeT time.Duration
+	until  time.Time // the write deadline last set on the connection
+	opened bool
+	gone   bool // a write failed: the client stopped reading or left
+}
+
+func newStreamOut(c *gin.Context, d Deps) streamOut {
+	return streamOut{c: c, rc: http.NewResponseController(c.Writer), writeT: d.StreamWriteTimeout}
+}
+
+// Open implements [gate.Sink.Open] and [gate.ChunkSink.Open]: the head of
+// a server-sent event stream (Bedrock's event stream has its own).
+func (s *streamOut) Open() {
+	h := s.c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no") // proxies such as nginx must not buffer the stream
+	s.c.Status(http.StatusOK)
+	s.opened = true
+}
+
 // write sends b and flushes it. A client that stops reading must not block
 // the stream for ever: past the write deadline it is taken as gone.
 //
@@ -50,7 +61,7 @@ func (s *sseSink) Event(ev types.ConverseStreamOutput) error {
 // deadline is moved only when it is nearer than writeT, not at every chunk
 // (moving it re-arms the connection's runtime timer, a lock and a heap
 // update per chunk).
-func (s *sseSink) write(b []byte) error {
+func (s *streamOut) write(b []byte) error {
 	if now := time.Now(); s.until.Before(now.Add(s.writeT)) {
 		s.until = now.Add(s.writeT + s.writeT/8)
 		_ = s.rc.SetWriteDeadline(s.until)
@@ -67,8 +78,8 @@ func (s *sseSink) write(b []byte) error {
 
 // newSSESink returns the sink of one streamed chat completion.
 func newSSESink(c *gin.Context, d Deps, meta converse.Meta, includeUsage bool) *sseSink {
-	return &sseSink{c: c, rc: http.NewResponseController(c.Writer), t: converse.NewStream(meta, includeUsage),
-		buf: make([]byte, 0, 1024), writeT: d.StreamWriteTimeout}
+	return &sseSink{streamOut: newStreamOut(c, d), t: converse.NewStream(meta, includeUsage),
+		buf: make([]byte, 0, 1024)}
 }
 
 // finish ends the stream once the gate is done with it (err is what

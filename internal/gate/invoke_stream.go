@@ -2,12 +2,10 @@ package gate
 
 import (
 	"context"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
-	"github.com/tollgate-gw/tollgate"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
 
@@ -44,7 +42,7 @@ func (x *Exchange) InvokeBody(ctx context.Context, body []byte, metadata map[str
 	invoker, ok := x.g.c.Bedrock.(BodyInvoker)
 	if !ok {
 		x.settle(ctx, Usage{})
-		return nil, x.note(errNoStreams)
+		return nil, x.note(errNoPassthrough)
 	}
 	cctx, cancel := x.attemptContext(ctx)
 	out, err := invoker.InvokeMessage(cctx, x.route.ModelID, body, x.guardrail(), metadata)
@@ -98,10 +96,6 @@ type ChunkSink interface {
 	Chunk(b []byte) error
 }
 
-// errNoStreams is the error of a Bedrock client that cannot pass bodies
-// through.
-var errNoStreams = &tollgate.Error{Kind: tollgate.Internal, Message: "The server had an error while processing your request."}
-
 // InvokeStream makes an InvokeModelWithResponseStream call to the route's
 // model with body (built with the grant's output cap), through the route's
 // guardrail, relays its chunks to
@@ -118,7 +112,7 @@ func (x *Exchange) InvokeStream(ctx context.Context, body []byte, meter ChunkMet
 	invoker, ok := x.g.c.Bedrock.(BodyInvoker)
 	if !ok {
 		x.settle(ctx, Usage{})
-		return x.note(errNoStreams)
+		return x.note(errNoPassthrough)
 	}
 	cctx, cancel := x.attemptContext(ctx)
 	stream, err := invoker.InvokeModelStream(cctx, x.route.ModelID, body, x.guardrail())
@@ -129,71 +123,18 @@ func (x *Exchange) InvokeStream(ctx context.Context, body []byte, meter ChunkMet
 	}
 	defer cancel()
 	if err != nil {
-		x.settle(ctx, Usage{}) // Bedrock bills no call that failed to start
+		x.settle(ctx, x.failedUsage(cctx)) // nothing, unless the gate gave up waiting
 		return x.note(err)
 	}
 	defer stream.Close()
 	sink.Open()
-
-	var (
-		drain      <-chan time.Time
-		gone       bool
-		clientDone = ctx.Done()
-		first      = true
-	)
-	leave := func() {
-		gone, clientDone = true, nil
-		drain = time.After(x.g.c.DrainTimeout)
-	}
-	events := stream.Events()
-loop:
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				break loop
-			}
-			chunk, isChunk := ev.(*types.ResponseStreamMemberChunk)
-			if !isChunk {
-				continue
-			}
-			meter.Add(chunk.Value.Bytes)
-			if gone {
-				continue
-			}
-			if err := sink.Chunk(chunk.Value.Bytes); err != nil {
-				leave()
-				continue
-			}
-			if first && meter.OutputBytes() > 0 {
-				first = false
-				x.mu.Lock()
-				x.ttft = time.Since(x.caller.Start)
-				x.mu.Unlock()
-			}
-		case <-clientDone:
-			leave()
-		case <-drain:
-			drain = nil
-			stream.Close() // the usage never came: stop reading, estimate below
+	err = relay(x, ctx, stream, readChunk(meter), func(ev types.ResponseStream) error {
+		if c, ok := ev.(*types.ResponseStreamMemberChunk); ok {
+			return sink.Chunk(c.Value.Bytes)
 		}
-	}
-
-	err = stream.Err()
-	u, reported := meter.Usage()
-	switch {
-	case reported:
-		x.settle(ctx, u)
-	case meter.OutputBytes() == 0 && err != nil:
-		x.settle(ctx, Usage{}) // failed before any output: nothing to bill
-	default:
-		est := x.estimate(meter.OutputBytes())
-		// The input the model reported at the start beats the estimate.
-		if u.Input > 0 {
-			est.Input, est.CacheRead, est.CacheWrite = u.Input, u.CacheRead, u.CacheWrite
-		}
-		x.settle(ctx, est)
-	}
+		return nil
+	})
+	x.settleChunks(ctx, cctx, meter, err)
 	if err != nil {
 		return x.note(upstream.MapError(err))
 	}
@@ -204,15 +145,24 @@ loop:
 // body on modelID (a foundation model id), for a routed exchange: the key
 // may use the model. Counting is free: nothing is admitted or settled.
 func (x *Exchange) CountTokens(ctx context.Context, modelID string, body []byte) (int, error) {
-	if x.route == nil {
-		return 0, x.outOfOrder("CountTokens")
-	}
 	counter, ok := x.g.c.Bedrock.(TokenCounter)
+	return x.count(ctx, "CountTokens", ok, func(cctx context.Context) (int, error) {
+		return counter.CountTokens(cctx, modelID, body)
+	})
+}
+
+// count makes a free counting call (CountTokens, CountTokensRaw) for a
+// routed exchange, with the call's timeout; ok is whether the Bedrock
+// client can make it.
+func (x *Exchange) count(ctx context.Context, step string, ok bool, call func(cctx context.Context) (int, error)) (int, error) {
+	if x.route == nil {
+		return 0, x.outOfOrder(step)
+	}
 	if !ok {
-		return 0, x.note(errNoStreams)
+		return 0, x.note(errNoPassthrough)
 	}
 	cctx, cancel := x.callContext(ctx)
 	defer cancel()
-	n, err := counter.CountTokens(cctx, modelID, body)
+	n, err := call(cctx)
 	return n, x.note(err)
 }

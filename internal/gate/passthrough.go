@@ -182,12 +182,31 @@ func (x *Exchange) InvokeStreamRaw(ctx context.Context, in *upstream.Invocation,
 	defer stream.Close()
 	sink.Open()
 	out := frameRelay{frames: frames, sink: sink}
-	err = relay(x, ctx, stream, func(ev types.ResponseStream) int {
+	err = relay(x, ctx, stream, readChunk(meter), func(types.ResponseStream) error { return out.one() })
+	x.settleChunks(ctx, cctx, meter, err)
+	out.finish() // settled first: a client that stops at the exception sees its spend
+	if err != nil {
+		return x.note(upstream.MapError(err))
+	}
+	return nil
+}
+
+// readChunk feeds meter every chunk of an InvokeModel stream, for relay.
+func readChunk(meter ChunkMeter) func(types.ResponseStream) int {
+	return func(ev types.ResponseStream) int {
 		if c, ok := ev.(*types.ResponseStreamMemberChunk); ok {
 			meter.Add(c.Value.Bytes)
 		}
 		return meter.OutputBytes()
-	}, func(types.ResponseStream) error { return out.one() })
+	}
+}
+
+// settleChunks settles an InvokeModel stream once it ended with err (the
+// SDK's own), as settleStream does a ConverseStream: with the usage meter
+// read; at nothing when it failed before any output, unless abandoned
+// (failedUsage); else with an estimate, whose input is the one the model
+// reported at the start when it did.
+func (x *Exchange) settleChunks(ctx, cctx context.Context, meter ChunkMeter, err error) {
 	u, reported := meter.Usage()
 	switch {
 	case reported:
@@ -196,16 +215,11 @@ func (x *Exchange) InvokeStreamRaw(ctx context.Context, in *upstream.Invocation,
 		x.settle(ctx, x.failedUsage(cctx))
 	default:
 		est := x.estimate(meter.OutputBytes())
-		if u.Input > 0 { // the input the model reported at the start beats the estimate
+		if u.Input > 0 {
 			est.Input, est.CacheRead, est.CacheWrite = u.Input, u.CacheRead, u.CacheWrite
 		}
 		x.settle(ctx, est)
 	}
-	out.finish() // settled first: a client that stops at the exception sees its spend
-	if err != nil {
-		return x.note(upstream.MapError(err))
-	}
-	return nil
 }
 
 // CountTokensRaw counts the input tokens of body, a CountTokens request,
@@ -213,17 +227,10 @@ func (x *Exchange) InvokeStreamRaw(ctx context.Context, in *upstream.Invocation,
 // be routed: the key may use the model. Counting is free: nothing is
 // admitted or settled.
 func (x *Exchange) CountTokensRaw(ctx context.Context, modelID string, body []byte) (int, error) {
-	if x.route == nil {
-		return 0, x.outOfOrder("CountTokensRaw")
-	}
 	p, ok := x.g.c.Bedrock.(Passthrough)
-	if !ok {
-		return 0, x.note(errNoPassthrough)
-	}
-	cctx, cancel := x.callContext(ctx)
-	defer cancel()
-	n, err := p.CountTokensRaw(cctx, modelID, body)
-	return n, x.note(err)
+	return x.count(ctx, "CountTokensRaw", ok, func(cctx context.Context) (int, error) {
+		return p.CountTokensRaw(cctx, modelID, body)
+	})
 }
 
 // frameRelay sends a stream's frames to the client as the events they
