@@ -447,6 +447,69 @@ func TestTemplateFunction(t *testing.T) {
 		if err != nil || !strings.Contains(string(src), "package main") {
 			t.Errorf("CodeUri %s is not the gateway's main package: %v", dir, err)
 		}
+		props, _ := meta["BuildProperties"].(map[string]any)
+		if props["TrimGoPath"] != true {
+			t.Errorf("Metadata.BuildProperties.TrimGoPath = %v, want true (make lambda builds with -trimpath)", props["TrimGoPath"])
+		}
+	})
+
+	// SAM's Go builder runs `go build [-trimpath] -o bootstrap CodeUri` with
+	// GOOS and GOARCH set and the rest of the environment passed on; `make
+	// sam-build` must hand it, through that environment, the flags with
+	// which `make lambda` builds.
+	t.Run("make sam-build has make lambda's flags", func(t *testing.T) {
+		if _, err := exec.LookPath("make"); err != nil {
+			t.Skip("no make")
+		}
+		bin := t.TempDir()
+		record := filepath.Join(bin, "sam.env")
+		fake := "#!/bin/sh\nprintf '%s\\n' \"CGO_ENABLED=$CGO_ENABLED\" \"GOFLAGS=$GOFLAGS\" \"ARGS=$*\" > " + record + "\n"
+		if err := os.WriteFile(filepath.Join(bin, "sam"), []byte(fake), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("make", "-s", "-C", "..", "sam-build", "VERSION=v-test")
+		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("make sam-build: %v\n%s", err, out)
+		}
+		b, err := os.ReadFile(record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		samEnv := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			samEnv[k] = v
+		}
+		if !strings.Contains(samEnv["ARGS"], "build -t deploy/template.yaml") {
+			t.Errorf("make sam-build ran sam %q, want build -t deploy/template.yaml", samEnv["ARGS"])
+		}
+		got := goBuildFlags(t, splitQuoted(t, samEnv["GOFLAGS"]))
+		got["CGO_ENABLED"] = samEnv["CGO_ENABLED"]
+		got["-trimpath"] = "true" // TrimGoPath, checked above
+
+		out, err := exec.Command("make", "-n", "-s", "-C", "..", "lambda-arm64", "VERSION=v-test").Output()
+		if err != nil {
+			t.Fatalf("make -n lambda-arm64: %v", err)
+		}
+		var build []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if words := splitQuoted(t, line); slices.Contains(words, "build") && slices.Contains(words, "./cmd/server") {
+				build = words
+			}
+		}
+		if build == nil {
+			t.Fatalf("make -n lambda-arm64 runs no go build of ./cmd/server:\n%s", out)
+		}
+		want := goBuildFlags(t, build)
+		for _, w := range build {
+			if v, ok := strings.CutPrefix(w, "CGO_ENABLED="); ok {
+				want["CGO_ENABLED"] = v
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("make sam-build's flags differ from make lambda's (-lambda +sam-build):\n%s", diff)
+		}
 	})
 
 	t.Run("memory and timeout", func(t *testing.T) {
@@ -468,6 +531,27 @@ func TestTemplateFunction(t *testing.T) {
 		}
 		if s.functionEnv()["TOLLGATE_UPSTREAM_TIMEOUT"] != s.params["UpstreamTimeout"] {
 			t.Error("TOLLGATE_UPSTREAM_TIMEOUT is not the UpstreamTimeout parameter")
+		}
+	})
+
+	// The parameter's description and the deploy guide quote the same
+	// measurements (make bench-lambda), and the same price of 256 MB.
+	t.Run("memory figures agree with docs/deploy.md", func(t *testing.T) {
+		param := section(t, parseTemplate(t), "Parameters")["MemorySize"].(map[string]any)
+		desc := str(t, param["Description"], "MemorySize.Description")
+		doc, err := os.ReadFile("../docs/deploy.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		docText := strings.Join(strings.Fields(string(doc)), " ")
+		figures := regexp.MustCompile(`[0-9][0-9.,]* MiB|\$[0-9.]+ more per [0-9,]+ five-second requests`).FindAllString(desc, -1)
+		if len(figures) < 4 {
+			t.Fatalf("MemorySize's description quotes %q: want its RSS figures and the price of 256 MB", figures)
+		}
+		for _, f := range figures {
+			if !strings.Contains(docText, f) {
+				t.Errorf("MemorySize's description says %q; docs/deploy.md does not", f)
+			}
 		}
 	})
 }
@@ -543,6 +627,66 @@ func gatewayBinary(t *testing.T) string {
 		t.Fatal(built.err)
 	}
 	return built.path
+}
+
+// splitQuoted splits s at spaces outside single or double quotes, as the
+// shell and GOFLAGS do, and drops the quotes.
+func splitQuoted(t *testing.T, s string) []string {
+	t.Helper()
+	var words []string
+	var w strings.Builder
+	var quote rune
+	in := false
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			w.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case r == ' ' || r == '\t':
+			if in {
+				words = append(words, w.String())
+				w.Reset()
+				in = false
+			}
+		default:
+			w.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 {
+		t.Fatalf("unbalanced quote in %q", s)
+	}
+	if in {
+		words = append(words, w.String())
+	}
+	return words
+}
+
+// goBuildFlags picks -trimpath, -tags and -ldflags out of go build's
+// arguments, in either form (-tags x or -tags=x).
+func goBuildFlags(t *testing.T, args []string) map[string]string {
+	t.Helper()
+	flags := map[string]string{}
+	for i := 0; i < len(args); i++ {
+		name, value, eq := strings.Cut(args[i], "=")
+		switch name {
+		case "-trimpath":
+			flags[name] = "true"
+		case "-tags", "-ldflags":
+			if !eq {
+				if i+1 == len(args) {
+					t.Fatalf("%s without a value in %q", name, args)
+				}
+				i++
+				value = args[i]
+			}
+			flags[name] = value
+		}
+	}
+	return flags
 }
 
 // lambdaEnv is the environment Lambda gives the function: the template's
@@ -814,6 +958,7 @@ var apiActions = map[string][]string{
 	"dynamodb:BatchGetItem":   {"dynamodb:BatchGetItem"},
 	"dynamodb:Query":          {"dynamodb:Query"},
 	"dynamodb:GetItem":        {"dynamodb:GetItem"},
+	"dynamodb:PutItem":        {"dynamodb:PutItem"},
 	"dynamodb:Update":         {"dynamodb:UpdateItem"},
 	"dynamodb:Put":            {"dynamodb:PutItem"},
 	"dynamodb:Delete":         {"dynamodb:DeleteItem"},
@@ -948,13 +1093,13 @@ func TestTemplateIAMResources(t *testing.T) {
 			s := newStack(t, tt.params)
 			prefix := s.params["PolicyPrefix"].(string)
 			want := []statement{
-				{Actions: []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}, Resources: []string{
+				{Actions: []string{"bedrock:CountTokens", "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}, Resources: []string{
 					"arn:aws:bedrock:*::foundation-model/*",
 					"arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/*",
 					"arn:aws:bedrock:us-east-1:123456789012:inference-profile/*",
 				}},
 				{Actions: []string{"bedrock:ListFoundationModels", "bedrock:ListInferenceProfiles"}, Resources: []string{"*"}},
-				{Actions: []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+				{Actions: []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 					Resources: []string{getAtt("UsageTable", "Arn")}},
 				{Actions: []string{"s3:GetObject"}, Resources: []string{"arn:aws:s3:::" + tt.bucket + "/" + prefix + "*"}},
 				{Actions: []string{"s3:ListBucket"}, Resources: []string{"arn:aws:s3:::" + tt.bucket},
@@ -1084,9 +1229,10 @@ func TestTemplateOutputs(t *testing.T) {
 	s := newStack(t, nil)
 	outputs := section(t, s.tmpl, "Outputs")
 	want := map[string]string{
-		"FunctionUrl":  getAtt("GatewayUrl", "FunctionUrl"),
-		"UsageTable":   ref("UsageTable"),
-		"PolicyBucket": ref("PolicyBucket"),
+		"FunctionUrl":   getAtt("GatewayUrl", "FunctionUrl"),
+		"UsageTable":    ref("UsageTable"),
+		"PolicyBucket":  ref("PolicyBucket"),
+		"DashboardName": ref("Dashboard"), // Ref of a dashboard is its name
 	}
 	for name, w := range want {
 		o, ok := outputs[name].(map[string]any)

@@ -68,6 +68,7 @@ type serveConfig struct {
 	imagePrivate    string
 	lambda          bool // running on AWS Lambda
 	originSecrets   []string
+	corsOrigins     []string
 }
 
 func parseServe(inv *invocation) (serveConfig, error) {
@@ -101,6 +102,7 @@ func parseServe(inv *invocation) (serveConfig, error) {
 	fs.StringVar(&c.imagePrivate, "image-allow-private", getenv("TOLLGATE_IMAGE_ALLOW_PRIVATE"), "comma-separated address ranges (CIDR) image URLs may reach despite the SSRF guard, for internal image servers (env TOLLGATE_IMAGE_ALLOW_PRIVATE)")
 	// The secret is not the flag's default, which -h would print.
 	origin := fs.String("origin-secret", "", "refuse requests whose "+api.OriginHeader+" header is not this value (or one of two, comma-separated, during a rotation); set by the CloudFront front door (env TOLLGATE_ORIGIN_SECRET)")
+	cors := fs.String("cors-origins", getenv("TOLLGATE_CORS_ORIGINS"), "comma-separated origins whose browser pages may call the API (\"https://*.example.com\", \"http://localhost:*\" globs; \"*\" = any); empty = no CORS headers (env TOLLGATE_CORS_ORIGINS)")
 	level := fs.String("log-level", envOr(getenv, "TOLLGATE_LOG_LEVEL", "info"), "debug, info, warn or error (env TOLLGATE_LOG_LEVEL)")
 	if err := inv.noArgs(fs); err != nil {
 		return c, err
@@ -116,6 +118,9 @@ func parseServe(inv *invocation) (serveConfig, error) {
 		return c, fmt.Errorf("-origin-secret (env TOLLGATE_ORIGIN_SECRET): %w", err)
 	}
 	c.originSecrets = secrets
+	if c.corsOrigins, err = api.ParseCORSOrigins(*cors); err != nil {
+		return c, fmt.Errorf("-cors-origins (env TOLLGATE_CORS_ORIGINS): %w", err)
+	}
 	if c.adminAddr == "off" {
 		c.adminAddr = ""
 	}
@@ -250,6 +255,7 @@ func serve(ctx context.Context, inv *invocation) error {
 		ThinkTags:          cfg.thinkTags,
 		Region:             awsCfg.Region,
 		OriginSecrets:      cfg.originSecrets,
+		CORSOrigins:        cfg.corsOrigins,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

@@ -13,6 +13,9 @@ func addRoutes(r *gin.Engine, d Deps, g *gate.Gate) {
 	if len(d.OriginSecrets) > 0 {
 		r.Use(requireOrigin(d.OriginSecrets)) // before any other work: origin.go
 	}
+	if len(d.CORSOrigins) > 0 {
+		r.Use(cors(d.CORSOrigins)) // answers preflights before authentication: cors.go
+	}
 	r.NoRoute(handleNoRoute())
 	r.NoMethod(handleNoMethod())
 

@@ -101,6 +101,9 @@ type Deps struct {
 	// OriginSecrets, when set, are the values of OriginHeader a request
 	// must carry (ParseOriginSecrets): only the front door reaches the API.
 	OriginSecrets []string
+	// CORSOrigins are the origins (ParseCORSOrigins' patterns) whose
+	// browser pages may call the API; none: no CORS headers.
+	CORSOrigins []string
 }
 
 // NewServer returns the gateway's public HTTP handler.

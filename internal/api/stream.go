@@ -18,6 +18,7 @@ type sseSink struct {
 	t      *converse.Stream
 	buf    []byte
 	writeT time.Duration
+	until  time.Time // the write deadline last set on the connection
 	opened bool
 	gone   bool // a write failed: the client stopped reading or left
 }
@@ -44,8 +45,16 @@ func (s *sseSink) Event(ev types.ConverseStreamOutput) error {
 
 // write sends b and flushes it. A client that stops reading must not block
 // the stream for ever: past the write deadline it is taken as gone.
+//
+// Each write may wait writeT at least and writeT+writeT/8 at most: the
+// deadline is moved only when it is nearer than writeT, not at every chunk
+// (moving it re-arms the connection's runtime timer, a lock and a heap
+// update per chunk).
 func (s *sseSink) write(b []byte) error {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeT))
+	if now := time.Now(); s.until.Before(now.Add(s.writeT)) {
+		s.until = now.Add(s.writeT + s.writeT/8)
+		_ = s.rc.SetWriteDeadline(s.until)
+	}
 	_, err := s.c.Writer.Write(b)
 	if err == nil {
 		err = s.rc.Flush()

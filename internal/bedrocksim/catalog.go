@@ -3,6 +3,7 @@ package bedrocksim
 import (
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -182,96 +183,101 @@ var (
 	tuneOrDistill = []string{"FINE_TUNING", "DISTILLATION"}
 )
 
-// models is the simulated catalog, in the order ListFoundationModels returns
-// it. Limits follow Bedrock's documentation for each model as of 2025.
-var models = []Model{
-	{ID: "anthropic.claude-3-haiku-20240307-v1:0", Name: "Claude 3 Haiku", Provider: "Anthropic",
-		InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		Customizations: fineTuning, InferenceTypes: []string{InferenceOnDemand, InferenceProvisioned},
-		MaxOutputTokens: 4096, System: true, Images: true, Tools: true, StreamingTools: true},
-	{ID: "anthropic.claude-3-5-haiku-20241022-v1:0", Name: "Claude 3.5 Haiku", Provider: "Anthropic",
-		InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		InferenceTypes: profileOnly, MaxOutputTokens: 8192, System: true, Tools: true, StreamingTools: true,
-		CacheMinTokens: 2048},
-	{ID: "anthropic.claude-3-5-sonnet-20241022-v2:0", Name: "Claude 3.5 Sonnet v2", Provider: "Anthropic",
-		InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		InferenceTypes: profileOnly, MaxOutputTokens: 8192, System: true, Images: true, Tools: true,
-		StreamingTools: true, CacheMinTokens: 1024},
-	{ID: "anthropic.claude-3-7-sonnet-20250219-v1:0", Name: "Claude 3.7 Sonnet", Provider: "Anthropic",
-		InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		InferenceTypes: profileOnly, MaxOutputTokens: 64000, System: true, Images: true, Tools: true,
-		StreamingTools: true, Reasoning: true, CacheMinTokens: 1024},
-	{ID: "anthropic.claude-sonnet-4-20250514-v1:0", Name: "Claude Sonnet 4", Provider: "Anthropic",
-		InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		InferenceTypes: profileOnly, MaxOutputTokens: 64000, System: true, Images: true, Tools: true,
-		StreamingTools: true, Reasoning: true, CacheMinTokens: 1024},
-	{ID: "anthropic.claude-sonnet-4-5-20250929-v1:0", Name: "Claude Sonnet 4.5", Provider: "Anthropic",
-		InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		InferenceTypes: profileOnly, MaxOutputTokens: 64000, System: true, Images: true, Tools: true,
-		StreamingTools: true, ExclusiveSampling: true, Reasoning: true, CacheMinTokens: 1024, StructuredOutput: true},
-	{ID: "anthropic.claude-haiku-4-5-20251001-v1:0", Name: "Claude Haiku 4.5", Provider: "Anthropic",
-		InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		InferenceTypes: profileOnly, MaxOutputTokens: 64000, System: true, Images: true, Tools: true,
-		StreamingTools: true, ExclusiveSampling: true, Reasoning: true, CacheMinTokens: 4096, StructuredOutput: true},
-	{ID: "anthropic.claude-opus-4-1-20250805-v1:0", Name: "Claude Opus 4.1", Provider: "Anthropic",
-		InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		InferenceTypes: profileOnly, MaxOutputTokens: 32000, System: true, Images: true, Tools: true,
-		StreamingTools: true, ExclusiveSampling: true, Reasoning: true, CacheMinTokens: 1024},
-	{ID: "anthropic.claude-v2:1", Name: "Claude", Provider: "Anthropic",
-		InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleLegacy,
-		InferenceTypes: onDemand, MaxOutputTokens: 4096, System: true},
-	{ID: "amazon.nova-micro-v1:0", Name: "Nova Micro", Provider: "Amazon",
-		InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		Customizations: tuneOrDistill, InferenceTypes: onDemand, MaxOutputTokens: 10000, System: true,
-		Tools: true, StreamingTools: true, CacheMinTokens: 1000},
-	{ID: "amazon.nova-lite-v1:0", Name: "Nova Lite", Provider: "Amazon",
-		InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		Customizations: tuneOrDistill, InferenceTypes: onDemand, MaxOutputTokens: 10000, System: true,
-		Images: true, Tools: true, StreamingTools: true, CacheMinTokens: 1000},
-	{ID: "amazon.nova-pro-v1:0", Name: "Nova Pro", Provider: "Amazon",
-		InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		Customizations: tuneOrDistill, InferenceTypes: onDemand, MaxOutputTokens: 10000, System: true,
-		Images: true, Tools: true, StreamingTools: true, CacheMinTokens: 1000},
-	{ID: "meta.llama3-1-8b-instruct-v1:0", Name: "Llama 3.1 8B Instruct", Provider: "Meta",
-		InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		Customizations: tuneOrDistill, InferenceTypes: onDemand, MaxOutputTokens: 2048, System: true,
-		Tools: true},
-	{ID: "meta.llama3-1-70b-instruct-v1:0", Name: "Llama 3.1 70B Instruct", Provider: "Meta",
-		InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		Customizations: tuneOrDistill, InferenceTypes: onDemand, MaxOutputTokens: 2048, System: true,
-		Tools: true},
-	{ID: "mistral.mistral-large-2407-v1:0", Name: "Mistral Large (24.07)", Provider: "Mistral AI",
-		InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		InferenceTypes: onDemand, MaxOutputTokens: 8192, System: true, Tools: true},
-	{ID: "mistral.mistral-7b-instruct-v0:2", Name: "Mistral 7B Instruct", Provider: "Mistral AI",
-		InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
-		InferenceTypes: onDemand, MaxOutputTokens: 8192},
-	{ID: "openai.gpt-oss-120b-1:0", Name: "gpt-oss-120b", Provider: "OpenAI",
-		InputModalities: textOnly, OutputModalities: textOnly, Lifecycle: LifecycleActive,
-		InferenceTypes: onDemand, MaxOutputTokens: 32768, System: true, Tools: true},
-	{ID: "amazon.titan-embed-text-v1", Name: "Titan Embeddings G1 - Text", Provider: "Amazon",
-		InputModalities: textOnly, OutputModalities: []string{ModalityEmbedding}, Lifecycle: LifecycleActive,
-		InferenceTypes: onDemand},
-	{ID: "amazon.titan-embed-text-v2:0", Name: "Titan Text Embeddings V2", Provider: "Amazon",
-		InputModalities: textOnly, OutputModalities: []string{ModalityEmbedding}, Lifecycle: LifecycleActive,
-		InferenceTypes: onDemand},
-	{ID: "cohere.embed-english-v3", Name: "Embed English", Provider: "Cohere",
-		InputModalities: textOnly, OutputModalities: []string{ModalityEmbedding}, Lifecycle: LifecycleActive,
-		InferenceTypes: onDemand},
-	{ID: "cohere.embed-multilingual-v3", Name: "Embed Multilingual", Provider: "Cohere",
-		InputModalities: textOnly, OutputModalities: []string{ModalityEmbedding}, Lifecycle: LifecycleActive,
-		InferenceTypes: onDemand},
-	{ID: "amazon.nova-canvas-v1:0", Name: "Nova Canvas", Provider: "Amazon",
-		InputModalities: textAndImage, OutputModalities: []string{ModalityImage}, Lifecycle: LifecycleActive,
-		Customizations: fineTuning, InferenceTypes: onDemand},
-}
+// models returns the simulated catalog, in the order ListFoundationModels
+// returns it. Limits follow Bedrock's documentation for each model as of
+// 2025. It is built on first use, not at every start of the binary (a
+// gateway without -sim never needs it).
+var models = sync.OnceValue(func() []Model {
+	return []Model{
+		{ID: "anthropic.claude-3-haiku-20240307-v1:0", Name: "Claude 3 Haiku", Provider: "Anthropic",
+			InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			Customizations: fineTuning, InferenceTypes: []string{InferenceOnDemand, InferenceProvisioned},
+			MaxOutputTokens: 4096, System: true, Images: true, Tools: true, StreamingTools: true},
+		{ID: "anthropic.claude-3-5-haiku-20241022-v1:0", Name: "Claude 3.5 Haiku", Provider: "Anthropic",
+			InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			InferenceTypes: profileOnly, MaxOutputTokens: 8192, System: true, Tools: true, StreamingTools: true,
+			CacheMinTokens: 2048},
+		{ID: "anthropic.claude-3-5-sonnet-20241022-v2:0", Name: "Claude 3.5 Sonnet v2", Provider: "Anthropic",
+			InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			InferenceTypes: profileOnly, MaxOutputTokens: 8192, System: true, Images: true, Tools: true,
+			StreamingTools: true, CacheMinTokens: 1024},
+		{ID: "anthropic.claude-3-7-sonnet-20250219-v1:0", Name: "Claude 3.7 Sonnet", Provider: "Anthropic",
+			InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			InferenceTypes: profileOnly, MaxOutputTokens: 64000, System: true, Images: true, Tools: true,
+			StreamingTools: true, Reasoning: true, CacheMinTokens: 1024},
+		{ID: "anthropic.claude-sonnet-4-20250514-v1:0", Name: "Claude Sonnet 4", Provider: "Anthropic",
+			InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			InferenceTypes: profileOnly, MaxOutputTokens: 64000, System: true, Images: true, Tools: true,
+			StreamingTools: true, Reasoning: true, CacheMinTokens: 1024},
+		{ID: "anthropic.claude-sonnet-4-5-20250929-v1:0", Name: "Claude Sonnet 4.5", Provider: "Anthropic",
+			InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			InferenceTypes: profileOnly, MaxOutputTokens: 64000, System: true, Images: true, Tools: true,
+			StreamingTools: true, ExclusiveSampling: true, Reasoning: true, CacheMinTokens: 1024, StructuredOutput: true},
+		{ID: "anthropic.claude-haiku-4-5-20251001-v1:0", Name: "Claude Haiku 4.5", Provider: "Anthropic",
+			InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			InferenceTypes: profileOnly, MaxOutputTokens: 64000, System: true, Images: true, Tools: true,
+			StreamingTools: true, ExclusiveSampling: true, Reasoning: true, CacheMinTokens: 4096, StructuredOutput: true},
+		{ID: "anthropic.claude-opus-4-1-20250805-v1:0", Name: "Claude Opus 4.1", Provider: "Anthropic",
+			InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			InferenceTypes: profileOnly, MaxOutputTokens: 32000, System: true, Images: true, Tools: true,
+			StreamingTools: true, ExclusiveSampling: true, Reasoning: true, CacheMinTokens: 1024},
+		{ID: "anthropic.claude-v2:1", Name: "Claude", Provider: "Anthropic",
+			InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleLegacy,
+			InferenceTypes: onDemand, MaxOutputTokens: 4096, System: true},
+		{ID: "amazon.nova-micro-v1:0", Name: "Nova Micro", Provider: "Amazon",
+			InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			Customizations: tuneOrDistill, InferenceTypes: onDemand, MaxOutputTokens: 10000, System: true,
+			Tools: true, StreamingTools: true, CacheMinTokens: 1000},
+		{ID: "amazon.nova-lite-v1:0", Name: "Nova Lite", Provider: "Amazon",
+			InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			Customizations: tuneOrDistill, InferenceTypes: onDemand, MaxOutputTokens: 10000, System: true,
+			Images: true, Tools: true, StreamingTools: true, CacheMinTokens: 1000},
+		{ID: "amazon.nova-pro-v1:0", Name: "Nova Pro", Provider: "Amazon",
+			InputModalities: textAndImage, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			Customizations: tuneOrDistill, InferenceTypes: onDemand, MaxOutputTokens: 10000, System: true,
+			Images: true, Tools: true, StreamingTools: true, CacheMinTokens: 1000},
+		{ID: "meta.llama3-1-8b-instruct-v1:0", Name: "Llama 3.1 8B Instruct", Provider: "Meta",
+			InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			Customizations: tuneOrDistill, InferenceTypes: onDemand, MaxOutputTokens: 2048, System: true,
+			Tools: true},
+		{ID: "meta.llama3-1-70b-instruct-v1:0", Name: "Llama 3.1 70B Instruct", Provider: "Meta",
+			InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			Customizations: tuneOrDistill, InferenceTypes: onDemand, MaxOutputTokens: 2048, System: true,
+			Tools: true},
+		{ID: "mistral.mistral-large-2407-v1:0", Name: "Mistral Large (24.07)", Provider: "Mistral AI",
+			InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			InferenceTypes: onDemand, MaxOutputTokens: 8192, System: true, Tools: true},
+		{ID: "mistral.mistral-7b-instruct-v0:2", Name: "Mistral 7B Instruct", Provider: "Mistral AI",
+			InputModalities: textOnly, OutputModalities: textOnly, Streaming: true, Lifecycle: LifecycleActive,
+			InferenceTypes: onDemand, MaxOutputTokens: 8192},
+		{ID: "openai.gpt-oss-120b-1:0", Name: "gpt-oss-120b", Provider: "OpenAI",
+			InputModalities: textOnly, OutputModalities: textOnly, Lifecycle: LifecycleActive,
+			InferenceTypes: onDemand, MaxOutputTokens: 32768, System: true, Tools: true},
+		{ID: "amazon.titan-embed-text-v1", Name: "Titan Embeddings G1 - Text", Provider: "Amazon",
+			InputModalities: textOnly, OutputModalities: []string{ModalityEmbedding}, Lifecycle: LifecycleActive,
+			InferenceTypes: onDemand},
+		{ID: "amazon.titan-embed-text-v2:0", Name: "Titan Text Embeddings V2", Provider: "Amazon",
+			InputModalities: textOnly, OutputModalities: []string{ModalityEmbedding}, Lifecycle: LifecycleActive,
+			InferenceTypes: onDemand},
+		{ID: "cohere.embed-english-v3", Name: "Embed English", Provider: "Cohere",
+			InputModalities: textOnly, OutputModalities: []string{ModalityEmbedding}, Lifecycle: LifecycleActive,
+			InferenceTypes: onDemand},
+		{ID: "cohere.embed-multilingual-v3", Name: "Embed Multilingual", Provider: "Cohere",
+			InputModalities: textOnly, OutputModalities: []string{ModalityEmbedding}, Lifecycle: LifecycleActive,
+			InferenceTypes: onDemand},
+		{ID: "amazon.nova-canvas-v1:0", Name: "Nova Canvas", Provider: "Amazon",
+			InputModalities: textAndImage, OutputModalities: []string{ModalityImage}, Lifecycle: LifecycleActive,
+			Customizations: fineTuning, InferenceTypes: onDemand},
+	}
+})
 
 // AppProfileARN is the ARN of the simulated application inference profile,
 // which routes to Claude 3 Haiku.
 const AppProfileARN = "arn:aws:bedrock:us-east-1:" + Account + ":application-inference-profile/abc123"
 
-// profiles is the simulated inference-profile catalog, in listing order.
-var profiles = buildProfiles()
+// profiles returns the simulated inference-profile catalog, in listing
+// order, built on first use.
+var profiles = sync.OnceValue(buildProfiles)
 
 func buildProfiles() []InferenceProfile {
 	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
@@ -323,7 +329,7 @@ func buildProfiles() []InferenceProfile {
 }
 
 func findModel(id string) (Model, bool) {
-	for _, m := range models {
+	for _, m := range models() {
 		if m.ID == id {
 			return m, true
 		}
@@ -332,7 +338,7 @@ func findModel(id string) (Model, bool) {
 }
 
 func findProfile(id string) (InferenceProfile, bool) {
-	for _, p := range profiles {
+	for _, p := range profiles() {
 		if p.ID == id {
 			return p, true
 		}

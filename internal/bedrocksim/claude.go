@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -161,7 +160,7 @@ const minThinkingBudget = 1024
 var claudeBlockTypes = []string{"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking", "search_result", "server_tool_use", "web_search_tool_result", "tool_reference"}
 
 // claudeToolNamePattern is Anthropic's rule for client tool names.
-var claudeToolNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,128}$`)
+var claudeToolNamePattern = lazyRegexp(`^[a-zA-Z0-9_-]{1,128}$`)
 
 // modelErr words an error of the model as Bedrock relays it.
 func modelErr(format string, args ...any) *apiError {
@@ -356,7 +355,7 @@ func claudeTools(req *claudeRequest, out *converseRequest) *apiError {
 				Name string `json:"name"`
 			}{Name: t.Name}})
 		} else {
-			if !claudeToolNamePattern.MatchString(t.Name) {
+			if !claudeToolNamePattern().MatchString(t.Name) {
 				return modelErr("tools.%d.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'", i)
 			}
 			if len(t.InputSchema) == 0 || jsonTypeName(t.InputSchema) != "JSONObject" {

@@ -74,7 +74,7 @@ func (s *Server) serveListFoundationModels(w http.ResponseWriter, r *http.Reques
 		}
 	}
 	out := []foundationModelSummary{}
-	for _, m := range models {
+	for _, m := range models() {
 		if p := q.Get("byProvider"); p != "" && !strings.EqualFold(p, m.Provider) {
 			continue
 		}
@@ -162,7 +162,7 @@ func (s *Server) serveListInferenceProfiles(w http.ResponseWriter, r *http.Reque
 		size = n
 	}
 	var all []InferenceProfile
-	for _, p := range profiles {
+	for _, p := range profiles() {
 		if p.availableIn(region) && (typ == "" || p.Type == typ) {
 			all = append(all, p)
 		}
@@ -189,7 +189,7 @@ func (s *Server) serveListInferenceProfiles(w http.ResponseWriter, r *http.Reque
 
 // serveGetInferenceProfile answers GET /inference-profiles/{id or ARN}.
 func (s *Server) serveGetInferenceProfile(w http.ResponseWriter, r *http.Request, id, region string) {
-	for _, p := range profiles {
+	for _, p := range profiles() {
 		if (p.ID == id || p.ARN(region) == id) && p.availableIn(region) {
 			writeJSON(w, summarizeProfile(p, region))
 			return

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -29,10 +30,10 @@ type markers struct {
 	guardrail bool          // [sim:guardrail]: a guardrailConfig, if any, intervenes
 }
 
-var markerRE = regexp.MustCompile(`\[sim:([a-z]+)(?:=([^\]\s]*))?\]`)
+var markerRE = lazyRegexp(`\[sim:([a-z]+)(?:=([^\]\s]*))?\]`)
 
 // stripMarkers removes every [sim:...] marker from s.
-func stripMarkers(s string) string { return markerRE.ReplaceAllString(s, "") }
+func stripMarkers(s string) string { return markerRE().ReplaceAllString(s, "") }
 
 // parseMarkers reads the markers in the text blocks of the last message when
 // it is a user message. A malformed or unknown marker is a ValidationException,
@@ -46,7 +47,7 @@ func parseMarkers(msgs []message) (markers, *apiError) {
 		if b.Text == nil {
 			continue
 		}
-		for _, m := range markerRE.FindAllStringSubmatch(*b.Text, -1) {
+		for _, m := range markerRE().FindAllStringSubmatch(*b.Text, -1) {
 			if err := mk.set(m[1], m[2]); err != nil {
 				return markers{}, validationErrorf("bedrocksim: marker %s: %s", m[0], err)
 			}
@@ -145,4 +146,11 @@ func dropConnection(w http.ResponseWriter) {
 		return
 	}
 	panic(http.ErrAbortHandler)
+}
+
+// lazyRegexp returns a function compiling expr on its first call: the
+// simulator's patterns are linked into every gateway binary, and a gateway
+// without -sim never uses them, so they are not compiled at its start.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

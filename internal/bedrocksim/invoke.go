@@ -179,7 +179,7 @@ func invokeMarkers(fields map[string]json.RawMessage) (markers, *apiError) {
 	}
 	var mk markers
 	for _, t := range texts {
-		for _, m := range markerRE.FindAllStringSubmatch(t, -1) {
+		for _, m := range markerRE().FindAllStringSubmatch(t, -1) {
 			if err := mk.set(m[1], m[2]); err != nil {
 				return markers{}, validationErrorf("bedrocksim: marker %s: %s", m[0], err)
 			}

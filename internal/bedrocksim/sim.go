@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -111,8 +110,8 @@ func New(opts Options) *Server {
 
 // Models returns the simulated foundation-model catalog, in listing order.
 func (s *Server) Models() []Model {
-	out := make([]Model, len(models))
-	for i, m := range models {
+	out := make([]Model, len(models()))
+	for i, m := range models() {
 		out[i] = m.clone()
 	}
 	return out
@@ -121,7 +120,7 @@ func (s *Server) Models() []Model {
 // InferenceProfiles returns the simulated inference profiles of every
 // geography, system-defined first, then the application profile.
 func (s *Server) InferenceProfiles() []InferenceProfile {
-	return append([]InferenceProfile(nil), profiles...)
+	return append([]InferenceProfile(nil), profiles()...)
 }
 
 // Stats returns a snapshot of the simulator's counters.
@@ -262,12 +261,12 @@ func route(r *http.Request) (op, id string, ok bool) {
 	return "", "", false
 }
 
-var credentialScopeRE = regexp.MustCompile(`Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/`)
+var credentialScopeRE = lazyRegexp(`Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/`)
 
 // regionOf returns the region of a SigV4 Authorization header's credential
 // scope, or DefaultRegion.
 func regionOf(authorization string) string {
-	if m := credentialScopeRE.FindStringSubmatch(authorization); m != nil {
+	if m := credentialScopeRE().FindStringSubmatch(authorization); m != nil {
 		return m[1]
 	}
 	return DefaultRegion

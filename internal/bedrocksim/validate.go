@@ -3,7 +3,6 @@ package bedrocksim
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,9 +185,9 @@ func blockType(b contentBlock) string {
 // Bedrock's patterns for guardrail ids and versions, and for
 // requestMetadata keys and values.
 var (
-	guardrailIDPattern      = regexp.MustCompile(`^(([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))$`)
-	guardrailVersionPattern = regexp.MustCompile(`^(([1-9][0-9]{0,7})|(DRAFT))$`)
-	metadataPattern         = regexp.MustCompile(`^[a-zA-Z0-9\s:_@$#=/+,\-.]*$`)
+	guardrailIDPattern      = lazyRegexp(`^(([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))$`)
+	guardrailVersionPattern = lazyRegexp(`^(([1-9][0-9]{0,7})|(DRAFT))$`)
+	metadataPattern         = lazyRegexp(`^[a-zA-Z0-9\s:_@$#=/+,\-.]*$`)
 )
 
 // Limits on documents, as Bedrock enforces them.
@@ -204,10 +203,10 @@ func validateGuardrail(g *guardrailConfig) *apiError {
 	if g == nil {
 		return nil
 	}
-	if g.GuardrailIdentifier == "" || len(g.GuardrailIdentifier) > 2048 || !guardrailIDPattern.MatchString(g.GuardrailIdentifier) {
+	if g.GuardrailIdentifier == "" || len(g.GuardrailIdentifier) > 2048 || !guardrailIDPattern().MatchString(g.GuardrailIdentifier) {
 		return constraintError(g.GuardrailIdentifier, "guardrailConfig.guardrailIdentifier", "Member must satisfy regular expression pattern: (([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))")
 	}
-	if !guardrailVersionPattern.MatchString(g.GuardrailVersion) {
+	if !guardrailVersionPattern().MatchString(g.GuardrailVersion) {
 		return constraintError(g.GuardrailVersion, "guardrailConfig.guardrailVersion", "Member must satisfy regular expression pattern: (([1-9][0-9]{0,7})|(DRAFT))")
 	}
 	switch g.Trace {
@@ -256,10 +255,10 @@ func validateMetadata(md map[string]string) *apiError {
 		return constraintError(strconv.Itoa(len(md)), "requestMetadata", fmt.Sprintf("Member must have length less than or equal to %d", maxMetadata))
 	}
 	for k, v := range md {
-		if k == "" || len(k) > 256 || !metadataPattern.MatchString(k) {
+		if k == "" || len(k) > 256 || !metadataPattern().MatchString(k) {
 			return constraintError(k, "requestMetadata", "Map keys must satisfy constraint: [Member must have length less than or equal to 256, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [a-zA-Z0-9\\s:_@$#=/+,-.]{1,256}]")
 		}
-		if len(v) > 256 || !metadataPattern.MatchString(v) {
+		if len(v) > 256 || !metadataPattern().MatchString(v) {
 			return constraintError(v, "requestMetadata", "Map value must satisfy constraint: [Member must have length less than or equal to 256, Member must satisfy regular expression pattern: [a-zA-Z0-9\\s:_@$#=/+,-.]{0,256}]")
 		}
 	}
@@ -269,7 +268,7 @@ func validateMetadata(md map[string]string) *apiError {
 // documentNamePattern is what Bedrock accepts as a document name:
 // alphanumerics, hyphens, parentheses, square brackets, and whitespace never
 // twice in a row.
-var documentNamePattern = regexp.MustCompile(`^[a-zA-Z0-9\-()\[\]]+(\s[a-zA-Z0-9\-()\[\]]+)*$`)
+var documentNamePattern = lazyRegexp(`^[a-zA-Z0-9\-()\[\]]+(\s[a-zA-Z0-9\-()\[\]]+)*$`)
 
 // validateDocuments checks the document blocks of the request: the model
 // must take them (models with tool use do), their format and name must be
@@ -290,7 +289,7 @@ func validateDocuments(req *converseRequest, m Model) *apiError {
 			if !slices.Contains(documentFormats, d.Format) {
 				return constraintError(d.Format, path+".format", "Member must satisfy enum value set: [pdf, csv, doc, docx, xls, xlsx, html, txt, md]")
 			}
-			if d.Name == "" || len(d.Name) > 200 || !documentNamePattern.MatchString(d.Name) {
+			if d.Name == "" || len(d.Name) > 200 || !documentNamePattern().MatchString(d.Name) {
 				return validationErrorf("The document name %q at messages.%d.content.%d is invalid. A document name can only contain alphanumeric characters, whitespace characters (no more than one in a row), hyphens, parentheses, and square brackets.", d.Name, i, j)
 			}
 			if names[d.Name] {

@@ -375,11 +375,20 @@ func TestSanitizeMetadata(t *testing.T) {
 		{"jane (ops)!", "jane _ops__"},
 		{"é", "_"},
 		{strings.Repeat("x", 300), strings.Repeat("x", 256)},
+		{strings.Repeat("x", 256), strings.Repeat("x", 256)},
+		{"", ""},
+		{"a\xffb\x00", "a_b_"},
+		{strings.Repeat("é", 300), strings.Repeat("_", 256)},
+		{"tab\tnew\nline\r", "tab\tnew\nline\r"},
 	}
 	for _, tt := range tests {
 		if got := converse.SanitizeMetadata(tt.in); got != tt.want {
 			t.Errorf("SanitizeMetadata(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+	// A clean value, as every request id and key id is, is not copied.
+	if n := testing.AllocsPerRun(100, func() { _ = converse.SanitizeMetadata("req-01HX:key.alice") }); n != 0 {
+		t.Errorf("SanitizeMetadata of a clean value allocates %v times, want 0", n)
 	}
 }
 

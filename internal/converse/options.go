@@ -131,19 +131,40 @@ func requestMetadata(opts Options, user string) map[string]string {
 // value: at most 256 characters of [a-zA-Z0-9\s:_@$#=/+,-.], every other
 // character replaced by '_'.
 func SanitizeMetadata(s string) string {
+	if len(s) <= maxMetadataValue && metadataClean(s) {
+		return s // every request's ids are: no copy
+	}
 	var b strings.Builder
+	b.Grow(min(len(s), maxMetadataValue))
 	n := 0
 	for _, r := range s {
 		if n == maxMetadataValue {
 			break
 		}
 		switch {
-		case r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(" \t\n\r:_@$#=/+,-.", r)):
-			b.WriteRune(r)
+		case r < 0x80 && metadataByte(byte(r)):
+			b.WriteByte(byte(r))
 		default:
 			b.WriteByte('_')
 		}
 		n++
 	}
 	return b.String()
+}
+
+// metadataByte reports whether c is one of the ASCII characters Bedrock
+// accepts in request metadata.
+func metadataByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(" \t\n\r:_@$#=/+,-.", c) >= 0
+}
+
+// metadataClean reports whether every byte of s is a metadataByte, so that
+// SanitizeMetadata would return s unchanged (when it is short enough).
+func metadataClean(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !metadataByte(s[i]) {
+			return false
+		}
+	}
+	return true
 }

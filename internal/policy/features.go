@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -59,10 +60,13 @@ type modelEntry struct {
 	src source
 }
 
-// Bedrock's patterns for a guardrail identifier and version.
+// Bedrock's patterns for a guardrail identifier and version, compiled on
+// first use (few policies name a guardrail).
 var (
-	guardrailIDPattern      = regexp.MustCompile(`^(([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))$`)
-	guardrailVersionPattern = regexp.MustCompile(`^(([1-9][0-9]{0,7})|(DRAFT))$`)
+	guardrailIDPattern = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))$`)
+	})
+	guardrailVersionPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(([1-9][0-9]{0,7})|(DRAFT))$`) })
 )
 
 // checkGuardrail checks a guardrail field of an entry.
@@ -74,13 +78,13 @@ func checkGuardrail(src source, g *Guardrail) []Problem {
 	switch {
 	case g.ID == "":
 		probs = append(probs, src.problem("guardrail", "missing id: give the guardrail's id (e.g. abc123xyz) or ARN"))
-	case len(g.ID) > 2048 || !guardrailIDPattern.MatchString(g.ID):
+	case len(g.ID) > 2048 || !guardrailIDPattern().MatchString(g.ID):
 		probs = append(probs, src.problem("guardrail", "id %q is not a guardrail id (lower-case letters and digits) or guardrail ARN (arn:aws:bedrock:REGION:ACCOUNT:guardrail/ID)", g.ID))
 	}
 	switch {
 	case g.Version == "":
 		probs = append(probs, src.problem("guardrail", "missing version: give a version number (e.g. \"1\") or DRAFT"))
-	case !guardrailVersionPattern.MatchString(g.Version):
+	case !guardrailVersionPattern().MatchString(g.Version):
 		probs = append(probs, src.problem("guardrail", "version %q must be a number from 1 to 99999999 or DRAFT", g.Version))
 	}
 	return probs

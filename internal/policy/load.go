@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -155,7 +156,8 @@ type priceEntry struct {
 	src   source
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+// yamlLine is compiled on first use: only a policy file that fails to parse needs it.
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 // addFile decodes one file into d. Problems found here (syntax, unknown
 // fields, wrong types) stop the load before cross-file checks, which would
@@ -168,7 +170,7 @@ func (d *draft) addFile(name string, content []byte) {
 			return // empty, or only comments
 		}
 		pr := Problem{File: name, Message: strings.TrimPrefix(err.Error(), "yaml: ")}
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		if m := yamlLine().FindStringSubmatch(err.Error()); m != nil {
 			pr.Line, _ = strconv.Atoi(m[1])
 			pr.Message = m[2]
 		}

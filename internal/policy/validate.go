@@ -87,11 +87,24 @@ func (s source) where() string {
 	return fmt.Sprintf("in %s:%d", s.file, s.line)
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 // ValidID reports whether id may name a key or a team: 1-64 letters, digits,
-// '.', '_' or '-', starting with a letter or digit.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+// '.', '_' or '-', starting with a letter or digit. (A loop, not the regular
+// expression ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$, whose 64 repetitions took a
+// fifth of a millisecond to compile at every start.)
+func ValidID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Limits that keep the integer maths far from overflowing.
 const (
@@ -110,7 +123,7 @@ func (d *draft) build() (*Policy, []Problem) {
 	}
 	var probs []Problem
 	for _, t := range d.teams {
-		if !idPattern.MatchString(t.ID) {
+		if !ValidID(t.ID) {
 			probs = append(probs, t.src.problem("id", "%q must be 1-64 letters, digits, '.', '_' or '-'", t.ID))
 			continue
 		}
@@ -223,7 +236,7 @@ func (p *Policy) addAliases(entries []aliasEntry) []Problem {
 // prices must be built), and normalizes its sha256 and sets its hash.
 func (p *Policy) checkKey(k *Key) []Problem {
 	var probs []Problem
-	if !idPattern.MatchString(k.ID) {
+	if !ValidID(k.ID) {
 		probs = append(probs, k.src.problem("id", "%q must be 1-64 letters, digits, '.', '_' or '-'", k.ID))
 	}
 	k.SHA256 = strings.ToLower(strings.TrimSpace(k.SHA256))

@@ -18,7 +18,7 @@ import (
 type Model struct {
 	ID      string // foundation model id, inference profile id or ARN
 	OwnedBy string // provider, lower case ("anthropic")
-	Created int64  // Unix seconds
+	Created int64  // Unix seconds; stable across refreshes (see [Catalog])
 	Base    string // for an inference profile, the foundation model id it routes to; "" otherwise
 }
 
@@ -30,6 +30,12 @@ type Model struct {
 // The first Models call fetches the list; later calls return the cached
 // list at once and, once it is older than the TTL, start one background
 // refresh. A failed refresh keeps the last good list.
+//
+// A model's Created is its launch on Bedrock (the lifecycle's
+// startOfLifeTime) or, for an inference profile, the profile's creation;
+// when Bedrock gives neither, it is the first time this Catalog listed the
+// model, kept across refreshes, so that /v1/models answers the same
+// created on every call.
 type Catalog struct {
 	client *Client
 	ttl    time.Duration
@@ -39,7 +45,8 @@ type Catalog struct {
 	mu         sync.Mutex
 	models     []Model
 	fetched    time.Time
-	loading    chan struct{} // closed when the fetch in progress ends; nil when none
+	firstSeen  map[string]int64 // model id -> Unix seconds, for models Bedrock gives no date
+	loading    chan struct{}    // closed when the fetch in progress ends; nil when none
 	refreshing bool
 }
 
@@ -127,7 +134,6 @@ func (c *Catalog) fetch(ctx context.Context) ([]Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	created := c.now().Unix()
 	text := map[string]string{} // text model id -> provider
 	var models []Model
 	for _, s := range fm.ModelSummaries {
@@ -137,10 +143,10 @@ func (c *Catalog) fetch(ctx context.Context) ([]Model, error) {
 		provider := strings.ToLower(aws.ToString(s.ProviderName))
 		text[aws.ToString(s.ModelId)] = provider
 		if slices.Contains(s.InferenceTypesSupported, types.InferenceTypeOnDemand) {
-			models = append(models, Model{ID: aws.ToString(s.ModelId), OwnedBy: provider, Created: created})
+			models = append(models, Model{ID: aws.ToString(s.ModelId), OwnedBy: provider, Created: launched(s)})
 		}
 	}
-	emb, err := c.embeddingModels(ctx, created)
+	emb, err := c.embeddingModels(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +159,7 @@ func (c *Catalog) fetch(ctx context.Context) ([]Model, error) {
 				return nil, err
 			}
 			for _, p := range page.InferenceProfileSummaries {
-				if m, ok := profileModel(p, text, created); ok {
+				if m, ok := profileModel(p, text); ok {
 					models = append(models, m)
 				}
 			}
@@ -164,7 +170,39 @@ func (c *Catalog) fetch(ctx context.Context) ([]Model, error) {
 	if models == nil {
 		models = []Model{}
 	}
+	c.stamp(models)
 	return models, nil
+}
+
+// launched returns the model's launch on Bedrock in Unix seconds, or 0 when
+// Bedrock does not say.
+func launched(s types.FoundationModelSummary) int64 {
+	if lc := s.ModelLifecycle; lc != nil && lc.StartOfLifeTime != nil {
+		return lc.StartOfLifeTime.Unix()
+	}
+	return 0
+}
+
+// stamp gives each model without a date the first time the catalog listed
+// it.
+func (c *Catalog) stamp(models []Model) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now().Unix()
+	for i := range models {
+		if models[i].Created != 0 {
+			continue
+		}
+		first, ok := c.firstSeen[models[i].ID]
+		if !ok {
+			if c.firstSeen == nil {
+				c.firstSeen = map[string]int64{}
+			}
+			first = now
+			c.firstSeen[models[i].ID] = first
+		}
+		models[i].Created = first
+	}
 }
 
 func isChatModel(s types.FoundationModelSummary) bool {
@@ -180,7 +218,7 @@ func isChatModel(s types.FoundationModelSummary) bool {
 
 // profileModel turns an inference profile into a catalog entry when the
 // profile is active and routes to a chat model of the catalog.
-func profileModel(p types.InferenceProfileSummary, text map[string]string, created int64) (Model, bool) {
+func profileModel(p types.InferenceProfileSummary, text map[string]string) (Model, bool) {
 	if p.Status != types.InferenceProfileStatusActive {
 		return Model{}, false
 	}
@@ -188,6 +226,7 @@ func profileModel(p types.InferenceProfileSummary, text map[string]string, creat
 	if p.Type == types.InferenceProfileTypeApplication {
 		id = aws.ToString(p.InferenceProfileArn)
 	}
+	var created int64
 	if p.CreatedAt != nil {
 		created = p.CreatedAt.Unix()
 	}

@@ -14,7 +14,7 @@ import (
 // demand (ACTIVE or LEGACY), for /v1/models: OpenAI's list holds its
 // embedding models too. ListFoundationModels filters by one output modality
 // at a time, so they take a call of their own.
-func (c *Catalog) embeddingModels(ctx context.Context, created int64) ([]Model, error) {
+func (c *Catalog) embeddingModels(ctx context.Context) ([]Model, error) {
 	out, err := c.client.control.ListFoundationModels(ctx, &bedrock.ListFoundationModelsInput{
 		ByOutputModality: types.ModelModalityEmbedding,
 	})
@@ -30,7 +30,7 @@ func (c *Catalog) embeddingModels(ctx context.Context, created int64) ([]Model, 
 		if lc := s.ModelLifecycle; lc != nil && lc.Status != types.FoundationModelLifecycleStatusActive && lc.Status != types.FoundationModelLifecycleStatusLegacy {
 			continue
 		}
-		models = append(models, Model{ID: aws.ToString(s.ModelId), OwnedBy: strings.ToLower(aws.ToString(s.ProviderName)), Created: created})
+		models = append(models, Model{ID: aws.ToString(s.ModelId), OwnedBy: strings.ToLower(aws.ToString(s.ProviderName)), Created: launched(s)})
 	}
 	return models, nil
 }

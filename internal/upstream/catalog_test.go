@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate-gw/tollgate/internal/bedrocksim"
 	"github.com/tollgate-gw/tollgate/internal/upstream"
@@ -126,5 +127,56 @@ func TestCatalogFirstFetchFails(t *testing.T) {
 	cat := upstream.NewCatalog(ctx, upstream.NewClient(cfg, "http://127.0.0.1:1"), time.Minute, nil)
 	if _, err := cat.Models(ctx); err == nil {
 		t.Fatal("no error from an unreachable Bedrock")
+	}
+}
+
+// TestCatalogCreatedIsStable: a model's created does not move when the
+// catalog refreshes. Models Bedrock gives no date keep the time the catalog
+// first listed them; inference profiles keep their creation date.
+func TestCatalogCreatedIsStable(t *testing.T) {
+	ctx := t.Context()
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	clock := &fakeClock{t: start}
+	cat := upstream.NewCatalog(ctx, simClient(t, ctx), time.Minute, clock.now)
+	first, err := cat.Models(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.add(2 * time.Minute) // past the TTL: the next call starts a refresh
+	var second []upstream.Model
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		second, err = cat.Models(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if &second[0] != &first[0] { // the refreshed list replaced the first
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the catalog did not refresh")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	created := func(models []upstream.Model) map[string]int64 {
+		m := map[string]int64{}
+		for _, x := range models {
+			m[x.ID] = x.Created
+		}
+		return m
+	}
+	if diff := cmp.Diff(created(first), created(second)); diff != "" {
+		t.Errorf("created changed across a refresh (-first +second):\n%s", diff)
+	}
+	want := map[string]int64{
+		"anthropic.claude-3-haiku-20240307-v1:0":    start.Unix(),                                        // no date from Bedrock: first listed
+		"amazon.titan-embed-text-v2:0":              start.Unix(),                                        // likewise, an embedding model
+		"us.anthropic.claude-3-haiku-20240307-v1:0": time.Date(2024, 8, 27, 0, 0, 0, 0, time.UTC).Unix(), // the profile's creation
+	}
+	got := created(second)
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: created %d, want %d", id, got[id], w)
+		}
 	}
 }

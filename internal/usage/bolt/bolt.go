@@ -100,7 +100,53 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	// A file laid out already needs no write: a read-write transaction
+	// always commits (two fdatasyncs, a few milliseconds of every start).
+	var ready bool
+	err = db.View(func(tx *bolt.Tx) error {
+		ready, err = laidOut(tx, path)
+		return err
+	})
+	if err == nil && !ready {
+		err = db.Update(layOut(path))
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.db = db
+	go s.commitLoop()
+	return s, nil
+}
+
+// buckets are the buckets besides meta that Open creates.
+var buckets = [][]byte{bucketRes, bucketExp, bucketTot, bucketSet, bucketSwept, bucketSetExp}
+
+// laidOut reports whether the file has every bucket and the version, and
+// fails if its version is another.
+func laidOut(tx *bolt.Tx, path string) (bool, error) {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return false, nil
+	}
+	v := meta.Get([]byte("version"))
+	if v == nil {
+		return false, nil
+	}
+	if !bytes.Equal(v, schemaVersion) {
+		return false, fmt.Errorf("usage/bolt: %s has layout version %q, want %q", path, v, schemaVersion)
+	}
+	for _, b := range buckets {
+		if tx.Bucket(b) == nil {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// layOut creates the buckets and the version that are missing.
+func layOut(path string) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
@@ -113,20 +159,13 @@ func Open(path string, opts ...Option) (*Store, error) {
 		case !bytes.Equal(v, schemaVersion):
 			return fmt.Errorf("usage/bolt: %s has layout version %q, want %q", path, v, schemaVersion)
 		}
-		for _, b := range [][]byte{bucketRes, bucketExp, bucketTot, bucketSet, bucketSwept, bucketSetExp} {
+		for _, b := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, err
 	}
-	s.db = db
-	go s.commitLoop()
-	return s, nil
 }
 
 // ErrLocked is the error of Open and OpenReadOnly when another process holds
