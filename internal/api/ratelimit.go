@@ -86,6 +86,9 @@ func (w *rateHeaderWriter) head() {
 	}
 	w.done = true
 	w.render(w.ResponseWriter.Header(), w.x.RateLimits())
+	if m := w.x.AnsweredBy(); m != "" { // a model with fallbacks: the one that answered
+		w.ResponseWriter.Header().Set("x-tollgate-model", m)
+	}
 }
 
 func (w *rateHeaderWriter) WriteHeader(code int) { w.head(); w.ResponseWriter.WriteHeader(code) }

@@ -653,8 +653,8 @@ func (s *Server) serveClaude(w http.ResponseWriter, r *http.Request, modelID, re
 	if !sleep(r.Context(), max(minFirstByte, s.opts.Latency+inv.marks.latency)) {
 		return
 	}
-	if inv.marks.err != "" {
-		s.fail(w, injectedError(inv.marks.err))
+	if code := inv.marks.failure(modelID); code != "" {
+		s.fail(w, injectedError(code))
 		return
 	}
 	for _, e := range []*apiError{resolveErr, apiErr} {

@@ -62,8 +62,8 @@ func (s *Server) serveConverse(w http.ResponseWriter, r *http.Request, modelID, 
 		s.fail(w, apiErr)
 		return
 	}
-	if mk := inv.marks; mk.err != "" {
-		s.fail(w, injectedError(mk.err))
+	if code := inv.marks.failure(modelID); code != "" {
+		s.fail(w, injectedError(code))
 		return
 	}
 	if inv.model, apiErr = resolveModel(modelID, region); apiErr != nil {

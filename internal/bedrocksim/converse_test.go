@@ -134,6 +134,19 @@ func TestConverse(t *testing.T) {
 			wantUsage: usageOf{Input: 95, Output: 14, Total: 109},
 		},
 		{
+			// Codex sends its context (naming tools, paths, the shell)
+			// before the question: only the question is matched.
+			name: "toolChoice auto: tools named in a context block before the question are not called",
+			in: func() *bedrockruntime.ConverseInput {
+				in := withTools("Say hello", &types.ToolChoiceMemberAuto{})
+				in.Messages[0].Content = append([]types.ContentBlock{&types.ContentBlockMemberText{
+					Value: "<environment_context>tools: get_weather, get_time; weather and timezone lookups</environment_context>"}}, in.Messages[0].Content...)
+				return in
+			}(),
+			wantStop:  types.StopReasonEndTurn,
+			wantUsage: usageOf{Input: 116, Output: 29, Total: 145},
+		},
+		{
 			name:      "toolChoice auto: a question no tool answers gets text",
 			in:        withTools("Write a haiku about toll gates", &types.ToolChoiceMemberAuto{}),
 			want:      []string{"text: This is a simulated reply from Claude 3 Haiku to: Write a haiku about toll gates."},

@@ -359,3 +359,18 @@ func TestRegions(t *testing.T) {
 		})
 	}
 }
+
+// TestInjectedErrorOnOneModel: [sim:error=Name@part] fails only the model
+// ids that contain part (a fallback chain's primary); others answer.
+func TestInjectedErrorOnOneModel(t *testing.T) {
+	s := startSim(t, bedrocksim.Options{})
+	rt := s.runtime()
+	const text = "Hi [sim:error=ThrottlingException@claude-3-haiku]"
+	_, err := rt.Converse(context.Background(), converseInput(haiku, text))
+	if code, status := apiError(t, err); code != "ThrottlingException" || status != 429 {
+		t.Errorf("%s: got %s %d, want ThrottlingException 429", haiku, code, status)
+	}
+	if _, err := rt.Converse(context.Background(), converseInput("amazon.nova-micro-v1:0", text)); err != nil {
+		t.Errorf("amazon.nova-micro-v1:0: %v, want an answer", err)
+	}
+}

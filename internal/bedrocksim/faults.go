@@ -19,6 +19,7 @@ const maxMarkerLatency = 5 * time.Minute
 // message. The zero value asks for nothing.
 type markers struct {
 	err       string        // [sim:error=Name]: answer with that HTTP error
+	errOn     string        // [sim:error=Name@part]: only on model ids that contain part
 	exception string        // [sim:exception=name]: exception event mid-stream
 	latency   time.Duration // [sim:latency=D]: wait before answering
 	cut       bool          // [sim:cut]: drop the connection
@@ -59,6 +60,7 @@ func parseMarkers(msgs []message) (markers, *apiError) {
 func (mk *markers) set(name, value string) error {
 	switch name {
 	case "error":
+		value, mk.errOn, _ = strings.Cut(value, "@")
 		code, ok := lookupFold(exceptions, value)
 		if !ok {
 			return fmt.Errorf("unknown exception; known: %s", strings.Join(ErrorNames(), ", "))
@@ -107,6 +109,16 @@ func (mk *markers) set(name, value string) error {
 		return fmt.Errorf("unknown marker")
 	}
 	return nil
+}
+
+// failure returns the error the markers inject on a call to modelID, ""
+// for none: [sim:error=Name@part] fails only the models whose id contains
+// part (a fallback chain's primary, say).
+func (mk markers) failure(modelID string) string {
+	if mk.errOn != "" && !strings.Contains(modelID, mk.errOn) {
+		return ""
+	}
+	return mk.err
 }
 
 // lookupFold returns the key of m equal to name under case folding.

@@ -97,8 +97,8 @@ func (s *Server) serveInvoke(w http.ResponseWriter, r *http.Request, modelID, re
 			return
 		}
 	}
-	if mk.err != "" {
-		s.fail(w, injectedError(mk.err))
+	if code := mk.failure(modelID); code != "" {
+		s.fail(w, injectedError(code))
 		return
 	}
 	m, apiErr := resolveEmbeddingModel(modelID, region)

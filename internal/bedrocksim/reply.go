@@ -189,6 +189,23 @@ func userText(msg *message) string {
 	return strings.Join(strings.Fields(strings.Join(parts, " ")), " ")
 }
 
+// askedText is what the user asks in msg: its last text block (clients
+// such as Codex send context blocks, naming tools and paths, before the
+// question itself).
+func askedText(msg *message) string {
+	if msg == nil {
+		return ""
+	}
+	for i := len(msg.Content) - 1; i >= 0; i-- {
+		if b := msg.Content[i]; b.Text != nil {
+			if t := strings.TrimSpace(stripMarkers(*b.Text)); t != "" {
+				return t
+			}
+		}
+	}
+	return ""
+}
+
 // snippet returns s cut to n runes ("..." marks a cut); an empty s becomes
 // "your message".
 func snippet(s string, n int) string {
@@ -299,7 +316,7 @@ func wantsTool(req *converseRequest, last *message, mk markers) bool {
 	if tc := req.ToolConfig.ToolChoice; mk.tool || (tc != nil && (tc.Any != nil || tc.Tool != nil)) {
 		return true
 	}
-	return matchedTool(specs, userText(last)) != ""
+	return matchedTool(specs, askedText(last)) != ""
 }
 
 type toolSpec struct {
@@ -333,7 +350,7 @@ func toolSpecs(req *converseRequest) []toolSpec {
 // and "Current weather for a city"; "Hello" matches nothing.
 func matchedTool(specs []toolSpec, text string) string {
 	for _, s := range specs {
-		if s.name != "" && strings.Contains(text, s.name) {
+		if s.name != "" && containsWord(text, s.name) {
 			return s.name
 		}
 	}
@@ -352,6 +369,25 @@ func matchedTool(specs []toolSpec, text string) string {
 		}
 	}
 	return best
+}
+
+// containsWord reports whether name appears in text as a word of its own
+// (not inside a longer name or word).
+func containsWord(text, name string) bool {
+	isWord := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-' }
+	for i := 0; ; {
+		j := strings.Index(text[i:], name)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(name)
+		before, _ := utf8.DecodeLastRuneInString(text[:start])
+		after, _ := utf8.DecodeRuneInString(text[end:])
+		if (start == 0 || !isWord(before)) && (end == len(text) || !isWord(after)) {
+			return true
+		}
+		i = start + 1
+	}
 }
 
 // common reports whether w is a word too common for matchedTool to compare.
@@ -410,7 +446,7 @@ func callTools(req *converseRequest, last *message, seed []byte, parallel bool) 
 	if tc := req.ToolConfig.ToolChoice; tc != nil && tc.Tool != nil {
 		name = tc.Tool.Name
 	} else {
-		name = matchedTool(specs, userText(last))
+		name = matchedTool(specs, askedText(last))
 	}
 	for i, s := range specs {
 		if s.name == name {

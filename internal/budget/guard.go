@@ -137,12 +137,13 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 	now := g.opts.Now().UTC()
 	caps := r.Policy.Caps(r.Key)
 	t := &Ticket{
-		g:         g,
-		KeyID:     r.Key.ID,
-		TeamID:    caps.TeamID,
-		Price:     r.Route.Price,
-		MaxOutput: r.MaxOutput,
-		Period:    Period(now),
+		g:          g,
+		cacheWrite: r.CacheWrite,
+		KeyID:      r.Key.ID,
+		TeamID:     caps.TeamID,
+		Price:      r.Route.Price,
+		MaxOutput:  r.MaxOutput,
+		Period:     Period(now),
 	}
 	t.res = &usage.Reservation{ID: r.ID, Period: t.Period, Charges: charges(r.Key.ID, caps)}
 	t.alerts = g.alertScopes(r.Policy, r.Key, t.res.Charges)
@@ -250,6 +251,7 @@ func (g *Guard) Exhausted(ctx context.Context, p *policy.Policy, k *policy.Key) 
 // the worst-case price.
 func (g *Guard) reserve(ctx context.Context, t *Ticket, worst policy.Price, input int64) error {
 	t.res.Amount = worst.Cost(input, int64(t.MaxOutput), 0, 0)
+	t.input = input
 	return g.store.Reserve(ctx, t.res)
 }
 

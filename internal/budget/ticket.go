@@ -29,9 +29,14 @@ type Ticket struct {
 	rate     *usage.RateRelease // the rate admission to release; nil when none
 	alerts   []alertScope       // the capped scopes with alert thresholds (alert.go)
 	reserved bool
-	once     sync.Once
-	result   Settlement
-	err      error
+	// input is the input tokens the reservation holds (the byte bound, or
+	// the precise count near a cap); cacheWrite: the input may be billed at
+	// the cache-write price. Reprice holds them again at another price.
+	input      int64
+	cacheWrite bool
+	once       sync.Once
+	result     Settlement
+	err        error
 }
 
 // Usage is what a request consumed, in tokens.

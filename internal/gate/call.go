@@ -20,9 +20,15 @@ func (x *Exchange) Converse(ctx context.Context, in *bedrockruntime.ConverseInpu
 	if x.ticket == nil {
 		return nil, x.outOfOrder("Converse")
 	}
-	cctx, cancel := x.callContext(ctx)
-	defer cancel()
+	cctx, cancel := x.attemptContext(ctx)
 	out, err := x.g.c.Bedrock.Converse(cctx, in)
+	for err != nil && x.fallback(ctx, cctx, err) {
+		cancel()
+		in = x.retarget(in)
+		cctx, cancel = x.attemptContext(ctx)
+		out, err = x.g.c.Bedrock.Converse(cctx, in)
+	}
+	defer cancel()
 	if err != nil {
 		x.settle(ctx, x.failedUsage(cctx))
 		return nil, x.note(err)
@@ -76,9 +82,15 @@ func (x *Exchange) ConverseStream(ctx context.Context, in *bedrockruntime.Conver
 	if x.ticket == nil {
 		return x.outOfOrder("ConverseStream")
 	}
-	cctx, cancel := x.callContext(ctx)
-	defer cancel()
+	cctx, cancel := x.attemptContext(ctx)
 	stream, err := x.g.c.Bedrock.ConverseStream(cctx, in)
+	for err != nil && x.fallback(ctx, cctx, err) { // before the stream started: nothing was sent
+		cancel()
+		in = x.retarget(in)
+		cctx, cancel = x.attemptContext(ctx)
+		stream, err = x.g.c.Bedrock.ConverseStream(cctx, in)
+	}
+	defer cancel()
 	if err != nil {
 		x.settle(ctx, x.failedUsage(cctx)) // nothing, unless the gate gave up waiting
 		return x.note(err)

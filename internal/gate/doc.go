@@ -24,7 +24,10 @@
 //     upstream timeout, so a client that leaves does not cut a call Bedrock
 //     bills anyway, and settles the reservation exactly once from Bedrock's
 //     own usage: on success, on an error, on a cut stream, when the client
-//     left.
+//     left. A model with fallbacks in the policy is tried once, and a call
+//     it cannot answer before any output (throttled, not ready,
+//     unavailable, timed out) moves to the next model of its chain the key
+//     may use and the budget affords, its hold repriced (fallback.go).
 //
 // Errors are *tollgate.Error; each front end renders them in its own
 // protocol's envelope. A new protocol is a new front end: neither this

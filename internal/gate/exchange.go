@@ -33,9 +33,14 @@ type Exchange struct {
 	model  string // as requested
 	stream bool
 	route  *policy.Route
-	ticket *budget.Ticket
-	demand budget.Request    // what Admit reserved for, to estimate an unreported usage alike
-	rate   budget.RateStatus // the rate limits after Admit's decision
+	// fallbacks are the models still to try, in order, when the route's
+	// cannot answer; tried the models called so far (nil when the model
+	// has no fallbacks: fallback.go).
+	fallbacks []string
+	tried     []string
+	ticket    *budget.Ticket
+	demand    budget.Request    // what Admit reserved for, to estimate an unreported usage alike
+	rate      budget.RateStatus // the rate limits after Admit's decision
 	// rateRefused: a rate limit of the policy refused the request (its
 	// code, rate_limit_exceeded, is also Bedrock's throttling's).
 	rateRefused bool
@@ -60,6 +65,7 @@ func (x *Exchange) Route(ctx context.Context, model string, stream bool) (policy
 		return r, x.note(err)
 	}
 	x.route = &r
+	x.chain()
 	return r, nil
 }
 
@@ -202,13 +208,20 @@ func (x *Exchange) current(ctx context.Context) error {
 			Message: "The gateway's policy changed how this model is called while your request was read. Send the request again."}
 	}
 	x.caller.Policy, x.caller.Key, x.route = cur, k, &r
+	x.chain()
 	return nil
 }
 
 // sameCall reports whether two routes of one request make the same Bedrock
 // call: the same model id, guardrail and prompt-caching default.
 func sameCall(a, b policy.Route) bool {
-	return a.ModelID == b.ModelID && a.PromptCache == b.PromptCache &&
+	return a.ModelID == b.ModelID && sameGuards(a, b)
+}
+
+// sameGuards reports whether two routes send the same guardrail and
+// prompt-caching default.
+func sameGuards(a, b policy.Route) bool {
+	return a.PromptCache == b.PromptCache &&
 		(a.Guardrail == b.Guardrail || (a.Guardrail != nil && b.Guardrail != nil && *a.Guardrail == *b.Guardrail))
 }
 

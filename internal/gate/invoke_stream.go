@@ -46,9 +46,14 @@ func (x *Exchange) InvokeBody(ctx context.Context, body []byte, metadata map[str
 		x.settle(ctx, Usage{})
 		return nil, x.note(errNoStreams)
 	}
-	cctx, cancel := x.callContext(ctx)
-	defer cancel()
+	cctx, cancel := x.attemptContext(ctx)
 	out, err := invoker.InvokeMessage(cctx, x.route.ModelID, body, x.guardrail(), metadata)
+	for err != nil && x.fallback(ctx, cctx, err) {
+		cancel()
+		cctx, cancel = x.attemptContext(ctx)
+		out, err = invoker.InvokeMessage(cctx, x.route.ModelID, body, x.guardrail(), metadata)
+	}
+	defer cancel()
 	if err != nil {
 		x.settle(ctx, Usage{})
 		return nil, x.note(err)
@@ -115,9 +120,14 @@ func (x *Exchange) InvokeStream(ctx context.Context, body []byte, meter ChunkMet
 		x.settle(ctx, Usage{})
 		return x.note(errNoStreams)
 	}
-	cctx, cancel := x.callContext(ctx)
-	defer cancel()
+	cctx, cancel := x.attemptContext(ctx)
 	stream, err := invoker.InvokeModelStream(cctx, x.route.ModelID, body, x.guardrail())
+	for err != nil && x.fallback(ctx, cctx, err) { // before the stream started
+		cancel()
+		cctx, cancel = x.attemptContext(ctx)
+		stream, err = invoker.InvokeModelStream(cctx, x.route.ModelID, body, x.guardrail())
+	}
+	defer cancel()
 	if err != nil {
 		x.settle(ctx, Usage{}) // Bedrock bills no call that failed to start
 		return x.note(err)

@@ -66,9 +66,14 @@ func (x *Exchange) ConverseRaw(ctx context.Context, body []byte) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := x.callContext(ctx)
-	defer cancel()
+	cctx, cancel := x.attemptContext(ctx)
 	answer, out, err := p.ConverseRaw(cctx, x.route.ModelID, body)
+	for err != nil && x.fallback(ctx, cctx, err) {
+		cancel()
+		cctx, cancel = x.attemptContext(ctx)
+		answer, out, err = p.ConverseRaw(cctx, x.route.ModelID, body)
+	}
+	defer cancel()
 	if err != nil {
 		x.settle(ctx, x.failedUsage(cctx))
 		return nil, x.note(err)
@@ -89,9 +94,14 @@ func (x *Exchange) ConverseStreamRaw(ctx context.Context, body []byte, sink Fram
 	if err != nil {
 		return err
 	}
-	cctx, cancel := x.callContext(ctx)
-	defer cancel()
+	cctx, cancel := x.attemptContext(ctx)
 	stream, frames, err := p.ConverseStreamRaw(cctx, x.route.ModelID, body)
+	for err != nil && x.fallback(ctx, cctx, err) { // before the stream started
+		cancel()
+		cctx, cancel = x.attemptContext(ctx)
+		stream, frames, err = p.ConverseStreamRaw(cctx, x.route.ModelID, body)
+	}
+	defer cancel()
 	if err != nil {
 		x.settle(ctx, x.failedUsage(cctx))
 		return x.note(err)
@@ -118,10 +128,16 @@ func (x *Exchange) InvokeRaw(ctx context.Context, in *upstream.Invocation, read 
 	if err != nil {
 		return upstream.Answer{}, err
 	}
-	cctx, cancel := x.callContext(ctx)
-	defer cancel()
+	cctx, cancel := x.attemptContext(ctx)
 	in.ModelID = x.route.ModelID
 	a, err := p.InvokeRaw(cctx, in)
+	for err != nil && x.fallback(ctx, cctx, err) {
+		cancel()
+		cctx, cancel = x.attemptContext(ctx)
+		in.ModelID = x.route.ModelID
+		a, err = p.InvokeRaw(cctx, in)
+	}
+	defer cancel()
 	if err != nil {
 		x.settle(ctx, x.failedUsage(cctx))
 		return a, x.note(err)
@@ -149,10 +165,16 @@ func (x *Exchange) InvokeStreamRaw(ctx context.Context, in *upstream.Invocation,
 	if err != nil {
 		return err
 	}
-	cctx, cancel := x.callContext(ctx)
-	defer cancel()
+	cctx, cancel := x.attemptContext(ctx)
 	in.ModelID = x.route.ModelID
 	stream, frames, err := p.InvokeStreamRaw(cctx, in)
+	for err != nil && x.fallback(ctx, cctx, err) { // before the stream started
+		cancel()
+		cctx, cancel = x.attemptContext(ctx)
+		in.ModelID = x.route.ModelID
+		stream, frames, err = p.InvokeStreamRaw(cctx, in)
+	}
+	defer cancel()
 	if err != nil {
 		x.settle(ctx, x.failedUsage(cctx))
 		return x.note(err)

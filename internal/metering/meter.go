@@ -115,6 +115,7 @@ type Meter struct {
 	upstreamErrors  *prometheus.CounterVec
 	estimated       *prometheus.CounterVec
 	rejections      *prometheus.CounterVec
+	fallbacks       *prometheus.CounterVec
 	reloads         *prometheus.CounterVec
 	policyInfo      *prometheus.GaugeVec
 	inFlight        prometheus.Gauge
@@ -245,6 +246,10 @@ func New(reg prometheus.Registerer, opts Options) (*Meter, error) {
 		Name: "tollgate_budget_rejections_total",
 		Help: "Requests refused before reaching Bedrock, by key and reason (budget_exceeded, model_not_allowed, ...).",
 	}, []string{"key", "reason"})
+	m.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tollgate_fallback_attempts_total",
+		Help: "Calls moved to a fallback model because the one before could not answer, by model moved from, model moved to, and reason (throttled, model_not_ready, unavailable, timeout).",
+	}, []string{"from", "to", "reason"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tollgate_policy_reloads_total",
 		Help: "Policy loads, the first one included, by result (success, failure).",
@@ -272,7 +277,7 @@ func New(reg prometheus.Registerer, opts Options) (*Meter, error) {
 
 	cs := []prometheus.Collector{
 		m.requests, m.tokens, m.cost, m.duration, m.ttft, m.upstreamErrors, m.estimated,
-		m.rejections, m.reloads, m.policyInfo, m.inFlight,
+		m.rejections, m.fallbacks, m.reloads, m.policyInfo, m.inFlight,
 		m.budgetLimit, m.budgetSpent, m.budgetReserved, m.budgetRemaining,
 	}
 	if m.cw != nil {
@@ -367,6 +372,16 @@ func (m *Meter) Rejected(keyID, reason string) {
 		return
 	}
 	m.rejections.WithLabelValues(m.keyLabel(keyID), clean(reason)).Inc()
+}
+
+// Fallback counts a call moved from one Bedrock model id to the next of
+// its fallback chain, for reason (the gate's fallback reasons, a fixed
+// set). Model ids come from the policy's fallbacks section.
+func (m *Meter) Fallback(from, to, reason string) {
+	if m == nil {
+		return
+	}
+	m.fallbacks.WithLabelValues(m.modelLabel(from), m.modelLabel(to), clean(reason)).Inc()
 }
 
 // PolicyReloaded records a policy load: ok reports whether it succeeded, and

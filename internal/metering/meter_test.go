@@ -405,6 +405,7 @@ func exerciseAll(m *Meter) {
 		Latency: time.Second, TimeToFirstToken: time.Millisecond, Estimated: true})
 	m.InFlight()()
 	m.Rejected("k1", "budget_exceeded")
+	m.Fallback("claude", "claude-eu", "throttled")
 	m.PolicyReloaded(true, "v1")
 	m.SetBudget(ScopeKey, "k1", 1, 0, 0)
 	if m.cw != nil {
@@ -417,6 +418,7 @@ func TestNilMeter(t *testing.T) {
 	m.Record(Event{})
 	m.InFlight()()
 	m.Rejected("k", "r")
+	m.Fallback("a", "b", "throttled")
 	m.PolicyReloaded(true, "v")
 	m.SetBudget(ScopeKey, "k", 1, 1, 1)
 	m.SetBudgets(nil)

@@ -24,7 +24,7 @@ import (
 
 // sections are the top-level names a policy file may use, in the order
 // messages list them.
-var sections = []string{"keys", "teams", "budget", "aliases", "pricing", "models", "alerts"}
+var sections = []string{"keys", "teams", "budget", "aliases", "fallbacks", "pricing", "models", "alerts"}
 
 // budgetSection is the schema of the global `budget` section.
 type budgetSection struct {
@@ -134,6 +134,7 @@ type draft struct {
 	teams   []*Team
 	budget  *budgetEntry
 	aliases []aliasEntry
+	chains  []fallbackEntry
 	prices  []priceEntry
 	models  []modelEntry
 	alerts  *alertsEntry
@@ -237,6 +238,8 @@ func (d *draft) addFile(name string, content []byte) {
 				}
 				d.aliases = append(d.aliases, aliasEntry{name: name, target: v.Value, src: src})
 			})
+		case "fallbacks":
+			d.eachEntry(top, vn, d.addFallback)
 		case "pricing":
 			d.eachEntry(top, vn, func(name string, src source, v *yaml.Node) {
 				e := priceEntry{model: name, src: src}

@@ -143,9 +143,10 @@ type Policy struct {
 	globalAlerts Fractions
 	alerts       AlertDestinations
 	aliases      map[string]string
-	prices       map[string]Price // the shipped table with the policy's entries over it
-	overrides    int              // how many prices the policy itself sets
-	models       []modelEntry     // the models sections, in file and entry order
+	fallbacks    map[string][]string // model id or alias → its fallbacks, in order
+	prices       map[string]Price    // the shipped table with the policy's entries over it
+	overrides    int                 // how many prices the policy itself sets
+	models       []modelEntry        // the models sections, in file and entry order
 }
 
 // errUnknownKey builds a fresh error each time: callers may set its Cause.

@@ -71,7 +71,7 @@ func (s source) problem(field, format string, args ...any) Problem {
 				p.Line = l
 			}
 		}
-		if p.Field != "" {
+		if p.Field != "" && !strings.HasPrefix(field, "[") {
 			p.Field += "."
 		}
 		p.Field += field
@@ -149,6 +149,7 @@ func (d *draft) build() (*Policy, []Problem) {
 	probs = append(probs, p.addPrices(d.prices)...)
 	probs = append(probs, p.addAliases(d.aliases)...)
 	probs = append(probs, p.addModels(d.models)...)
+	probs = append(probs, p.addFallbacks(d.chains)...)
 	p.Keys = d.keys
 	for _, k := range p.Keys {
 		probs = append(probs, p.checkKey(k)...)

@@ -31,9 +31,9 @@ func TestPolicyValidationErrors(t *testing.T) {
 		{"two documents", files("p.yaml", "keys: []\n---\nteams: []\n"),
 			"p.yaml:2: a policy file holds one YAML document: split the documents into files"},
 		{"top level is a list", files("p.yaml", "- id: a\n"),
-			"p.yaml:1: the top level must be a mapping of sections: keys, teams, budget, aliases, pricing, models, alerts"},
+			"p.yaml:1: the top level must be a mapping of sections: keys, teams, budget, aliases, fallbacks, pricing, models, alerts"},
 		{"unknown section", files("p.yaml", "keys: []\nkey:\n  - id: a\n"),
-			"p.yaml:2: key: unknown section: a policy file has keys, teams, budget, aliases, pricing, models, alerts"},
+			"p.yaml:2: key: unknown section: a policy file has keys, teams, budget, aliases, fallbacks, pricing, models, alerts"},
 		{"section twice in a file", files("p.yaml", "keys: []\nkeys: []\n"),
 			"p.yaml:2: keys: section appears twice in this file (first at line 1)"},
 		{"keys not a list", files("p.yaml", "keys:\n  id: a\n"),
@@ -208,5 +208,56 @@ func TestPolicyValidationAccepts(t *testing.T) {
 				t.Errorf("Parse: %v", err)
 			}
 		})
+	}
+}
+
+func TestFallbacksValidation(t *testing.T) {
+	const aliases = "aliases:\n  sonnet: us.anthropic.claude-sonnet-4-20250514-v1:0\n"
+	tests := []struct {
+		name, file, want string
+	}{
+		{"unknown alias", aliases + "fallbacks:\n  sonnet: [sonet]\n",
+			`p.yaml:4: fallbacks[sonnet][0]: "sonet" is neither an alias of the aliases section nor a Bedrock model id (provider.model, a profile id or an ARN)`},
+		{"unknown model alias", aliases + "fallbacks:\n  sonet: [eu.anthropic.claude-sonnet-4-20250514-v1:0]\n",
+			`p.yaml:4: fallbacks[sonet]: "sonet" is neither an alias of the aliases section nor a Bedrock model id (provider.model, a profile id or an ARN)`},
+		{"empty list", aliases + "fallbacks:\n  sonnet: []\n",
+			"p.yaml:4: fallbacks[sonnet]: empty list: name at least one model to fall back to, or remove the entry"},
+		{"not a list", aliases + "fallbacks:\n  sonnet: eu.x.y\n",
+			`p.yaml:4: fallbacks[sonnet]: must be a list of model ids or aliases, e.g. ["eu.anthropic.claude-sonnet-4-20250514-v1:0"]`},
+		{"itself through its alias", aliases + "fallbacks:\n  sonnet:\n    - us.anthropic.claude-sonnet-4-20250514-v1:0\n",
+			`p.yaml:5: fallbacks[sonnet][0]: "us.anthropic.claude-sonnet-4-20250514-v1:0" is the model itself: a fallback must be another model or region`},
+		{"twice", aliases + "fallbacks:\n  sonnet:\n    - eu.a.b\n    - eu.a.b\n",
+			`p.yaml:6: fallbacks[sonnet][1]: "eu.a.b" is already in the list: each model is called at most once`},
+		{"cycle", aliases + "fallbacks:\n  sonnet: [eu.a.b]\n  eu.a.b: [us.anthropic.claude-sonnet-4-20250514-v1:0]\n",
+			"p.yaml:4: fallbacks[sonnet]: the fallbacks form a cycle (sonnet → eu.a.b → us.anthropic.claude-sonnet-4-20250514-v1:0): a chain must end"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := policy.Parse(files("p.yaml", tt.file))
+			var ve *policy.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Parse: %v, want a ValidationError", err)
+			}
+			if diff := cmp.Diff(tt.want, err.Error()); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	p, err := policy.Parse(files("p.yaml", aliases+"fallbacks:\n  sonnet: [eu.a.b, apac.a.b]\n  eu.a.b: [apac.a.b]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		requested, modelID string
+		want               []string
+	}{
+		{"sonnet", "us.anthropic.claude-sonnet-4-20250514-v1:0", []string{"eu.a.b", "apac.a.b"}},
+		{"eu.a.b", "eu.a.b", []string{"apac.a.b"}},
+		{"apac.a.b", "apac.a.b", nil},
+	} {
+		if diff := cmp.Diff(c.want, p.Fallbacks(c.requested, c.modelID)); diff != "" {
+			t.Errorf("Fallbacks(%q) (-want +got):\n%s", c.requested, diff)
+		}
 	}
 }

@@ -41,18 +41,19 @@ type Client struct {
 // cfg.RetryMaxAttempts (AWS_MAX_ATTEMPTS) or DefaultMaxAttempts, a backoff of
 // at most one second, and no client-side retry quota, which would otherwise
 // turn a burst of throttles into errors of its own. The gateway adds no
-// retries on top.
+// retries on top. A call made under SingleAttempt (a fallback chain's) is
+// tried once.
 func NewClient(cfg aws.Config, endpoint string) *Client {
 	attempts := cfg.RetryMaxAttempts
 	if attempts <= 0 {
 		attempts = DefaultMaxAttempts
 	}
 	cfg.Retryer = func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
+		return attemptsByContext{retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = attempts
 			o.MaxBackoff = time.Second
 			o.RateLimiter = ratelimit.None
-		})
+		})}
 	}
 	cfg.RetryMaxAttempts = 0 // the Retryer above decides
 	// The SDK's transport keeps 10 idle connections per host: under more
