@@ -21,12 +21,12 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/upstream"
 )
 
-// budgetRefresh is how often the budget gauges and alerts are brought up to
-// date from the store.
+// budgetRefresh is how often the budget gauges are brought up to date from
+// the store.
 const budgetRefresh = 15 * time.Second
 
 // startMetering builds the meter on reg and starts its background work: the
-// CloudWatch flusher (when on) and the budget gauges and alerts.
+// CloudWatch flusher (when on) and the budget gauges.
 func startMetering(ctx context.Context, bg *group, cfg serveConfig, reg *prometheus.Registry, awsCfg aws.Config,
 	stdout io.Writer, log *slog.Logger, policies *policy.Holder, catalog *upstream.Catalog, guard *budget.Guard) (*metering.Meter, error) {
 	opts := metering.Options{
@@ -67,10 +67,7 @@ func startMetering(ctx context.Context, bg *group, cfg serveConfig, reg *prometh
 				}
 				meter.SetBudgets(bs)
 			},
-			func(s budget.ScopeState) {
-				log.Warn("budget alert threshold reached", "scope", string(s.Kind), "id", s.ID,
-					"spent_usd", float64(s.Spent)/1e6, "limit_usd", float64(s.Limit)/1e6, "alert_at", s.AlertAt)
-			})
+			func(budget.ScopeState) {}) // alerts go through the guard's OnAlert (alerts.go)
 	})
 	return meter, nil
 }

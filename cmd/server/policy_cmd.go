@@ -139,10 +139,7 @@ func printPolicy(w io.Writer, dir string, p *policy.Policy, now time.Time) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  ID\tCAP\tKEYS")
 		for _, t := range teams {
-			alert := 0.0
-			if t.AlertAt != nil {
-				alert = *t.AlertAt
-			}
+			alert := t.AlertAt.Lowest()
 			fmt.Fprintf(tw, "  %s\t%s\t%d\n", t.ID, money(t.BudgetMicros(), alert), members[t.ID])
 		}
 		tw.Flush()

@@ -209,9 +209,13 @@ func serve(ctx context.Context, inv *invocation) error {
 	}
 	bedrock := upstream.NewClient(bedrockCfg, endpoint)
 	catalog := upstream.NewCatalog(bgCtx, bedrock, cfg.catalogTTL, time.Now)
-	guard := budget.New(store, budget.Options{FailOpen: cfg.failOpen, Lease: cfg.lease, OnDeferred: logDeferred(log)})
-
 	reg := metering.NewRegistry()
+	notifier, err := newNotifier(awsCfg, getenv, reg, log, policies)
+	if err != nil {
+		return err
+	}
+	guard := budget.New(store, budget.Options{FailOpen: cfg.failOpen, Lease: cfg.lease, OnDeferred: logDeferred(log), OnAlert: notifier.Send})
+
 	meter, err := startMetering(bgCtx, &bg, cfg, reg, awsCfg, stdout, log, policies, catalog, guard)
 	if err != nil {
 		return err
@@ -301,6 +305,9 @@ func serve(ctx context.Context, inv *invocation) error {
 	}
 	if err := guard.Flush(flushCtx); err != nil {
 		log.Error("deferred budget settlements not recorded at shutdown: their reservations will be charged in full when their leases end", "error", err.Error())
+	}
+	if err := notifier.Close(flushCtx); err != nil {
+		log.Error("budget alerts not delivered at shutdown", "error", err.Error())
 	}
 	log.Info("stopped")
 	return nil

@@ -45,6 +45,13 @@ type Options struct {
 	// background and of how it ended (for logs and metrics). It is called
 	// from the settling goroutines and must not block.
 	OnDeferred func(Deferred)
+	// OnAlert, if set, is told of each alert threshold a budget reaches
+	// (alert.go): once per scope, threshold and period across every
+	// process sharing a store that implements usage.Alerter (once per
+	// process otherwise). The check runs after each settlement and on each
+	// budget refusal, in a goroutine of its own; OnAlert is called from it
+	// and must not block.
+	OnAlert func(Alert)
 }
 
 // Guard admits requests against the budgets of the policy. It is safe for
@@ -55,6 +62,7 @@ type Guard struct {
 	opts     Options
 	counter  tokens.Counter
 	settling *settling // deferred settlements (ticket.go)
+	alerts   *alerter  // nil when Options.OnAlert is unset (alert.go)
 }
 
 // New returns a Guard recording in store.
@@ -75,6 +83,9 @@ func New(store usage.Store, opts Options) *Guard {
 		opts.SettleWait = DefaultSettleWait
 	}
 	g := &Guard{store: store, opts: opts, settling: newSettling()}
+	if opts.OnAlert != nil {
+		g.alerts = newAlerter(g)
+	}
 	if l, ok := store.(usage.Limiter); ok {
 		g.limiter = l
 	} else {
@@ -135,6 +146,7 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 		Period:     Period(now),
 	}
 	t.res = &usage.Reservation{ID: r.ID, Period: t.Period, Charges: charges(r.Key.ID, caps)}
+	t.alerts = g.alertScopes(r.Policy, r.Key, t.res.Charges)
 	if err := g.acquireRate(ctx, &r, t, now); err != nil {
 		return nil, err
 	}
@@ -174,6 +186,7 @@ func (g *Guard) admitBudget(ctx context.Context, r Request, t *Ticket, now time.
 	// counting is the costly part, and a key with nothing left must not
 	// make the gateway work.
 	if exceeded.Limit-exceeded.Spent-exceeded.Reserved <= 0 {
+		g.alerts.check(alertCheck{period: t.Period, scopes: t.alerts, refused: exceeded})
 		return nil, g.refusal(exceeded, worst, input, maxOutput, now)
 	}
 	// Near a cap: the byte bound is about four times the real count, so
@@ -198,6 +211,7 @@ func (g *Guard) admitBudget(ctx context.Context, r Request, t *Ticket, now time.
 			}
 		}
 	}
+	g.alerts.check(alertCheck{period: t.Period, scopes: t.alerts, refused: exceeded})
 	return nil, g.refusal(exceeded, worst, input, maxOutput, now)
 }
 
@@ -225,8 +239,10 @@ func (g *Guard) Exhausted(ctx context.Context, p *policy.Policy, k *policy.Key) 
 			continue
 		}
 		// Nothing is left: the refusal names no request's cost.
-		return g.refusal(&usage.ExceededError{Scope: usage.Scope{Kind: s.kind, ID: s.id},
-			Limit: s.scope.Limit, Spent: s.scope.Spent, Reserved: s.scope.Reserved}, policy.Price{}, 0, 0, now)
+		e := &usage.ExceededError{Scope: usage.Scope{Kind: s.kind, ID: s.id},
+			Limit: s.scope.Limit, Spent: s.scope.Spent, Reserved: s.scope.Reserved}
+		g.alerts.check(alertCheck{period: Period(now), scopes: g.alertScopes(p, k, charges(k.ID, p.Caps(k))), refused: e})
+		return g.refusal(e, policy.Price{}, 0, 0, now)
 	}
 	return nil
 }

@@ -47,10 +47,7 @@ func (g *Guard) Overview(ctx context.Context, p *policy.Policy) ([]ScopeState, e
 		}
 	}
 	for _, t := range p.Teams() {
-		alert := 0.0
-		if t.AlertAt != nil {
-			alert = *t.AlertAt
-		}
+		alert := t.AlertAt.Lowest()
 		tot := totals[usage.Scope{Kind: usage.KindTeam, ID: t.ID}]
 		if t.BudgetMicros() == usage.Uncapped {
 			tot = sumOf(totals, members[t.ID])

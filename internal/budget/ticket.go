@@ -27,6 +27,7 @@ type Ticket struct {
 	g        *Guard
 	res      *usage.Reservation
 	rate     *usage.RateRelease // the rate admission to release; nil when none
+	alerts   []alertScope       // the capped scopes with alert thresholds (alert.go)
 	reserved bool
 	// input is the input tokens the reservation holds (the byte bound, or
 	// the precise count near a cap); cacheWrite: the input may be billed at
@@ -131,6 +132,9 @@ func (t *Ticket) Settle(ctx context.Context, u Usage) (Settlement, error) {
 			if t.err == nil || errors.Is(t.err, usage.ErrInvalid) || !sleep(ctx, pause) {
 				break
 			}
+		}
+		if t.err == nil {
+			g.alerts.check(alertCheck{period: t.Period, scopes: t.alerts})
 		}
 		if t.err == nil || errors.Is(t.err, usage.ErrInvalid) {
 			return
@@ -241,6 +245,7 @@ func (t *Ticket) retry(d Deferred, end time.Time) Deferred {
 		cancel()
 		if err == nil {
 			d.State, d.Err = DeferredRecorded, nil
+			g.alerts.check(alertCheck{period: t.Period, scopes: t.alerts})
 			return d
 		}
 		d.Err = err
@@ -269,8 +274,14 @@ func (g *Guard) Pending() int {
 // until ctx ends; then it stops the retries that are left (each reported
 // to OnDeferred as abandoned) and returns an error saying how many. Call it
 // once, at shutdown, after the last request has been settled and before
-// the store closes; settlements that fail after it are not deferred.
+// the store closes; settlements that fail after it are not deferred. It
+// then waits, until ctx ends, for the alert checks queued so far.
 func (g *Guard) Flush(ctx context.Context) error {
+	err := g.flushSettlements(ctx)
+	return errors.Join(err, g.alerts.flush(ctx))
+}
+
+func (g *Guard) flushSettlements(ctx context.Context) error {
 	s := g.settling
 	s.mu.Lock()
 	if s.flushed {

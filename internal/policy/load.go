@@ -24,12 +24,12 @@ import (
 
 // sections are the top-level names a policy file may use, in the order
 // messages list them.
-var sections = []string{"keys", "teams", "budget", "aliases", "fallbacks", "pricing", "models"}
+var sections = []string{"keys", "teams", "budget", "aliases", "fallbacks", "pricing", "models", "alerts"}
 
 // budgetSection is the schema of the global `budget` section.
 type budgetSection struct {
-	MonthlyBudgetUSD *float64 `yaml:"monthly_budget_usd"`
-	AlertAt          *float64 `yaml:"alert_at"`
+	MonthlyBudgetUSD *float64  `yaml:"monthly_budget_usd"`
+	AlertAt          Fractions `yaml:"alert_at"`
 }
 
 // usdPrice is the schema of one `pricing` entry: USD per 1M tokens.
@@ -137,6 +137,7 @@ type draft struct {
 	chains  []fallbackEntry
 	prices  []priceEntry
 	models  []modelEntry
+	alerts  *alertsEntry
 	probs   []Problem
 }
 
@@ -253,6 +254,8 @@ func (d *draft) addFile(name string, content []byte) {
 					d.models = append(d.models, e)
 				}
 			})
+		case "alerts":
+			d.decodeAlerts(top, vn)
 		default:
 			d.probs = append(d.probs, top.problem("", "unknown section: a policy file has %s", strings.Join(sections, ", ")))
 		}
@@ -372,6 +375,8 @@ func want(target any) string {
 		return "must be true or false"
 	case **int64:
 		return "must be a whole number"
+	case *Fractions:
+		return "must be a number or a list of numbers, e.g. 0.8 or [0.5, 0.8]"
 	case *[]string:
 		return `must be a list of strings, e.g. ["a", "b"]`
 	default:

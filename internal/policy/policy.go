@@ -21,15 +21,15 @@ const Uncapped int64 = -1
 // itself is never stored. Field names are the policy file's contract
 // (docs/policy.md); a nil pointer means the field was left out.
 type Key struct {
-	ID               string   `yaml:"id"`
-	SHA256           string   `yaml:"sha256"`
-	Team             string   `yaml:"team,omitempty"`
-	Models           []string `yaml:"models,omitempty"` // globs, alias names; empty means every model
-	Deny             []string `yaml:"deny,omitempty"`   // globs; a match wins over Models
-	MonthlyBudgetUSD *float64 `yaml:"monthly_budget_usd,omitempty"`
-	AlertAt          *float64 `yaml:"alert_at,omitempty"` // fraction of MonthlyBudgetUSD
-	Enabled          *bool    `yaml:"enabled,omitempty"`  // nil means enabled
-	Expires          *Date    `yaml:"expires,omitempty"`  // the key stops working at 00:00 UTC of this day
+	ID               string    `yaml:"id"`
+	SHA256           string    `yaml:"sha256"`
+	Team             string    `yaml:"team,omitempty"`
+	Models           []string  `yaml:"models,omitempty"` // globs, alias names; empty means every model
+	Deny             []string  `yaml:"deny,omitempty"`   // globs; a match wins over Models
+	MonthlyBudgetUSD *float64  `yaml:"monthly_budget_usd,omitempty"`
+	AlertAt          Fractions `yaml:"alert_at,omitempty"` // fractions of MonthlyBudgetUSD
+	Enabled          *bool     `yaml:"enabled,omitempty"`  // nil means enabled
+	Expires          *Date     `yaml:"expires,omitempty"`  // the key stops working at 00:00 UTC of this day
 	// Guardrail, when set, applies to every request of the key, over the
 	// model's (models section).
 	Guardrail *Guardrail `yaml:"guardrail,omitempty"`
@@ -64,9 +64,9 @@ func (k *Key) Restricted() bool { return len(k.Models) > 0 }
 
 // Team groups keys under one shared monthly cap.
 type Team struct {
-	ID               string   `yaml:"id"`
-	MonthlyBudgetUSD *float64 `yaml:"monthly_budget_usd,omitempty"`
-	AlertAt          *float64 `yaml:"alert_at,omitempty"`
+	ID               string    `yaml:"id"`
+	MonthlyBudgetUSD *float64  `yaml:"monthly_budget_usd,omitempty"`
+	AlertAt          Fractions `yaml:"alert_at,omitempty"`
 	// SharePromptCache lets the team's keys read each other's prompt-cache
 	// entries; by default each key's are its own ([Policy.CacheScope]).
 	SharePromptCache *bool `yaml:"share_prompt_cache,omitempty"`
@@ -134,17 +134,19 @@ type Policy struct {
 	Keys    []*Key
 	Version string // content hash of the files it was loaded from
 
-	byHash      map[[sha256.Size]byte]*Key
-	byID        map[string]*Key
-	teams       []*Team
-	teamByID    map[string]*Team
-	global      int64   // micro-USD or Uncapped
-	globalAlert float64 // 0 when unset
-	aliases     map[string]string
-	fallbacks   map[string][]string // model id or alias → its fallbacks, in order
-	prices      map[string]Price    // the shipped table with the policy's entries over it
-	overrides   int                 // how many prices the policy itself sets
-	models      []modelEntry        // the models sections, in file and entry order
+	byHash       map[[sha256.Size]byte]*Key
+	byID         map[string]*Key
+	teams        []*Team
+	teamByID     map[string]*Team
+	global       int64   // micro-USD or Uncapped
+	globalAlert  float64 // the lowest threshold; 0 when unset
+	globalAlerts Fractions
+	alerts       AlertDestinations
+	aliases      map[string]string
+	fallbacks    map[string][]string // model id or alias → its fallbacks, in order
+	prices       map[string]Price    // the shipped table with the policy's entries over it
+	overrides    int                 // how many prices the policy itself sets
+	models       []modelEntry        // the models sections, in file and entry order
 }
 
 // errUnknownKey builds a fresh error each time: callers may set its Cause.

@@ -117,7 +117,7 @@ func TestPolicyParseEveryField(t *testing.T) {
 			ID: "alice", SHA256: aliceHash, Team: "research",
 			Models:           []string{"anthropic.claude-3-haiku-*", "us.anthropic.*", "gpt-4o-mini"},
 			Deny:             []string{"*opus*"},
-			MonthlyBudgetUSD: ptr(20.0), AlertAt: ptr(0.8), Enabled: ptr(true),
+			MonthlyBudgetUSD: ptr(20.0), AlertAt: policy.Fractions{0.8}, Enabled: ptr(true),
 			Expires: &policy.Date{Year: 2027, Month: time.January, Day: 1},
 		},
 		{ID: "bob", SHA256: bobHash, Enabled: ptr(false)},
@@ -126,7 +126,7 @@ func TestPolicyParseEveryField(t *testing.T) {
 	if diff := cmp.Diff(wantKeys, p.Keys, opts); diff != "" {
 		t.Errorf("keys (-want +got):\n%s", diff)
 	}
-	wantTeams := []*policy.Team{{ID: "research", MonthlyBudgetUSD: ptr(100.0), AlertAt: ptr(0.9)}, {ID: "ops"}}
+	wantTeams := []*policy.Team{{ID: "research", MonthlyBudgetUSD: ptr(100.0), AlertAt: policy.Fractions{0.9}}, {ID: "ops"}}
 	if diff := cmp.Diff(wantTeams, p.Teams(), opts); diff != "" {
 		t.Errorf("teams (-want +got):\n%s", diff)
 	}

@@ -175,8 +175,8 @@ func (p *Policy) Rates(k *Key) Rates {
 	return r
 }
 
-// Alerts are the soft thresholds of each cap k is under, as fractions of the
-// cap; 0 where none is set.
+// Alerts are the lowest soft thresholds of each cap k is under, as
+// fractions of the cap; 0 where none is set.
 type Alerts struct {
 	Key, Team, Global float64
 }
@@ -184,11 +184,9 @@ type Alerts struct {
 // Alerts returns the alert thresholds of the caps k is under.
 func (p *Policy) Alerts(k *Key) Alerts {
 	var a Alerts
-	if k.AlertAt != nil {
-		a.Key = *k.AlertAt
-	}
-	if t, ok := p.teamByID[k.Team]; ok && t.AlertAt != nil {
-		a.Team = *t.AlertAt
+	a.Key = k.AlertAt.Lowest()
+	if t, ok := p.teamByID[k.Team]; ok {
+		a.Team = t.AlertAt.Lowest()
 	}
 	a.Global = p.globalAlert
 	return a

@@ -141,9 +141,10 @@ func (d *draft) build() (*Policy, []Problem) {
 		if b.MonthlyBudgetUSD != nil {
 			p.global = usdToMicros(*b.MonthlyBudgetUSD)
 		}
-		if b.AlertAt != nil {
-			p.globalAlert = *b.AlertAt
-		}
+		p.globalAlert, p.globalAlerts = b.AlertAt.Lowest(), b.AlertAt
+	}
+	if d.alerts != nil {
+		p.alerts = d.alerts.dest
 	}
 	probs = append(probs, p.addPrices(d.prices)...)
 	probs = append(probs, p.addAliases(d.aliases)...)
@@ -303,22 +304,14 @@ func (p *Policy) capReason(k *Key) string {
 }
 
 // checkBudget checks a monthly_budget_usd and its alert_at.
-func checkBudget(src source, budget, alert *float64) []Problem {
+func checkBudget(src source, budget *float64, alert Fractions) []Problem {
 	var probs []Problem
 	if budget != nil {
 		if msg := checkAmount(*budget, maxBudgetUSD); msg != "" {
 			probs = append(probs, src.problem("monthly_budget_usd", "%s", msg))
 		}
 	}
-	if alert != nil {
-		switch a := *alert; {
-		case math.IsNaN(a) || a <= 0 || a > 1:
-			probs = append(probs, src.problem("alert_at", "%v must be a fraction of the budget, more than 0 and at most 1 (e.g. 0.8)", a))
-		case budget == nil:
-			probs = append(probs, src.problem("alert_at", "an alert needs a monthly_budget_usd in the same entry"))
-		}
-	}
-	return probs
+	return append(probs, checkAlertAt(src, budget, alert)...)
 }
 
 // Bounds of the rate limits: a minute cannot hold more requests than a

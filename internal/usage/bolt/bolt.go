@@ -35,6 +35,7 @@ var (
 	bucketSwept   = []byte("swept")  // id → forget-after (8) + reservation: charged by a sweep, not settled since
 	bucketSetExp  = []byte("setexp") // forget-after (8) + id → nothing: when to forget set and swept IDs
 	bucketMeta    = []byte("meta")   // "version" → "1"
+	bucketAlert   = []byte("alert")  // period 0 kind 0 id 0 threshold → nothing: alerts fired (alert.go)
 	schemaVersion = []byte("1")
 )
 

@@ -40,6 +40,7 @@ type Store struct {
 	swept   map[string]swept    // reservations charged by a sweep, not settled since, by ID
 	order   []sweptMarker       // swept IDs in order of sweeping, to forget after retention
 	seeds   [2]maphash.Seed
+	alerts  map[usage.Alert]struct{} // alert.go
 }
 
 // swept is a reservation a sweep charged at its amount, kept so that a late

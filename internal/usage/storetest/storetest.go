@@ -85,6 +85,10 @@ func Run(t *testing.T, newStore NewStore) {
 			testConcurrency(t, func(int) usage.Store { return s })
 		}},
 		{"Rate", runRate},
+		{"AlertOnce", func(t *testing.T, newStore NewStore) {
+			s := newStore(t, NewClock().Now)
+			testAlertOnce(t, func(int) usage.Store { return s })
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore) })
@@ -103,6 +107,10 @@ func RunShared(t *testing.T, newStores func(t *testing.T, now func() time.Time) 
 		clk := NewClock()
 		ss := newStores(t, clk.Now)
 		testRateExact(t, func(i int) usage.Limiter { return ss[i%len(ss)].(usage.Limiter) }, clk.Now())
+	})
+	t.Run("AlertOnce", func(t *testing.T) {
+		ss := newStores(t, NewClock().Now)
+		testAlertOnce(t, func(i int) usage.Store { return ss[i%len(ss)] })
 	})
 	t.Run("SettleElsewhere", func(t *testing.T) {
 		clk := NewClock()
