@@ -197,9 +197,9 @@ func TestShutdownFlushesSettlements(t *testing.T) {
 	if status := <-done; status != 200 {
 		t.Fatalf("status %d, want 200: a settlement that cannot land must not fail the request", status)
 	}
-	if !strings.Contains(g.logs.String(), "budget settlement deferred") {
-		t.Fatalf("no deferred settlement logged:\n%s", g.logs)
-	}
+	// The deferral is logged once the settlement gave up waiting (at most
+	// budget.SettleWait); a busy machine may answer the client first.
+	waitFor(t, 30*time.Second, func() bool { return strings.Contains(g.logs.String(), "budget settlement deferred") })
 	counter.down.Store(false)
 	if err := g.stop(); err != nil {
 		t.Fatal(err)
