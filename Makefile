@@ -29,7 +29,8 @@ test:
 	$(MAKE) --no-print-directory vet || { status=1; failed="$$failed vet"; }; \
 	$(MAKE) --no-print-directory test-go || { status=1; failed="$$failed test-go"; }; \
 	$(MAKE) --no-print-directory test-clients || { status=1; failed="$$failed test-clients"; }; \
-	echo; echo "make test: $$(( $$(date +%s) - start ))s; $${failed:+FAILED:$$failed}$${failed:-all suites passed}"; \
+	echo; if [ -n "$$failed" ]; then verdict="FAILED:$$failed"; else verdict="all suites passed"; fi; \
+	echo "make test: $$(( $$(date +%s) - start ))s; $$verdict"; \
 	exit $$status
 
 # vet shares the race-instrumented builds of the dependencies with test-go
