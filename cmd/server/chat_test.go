@@ -364,29 +364,46 @@ func TestHTTPContract(t *testing.T) {
 	}
 }
 
+// TestRequestLogsNameTheKeyNeverTheSecret: every model route, whatever its
+// protocol, logs one request line naming the key, the model, the status,
+// the tokens and the cost, and never the prompt or the credential.
 func TestRequestLogsNameTheKeyNeverTheSecret(t *testing.T) {
 	g := simGateway(t)
-	g.do(t, "POST", "/v1/chat/completions", DemoKey, "application/json",
-		`{"model":"`+haiku+`","messages":[{"role":"user","content":"a very private prompt"}]}`)
+	routes := []struct{ path, logPath, body string }{
+		{"/v1/chat/completions", "/v1/chat/completions", `{"model":"` + haiku + `","messages":[{"role":"user","content":"a very private prompt"}]}`},
+		{"/v1/responses", "/v1/responses", `{"model":"` + haiku + `","input":"a very private prompt"}`},
+		{"/v1/messages", "/v1/messages", `{"model":"` + haiku + `","max_tokens":50,"messages":[{"role":"user","content":"a very private prompt"}]}`},
+		{"/bedrock/model/" + haiku + "/converse", "/bedrock/model/*rest", `{"messages":[{"role":"user","content":[{"text":"a very private prompt"}]}]}`},
+	}
+	for _, r := range routes {
+		if status, _, b := g.do(t, "POST", r.path, DemoKey, "application/json", r.body); status != 200 {
+			t.Fatalf("POST %s: %d %s", r.path, status, b)
+		}
+	}
 	if err := g.stop(); err != nil {
 		t.Fatal(err)
 	}
 	logs := g.logs.String()
-	var found bool
-	for _, line := range strings.Split(logs, "\n") {
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "request" || rec["path"] != "/v1/chat/completions" {
-			continue
-		}
-		found = true
-		for _, k := range []string{"request_id", "key_id", "model", "status", "latency_ms"} {
-			if _, ok := rec[k]; !ok {
-				t.Errorf("request log line lacks %s: %s", k, line)
+	for _, r := range routes {
+		var found bool
+		for _, line := range strings.Split(logs, "\n") {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "request" || rec["path"] != r.logPath {
+				continue
+			}
+			found = true
+			for _, k := range []string{"request_id", "key_id", "model", "status", "latency_ms", "input_tokens", "output_tokens", "cost_micros"} {
+				if _, ok := rec[k]; !ok {
+					t.Errorf("%s: request log line lacks %s: %s", r.path, k, line)
+				}
+			}
+			if rec["key_id"] != "demo" || rec["status"] != float64(200) {
+				t.Errorf("%s: request log line names key %v, status %v: %s", r.path, rec["key_id"], rec["status"], line)
 			}
 		}
-	}
-	if !found {
-		t.Errorf("no request log line:\n%s", logs)
+		if !found {
+			t.Errorf("%s: no request log line:\n%s", r.path, logs)
+		}
 	}
 	if strings.Contains(logs, "a very private prompt") || strings.Contains(logs, "Bearer") {
 		t.Errorf("logs hold a prompt or a credential:\n%s", logs)
