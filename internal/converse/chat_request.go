@@ -709,22 +709,33 @@ func validToolName(name string) bool {
 	return true
 }
 
+// toolChoiceMode reads a tool_choice given as a string ("none", "auto",
+// "required"; "required" only with tools), as chat and Responses take it.
+func toolChoiceMode(raw json.RawMessage, hasTools bool) (ToolChoice, error) {
+	var tc ToolChoice
+	var s string
+	if err := decodeInto(raw, &s, "tool_choice"); err != nil {
+		return tc, err
+	}
+	switch ToolChoiceMode(s) {
+	case ToolChoiceAuto, ToolChoiceNone, ToolChoiceRequired:
+		tc.Mode = ToolChoiceMode(s)
+	default:
+		return tc, invalid(codeInvalidValue, "tool_choice", "Invalid value for 'tool_choice': %q. Supported values are: 'none', 'auto', 'required', or an object naming a function.", s)
+	}
+	if tc.Mode == ToolChoiceRequired && !hasTools {
+		return tc, invalid(codeInvalidValue, "tool_choice", "Invalid value for 'tool_choice': \"required\" is only allowed when 'tools' are specified.")
+	}
+	return tc, nil
+}
+
 func parseToolChoice(raw json.RawMessage, tools []Tool) (ToolChoice, error) {
 	var tc ToolChoice
 	switch firstByte(raw) {
 	case 'n', 0:
 		return tc, nil
 	case '"':
-		var s string
-		if err := decodeInto(raw, &s, "tool_choice"); err != nil {
-			return tc, err
-		}
-		switch ToolChoiceMode(s) {
-		case ToolChoiceAuto, ToolChoiceNone, ToolChoiceRequired:
-			tc.Mode = ToolChoiceMode(s)
-		default:
-			return tc, invalid(codeInvalidValue, "tool_choice", "Invalid value for 'tool_choice': %q. Supported values are: 'none', 'auto', 'required', or an object naming a function.", s)
-		}
+		return toolChoiceMode(raw, len(tools) > 0)
 	case '{':
 		var w struct {
 			Type     *string `json:"type"`
@@ -749,20 +760,12 @@ func parseToolChoice(raw json.RawMessage, tools []Tool) (ToolChoice, error) {
 		return tc, invalid(codeInvalidType, "tool_choice", "Invalid type for 'tool_choice': expected a string or an object, but got %s instead.", rawKind(raw))
 	}
 
-	switch tc.Mode {
-	case ToolChoiceRequired:
-		if len(tools) == 0 {
-			return tc, invalid(codeInvalidValue, "tool_choice", "Invalid value for 'tool_choice': \"required\" is only allowed when 'tools' are specified.")
+	for _, t := range tools {
+		if t.Name == tc.Name {
+			return tc, nil
 		}
-	case ToolChoiceFunction:
-		for _, t := range tools {
-			if t.Name == tc.Name {
-				return tc, nil
-			}
-		}
-		return tc, invalid(codeInvalidValue, "tool_choice", "Invalid value for 'tool_choice': function %q is not among the request's tools.", tc.Name)
 	}
-	return tc, nil
+	return tc, invalid(codeInvalidValue, "tool_choice", "Invalid value for 'tool_choice': function %q is not among the request's tools.", tc.Name)
 }
 
 // ToConverse builds the Bedrock Converse input for modelID, the Bedrock

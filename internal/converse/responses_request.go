@@ -737,20 +737,7 @@ func (r *ResponsesRequest) parseToolChoice(raw json.RawMessage) (ToolChoice, err
 	case 'n', 0:
 		return tc, nil
 	case '"':
-		var s string
-		if err := decodeInto(raw, &s, "tool_choice"); err != nil {
-			return tc, err
-		}
-		switch ToolChoiceMode(s) {
-		case ToolChoiceAuto, ToolChoiceNone, ToolChoiceRequired:
-			tc.Mode = ToolChoiceMode(s)
-		default:
-			return tc, invalid(codeInvalidValue, "tool_choice", "Invalid value for 'tool_choice': %q. Supported values are: 'none', 'auto', 'required', or an object naming a function.", s)
-		}
-		if tc.Mode == ToolChoiceRequired && len(r.Chat.Tools) == 0 {
-			return tc, invalid(codeInvalidValue, "tool_choice", "Invalid value for 'tool_choice': \"required\" is only allowed when 'tools' are specified.")
-		}
-		return tc, nil
+		return toolChoiceMode(raw, len(r.Chat.Tools) > 0)
 	case '{':
 	default:
 		return tc, invalid(codeInvalidType, "tool_choice", "Invalid type for 'tool_choice': expected a string or an object, but got %s instead.", rawKind(raw))
