@@ -96,7 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent clients")
 	fs.IntVar(&o.warmup, "warmup", 1000, "unmeasured requests before each measured phase")
 	fs.IntVar(&o.serial, "serial", 300, "requests per run at concurrency 1, for the latency of an idle gateway (0: skip)")
-	fs.IntVar(&o.runs, "runs", 2, "how many times every load phase is repeated")
+	fs.IntVar(&o.runs, "runs", 2, "how many times every load phase is repeated (0: no load phase, only the cold starts)")
 	fs.IntVar(&o.coldStarts, "cold-starts", 20, "cold starts per mode (0: skip)")
 	fs.DurationVar(&o.duration, "duration", 60*time.Second, "cap on each load phase")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "cap on the whole run")
@@ -117,8 +117,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.requests < 1 || o.streamRequests < 1 || o.concurrency < 1 || o.runs < 1 || o.warmup < 0 {
-		return o, fmt.Errorf("-requests, -stream-requests, -concurrency and -runs must be positive")
+	if o.requests < 1 || o.streamRequests < 1 || o.concurrency < 1 || o.runs < 0 || o.warmup < 0 {
+		return o, fmt.Errorf("-requests, -stream-requests and -concurrency must be positive, -runs not negative")
+	}
+	if o.runs == 0 && o.coldStarts == 0 {
+		return o, fmt.Errorf("-runs 0 -cold-starts 0 measures nothing")
 	}
 	return o, nil
 }
@@ -260,7 +263,7 @@ func (r *rig) start(ctx context.Context) error {
 
 	r.plain = chatCall(client, base, secret, chatBody(o.model, o.prompt, mt, false), false)
 	r.streamed = chatCall(client, base, secret, chatBody(o.model, streamPromptOf(o), mt, true), true)
-	if o.floor {
+	if o.floor && o.runs > 0 {
 		if err := r.startFloor(ctx, client, mt); err != nil {
 			return err
 		}
@@ -599,6 +602,11 @@ func (rep report) print(w io.Writer) {
 	o := rep.opts
 	usPerTick := 1e6 / float64(proc.ClockTicks)
 	fmt.Fprintf(w, "\n## Tollgate load benchmark\n\n")
+	if len(rep.runs) == 0 {
+		fmt.Fprintf(w, "No load phase (-runs 0); GOMAXPROCS %s; %d CPUs.\n", orDefault(os.Getenv("GOMAXPROCS"), "default"), runtime.NumCPU())
+		rep.printCold(w)
+		return
+	}
 	fmt.Fprintf(w, "%d non-streamed and %d streamed (%d tokens) requests per run at concurrency %d, %d runs; gateway -log-level %s, -store %s, extra environment %q; GOMAXPROCS %s; %d CPUs.\n\n",
 		o.requests, o.streamRequests, o.tokens, o.concurrency, o.runs, o.logLevel, orDefault(o.store, "bolt://"), o.gatewayEnv,
 		orDefault(os.Getenv("GOMAXPROCS"), "default"), runtime.NumCPU())
@@ -655,10 +663,20 @@ func (rep report) print(w io.Writer) {
 			r.gwStream.timeWaits, r.gwStream.Requests, r.sdkStream.TimeWaits, r.sdkStream.Requests)
 	}
 
+	rep.printCold(w)
+}
+
+// printCold prints the cold-start table, if there were cold starts.
+func (rep report) printCold(w io.Writer) {
 	if len(rep.cold) > 0 {
-		fmt.Fprintf(w, "\n### Cold start: exec to the first 200 from /healthz\n\nEach start of the gateway is followed by one of a bare net/http server built the same way (bench/load/bare); ratios are of the medians.\n\n")
-		fmt.Fprintf(w, "| mode | n | median | p90 | max | median to the listening log line | bare net/http median | ready ratio | RSS at ready (median) | bare RSS | RSS ratio |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(w, "\n### Cold start: exec to the first 200 from /healthz\n\nEach start of the gateway is followed by one of a bare net/http server built the same way (bench/load/bare); the ready ratio is of the medians, and the pair ratios are each start's over the bare start after it.\n\n")
+		fmt.Fprintf(w, "| mode | n | median | p90 | max | median to the listening log line | bare net/http median | ready ratio | pair ratios median (min – max) | RSS at ready (median) | bare RSS | RSS ratio |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, c := range rep.cold {
+			pairs := make([]float64, len(c.ready))
+			for i := range c.ready {
+				pairs[i] = float64(c.ready[i]) / float64(c.bareReady[i])
+			}
+			slices.Sort(pairs)
 			slices.Sort(c.ready)
 			slices.Sort(c.listening)
 			slices.Sort(c.bareReady)
@@ -666,9 +684,10 @@ func (rep report) print(w io.Writer) {
 			slices.Sort(c.bareRSS)
 			med, bareMed := percentile(c.ready, 50), percentile(c.bareReady, 50)
 			rss, bareRSS := c.rss[len(c.rss)/2], c.bareRSS[len(c.bareRSS)/2]
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %.2f | %.1f MiB | %.1f MiB | %.2f |\n", c.mode, len(c.ready),
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %.2f | %.2f (%.2f – %.2f) | %.1f MiB | %.1f MiB | %.2f |\n", c.mode, len(c.ready),
 				ms(med), ms(percentile(c.ready, 90)), ms(c.ready[len(c.ready)-1]), ms(percentile(c.listening, 50)),
-				ms(bareMed), float64(med)/float64(bareMed), mib(rss), mib(bareRSS), float64(rss)/float64(bareRSS))
+				ms(bareMed), float64(med)/float64(bareMed), pairs[len(pairs)/2], pairs[0], pairs[len(pairs)-1],
+				mib(rss), mib(bareRSS), float64(rss)/float64(bareRSS))
 		}
 	}
 	fmt.Fprintln(w)
