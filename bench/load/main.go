@@ -454,19 +454,21 @@ func (r *rig) coldStarts(ctx context.Context) ([]coldStartSeries, error) {
 		r.logf("cold start %s, %d times, each beside a bare net/http server", m.name, r.o.coldStarts)
 		cs := coldStartSeries{mode: m.name}
 		for range r.o.coldStarts {
-			ready, listening, mem, err := coldStart(ctx, r.bin, m.args, m.env)
+			ready, listening, cpu, mem, err := coldStart(ctx, r.bin, m.args, m.env)
 			if err != nil {
 				return nil, err
 			}
 			cs.ready = append(cs.ready, ready)
 			cs.listening = append(cs.listening, listening)
 			cs.rss = append(cs.rss, mem.RSS)
-			bReady, _, bMem, err := coldStart(ctx, bare, nil, baseEnv(r.dir))
+			cs.cpu = append(cs.cpu, cpu)
+			bReady, _, bCPU, bMem, err := coldStart(ctx, bare, nil, baseEnv(r.dir))
 			if err != nil {
 				return nil, fmt.Errorf("bare server: %w", err)
 			}
 			cs.bareReady = append(cs.bareReady, bReady)
 			cs.bareRSS = append(cs.bareRSS, bMem.RSS)
+			cs.bareCPU = append(cs.bareCPU, bCPU)
 		}
 		all = append(all, cs)
 	}
@@ -588,6 +590,7 @@ type coldStartSeries struct {
 	rss              []int64         // KiB at ready
 	bareReady        []time.Duration // the bare net/http server's, started after each
 	bareRSS          []int64
+	cpu, bareCPU     []time.Duration // CPU time of all threads at ready
 }
 
 type report struct {
@@ -669,8 +672,8 @@ func (rep report) print(w io.Writer) {
 // printCold prints the cold-start table, if there were cold starts.
 func (rep report) printCold(w io.Writer) {
 	if len(rep.cold) > 0 {
-		fmt.Fprintf(w, "\n### Cold start: exec to the first 200 from /healthz\n\nEach start of the gateway is followed by one of a bare net/http server built the same way (bench/load/bare); the ready ratio is of the medians, and the pair ratios are each start's over the bare start after it.\n\n")
-		fmt.Fprintf(w, "| mode | n | median | p90 | max | median to the listening log line | bare net/http median | ready ratio | pair ratios median (min – max) | RSS at ready (median) | bare RSS | RSS ratio |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(w, "\n### Cold start: exec to the first 200 from /healthz\n\nEach start of the gateway is followed by one of a bare net/http server built the same way (bench/load/bare); the ready ratio is of the medians, and the pair ratios are each start's over the bare start after it. CPU to ready is the time the process's threads spent on a CPU until then: unlike the wall-clock times, it does not grow when other processes hold the CPUs.\n\n")
+		fmt.Fprintf(w, "| mode | n | median | p90 | max | median to the listening log line | bare net/http median | ready ratio | pair ratios median (min – max) | CPU to ready (median) | bare CPU | CPU ratio | RSS at ready (median) | bare RSS | RSS ratio |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, c := range rep.cold {
 			pairs := make([]float64, len(c.ready))
 			for i := range c.ready {
@@ -682,11 +685,15 @@ func (rep report) printCold(w io.Writer) {
 			slices.Sort(c.bareReady)
 			slices.Sort(c.rss)
 			slices.Sort(c.bareRSS)
+			slices.Sort(c.cpu)
+			slices.Sort(c.bareCPU)
+			cpu, bareCPU := percentile(c.cpu, 50), percentile(c.bareCPU, 50)
 			med, bareMed := percentile(c.ready, 50), percentile(c.bareReady, 50)
 			rss, bareRSS := c.rss[len(c.rss)/2], c.bareRSS[len(c.bareRSS)/2]
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %.2f | %.2f (%.2f – %.2f) | %.1f MiB | %.1f MiB | %.2f |\n", c.mode, len(c.ready),
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %.2f | %.2f (%.2f – %.2f) | %s | %s | %.2f | %.1f MiB | %.1f MiB | %.2f |\n", c.mode, len(c.ready),
 				ms(med), ms(percentile(c.ready, 90)), ms(c.ready[len(c.ready)-1]), ms(percentile(c.listening, 50)),
 				ms(bareMed), float64(med)/float64(bareMed), pairs[len(pairs)/2], pairs[0], pairs[len(pairs)-1],
+				ms(cpu), ms(bareCPU), float64(cpu)/float64(bareCPU),
 				mib(rss), mib(bareRSS), float64(rss)/float64(bareRSS))
 		}
 	}
