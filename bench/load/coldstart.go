@@ -19,20 +19,20 @@ import (
 // coldStart execs bin with args and env, reads its stderr until the
 // "listening" line, then polls /healthz on a new connection each time until
 // it answers 200. It returns the time from just before exec to that 200 and
-// to the listening line, and the process's memory then (RSS at ready), and
-// stops the process.
-func coldStart(ctx context.Context, bin string, args, env []string) (ready, listening time.Duration, mem proc.Mem, err error) {
+// to the listening line, the process's memory then (RSS at ready) and the
+// CPU time its threads had used by then, and stops the process.
+func coldStart(ctx context.Context, bin string, args, env []string) (ready, listening, cpu time.Duration, mem proc.Mem, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return 0, 0, mem, err
+		return 0, 0, 0, mem, err
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, mem, err
+		return 0, 0, 0, mem, err
 	}
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -58,7 +58,7 @@ func coldStart(ctx context.Context, bin string, args, env []string) (ready, list
 	case addr = <-addrc:
 		listening = time.Since(start)
 	case <-ctx.Done():
-		return 0, 0, mem, fmt.Errorf("%s %v logged no listening line", bin, args)
+		return 0, 0, 0, mem, fmt.Errorf("%s %v logged no listening line", bin, args)
 	}
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	for {
@@ -70,11 +70,12 @@ func coldStart(ctx context.Context, bin string, args, env []string) (ready, list
 			if resp.StatusCode == http.StatusOK {
 				ready = time.Since(start)
 				mem, _ = proc.ReadMem(cmd.Process.Pid)
-				return ready, listening, mem, nil
+				cpu, _ = proc.CPUTime(cmd.Process.Pid)
+				return ready, listening, cpu, mem, nil
 			}
 		}
 		if ctx.Err() != nil {
-			return 0, 0, mem, fmt.Errorf("%s/healthz never answered 200", addr)
+			return 0, 0, 0, mem, fmt.Errorf("%s/healthz never answered 200", addr)
 		}
 		time.Sleep(500 * time.Microsecond)
 	}

@@ -96,7 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 64, "concurrent clients")
 	fs.IntVar(&o.warmup, "warmup", 1000, "unmeasured requests before each measured phase")
 	fs.IntVar(&o.serial, "serial", 300, "requests per run at concurrency 1, for the latency of an idle gateway (0: skip)")
-	fs.IntVar(&o.runs, "runs", 2, "how many times every load phase is repeated")
+	fs.IntVar(&o.runs, "runs", 2, "how many times every load phase is repeated (0: no load phase, only the cold starts)")
 	fs.IntVar(&o.coldStarts, "cold-starts", 20, "cold starts per mode (0: skip)")
 	fs.DurationVar(&o.duration, "duration", 60*time.Second, "cap on each load phase")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "cap on the whole run")
@@ -117,8 +117,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.requests < 1 || o.streamRequests < 1 || o.concurrency < 1 || o.runs < 1 || o.warmup < 0 {
-		return o, fmt.Errorf("-requests, -stream-requests, -concurrency and -runs must be positive")
+	if o.requests < 1 || o.streamRequests < 1 || o.concurrency < 1 || o.runs < 0 || o.warmup < 0 {
+		return o, fmt.Errorf("-requests, -stream-requests and -concurrency must be positive, -runs not negative")
+	}
+	if o.runs == 0 && o.coldStarts == 0 {
+		return o, fmt.Errorf("-runs 0 -cold-starts 0 measures nothing")
 	}
 	return o, nil
 }
@@ -260,7 +263,7 @@ func (r *rig) start(ctx context.Context) error {
 
 	r.plain = chatCall(client, base, secret, chatBody(o.model, o.prompt, mt, false), false)
 	r.streamed = chatCall(client, base, secret, chatBody(o.model, streamPromptOf(o), mt, true), true)
-	if o.floor {
+	if o.floor && o.runs > 0 {
 		if err := r.startFloor(ctx, client, mt); err != nil {
 			return err
 		}
@@ -451,19 +454,21 @@ func (r *rig) coldStarts(ctx context.Context) ([]coldStartSeries, error) {
 		r.logf("cold start %s, %d times, each beside a bare net/http server", m.name, r.o.coldStarts)
 		cs := coldStartSeries{mode: m.name}
 		for range r.o.coldStarts {
-			ready, listening, mem, err := coldStart(ctx, r.bin, m.args, m.env)
+			ready, listening, cpu, mem, err := coldStart(ctx, r.bin, m.args, m.env)
 			if err != nil {
 				return nil, err
 			}
 			cs.ready = append(cs.ready, ready)
 			cs.listening = append(cs.listening, listening)
 			cs.rss = append(cs.rss, mem.RSS)
-			bReady, _, bMem, err := coldStart(ctx, bare, nil, baseEnv(r.dir))
+			cs.cpu = append(cs.cpu, cpu)
+			bReady, _, bCPU, bMem, err := coldStart(ctx, bare, nil, baseEnv(r.dir))
 			if err != nil {
 				return nil, fmt.Errorf("bare server: %w", err)
 			}
 			cs.bareReady = append(cs.bareReady, bReady)
 			cs.bareRSS = append(cs.bareRSS, bMem.RSS)
+			cs.bareCPU = append(cs.bareCPU, bCPU)
 		}
 		all = append(all, cs)
 	}
@@ -585,6 +590,7 @@ type coldStartSeries struct {
 	rss              []int64         // KiB at ready
 	bareReady        []time.Duration // the bare net/http server's, started after each
 	bareRSS          []int64
+	cpu, bareCPU     []time.Duration // CPU time of all threads at ready
 }
 
 type report struct {
@@ -599,6 +605,11 @@ func (rep report) print(w io.Writer) {
 	o := rep.opts
 	usPerTick := 1e6 / float64(proc.ClockTicks)
 	fmt.Fprintf(w, "\n## Tollgate load benchmark\n\n")
+	if len(rep.runs) == 0 {
+		fmt.Fprintf(w, "No load phase (-runs 0); GOMAXPROCS %s; %d CPUs.\n", orDefault(os.Getenv("GOMAXPROCS"), "default"), runtime.NumCPU())
+		rep.printCold(w)
+		return
+	}
 	fmt.Fprintf(w, "%d non-streamed and %d streamed (%d tokens) requests per run at concurrency %d, %d runs; gateway -log-level %s, -store %s, extra environment %q; GOMAXPROCS %s; %d CPUs.\n\n",
 		o.requests, o.streamRequests, o.tokens, o.concurrency, o.runs, o.logLevel, orDefault(o.store, "bolt://"), o.gatewayEnv,
 		orDefault(os.Getenv("GOMAXPROCS"), "default"), runtime.NumCPU())
@@ -655,20 +666,35 @@ func (rep report) print(w io.Writer) {
 			r.gwStream.timeWaits, r.gwStream.Requests, r.sdkStream.TimeWaits, r.sdkStream.Requests)
 	}
 
+	rep.printCold(w)
+}
+
+// printCold prints the cold-start table, if there were cold starts.
+func (rep report) printCold(w io.Writer) {
 	if len(rep.cold) > 0 {
-		fmt.Fprintf(w, "\n### Cold start: exec to the first 200 from /healthz\n\nEach start of the gateway is followed by one of a bare net/http server built the same way (bench/load/bare); ratios are of the medians.\n\n")
-		fmt.Fprintf(w, "| mode | n | median | p90 | max | median to the listening log line | bare net/http median | ready ratio | RSS at ready (median) | bare RSS | RSS ratio |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(w, "\n### Cold start: exec to the first 200 from /healthz\n\nEach start of the gateway is followed by one of a bare net/http server built the same way (bench/load/bare); the ready ratio is of the medians, and the pair ratios are each start's over the bare start after it. CPU to ready is the time the process's threads spent on a CPU until then: unlike the wall-clock times, it does not grow when other processes hold the CPUs.\n\n")
+		fmt.Fprintf(w, "| mode | n | median | p90 | max | median to the listening log line | bare net/http median | ready ratio | pair ratios median (min – max) | CPU to ready (median) | bare CPU | CPU ratio | RSS at ready (median) | bare RSS | RSS ratio |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, c := range rep.cold {
+			pairs := make([]float64, len(c.ready))
+			for i := range c.ready {
+				pairs[i] = float64(c.ready[i]) / float64(c.bareReady[i])
+			}
+			slices.Sort(pairs)
 			slices.Sort(c.ready)
 			slices.Sort(c.listening)
 			slices.Sort(c.bareReady)
 			slices.Sort(c.rss)
 			slices.Sort(c.bareRSS)
+			slices.Sort(c.cpu)
+			slices.Sort(c.bareCPU)
+			cpu, bareCPU := percentile(c.cpu, 50), percentile(c.bareCPU, 50)
 			med, bareMed := percentile(c.ready, 50), percentile(c.bareReady, 50)
 			rss, bareRSS := c.rss[len(c.rss)/2], c.bareRSS[len(c.bareRSS)/2]
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %.2f | %.1f MiB | %.1f MiB | %.2f |\n", c.mode, len(c.ready),
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %.2f | %.2f (%.2f – %.2f) | %s | %s | %.2f | %.1f MiB | %.1f MiB | %.2f |\n", c.mode, len(c.ready),
 				ms(med), ms(percentile(c.ready, 90)), ms(c.ready[len(c.ready)-1]), ms(percentile(c.listening, 50)),
-				ms(bareMed), float64(med)/float64(bareMed), mib(rss), mib(bareRSS), float64(rss)/float64(bareRSS))
+				ms(bareMed), float64(med)/float64(bareMed), pairs[len(pairs)/2], pairs[0], pairs[len(pairs)-1],
+				ms(cpu), ms(bareCPU), float64(cpu)/float64(bareCPU),
+				mib(rss), mib(bareRSS), float64(rss)/float64(bareRSS))
 		}
 	}
 	fmt.Fprintln(w)

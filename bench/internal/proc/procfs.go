@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ClockTicks is USER_HZ, the unit of [CPUTicks] (getconf CLK_TCK; 100 on
@@ -79,4 +80,34 @@ func ReadMem(pid int) (Mem, error) {
 		*dst, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
 	}
 	return m, nil
+}
+
+// CPUTime returns the time process pid's live threads have spent on a CPU,
+// to the nanosecond (the first field of each /proc/PID/task/TID/schedstat).
+// Unlike [CPUTicks] it resolves a cold start's few milliseconds, and unlike
+// a wall-clock time it does not count the time the process waited for a CPU
+// that other processes held.
+func CPUTime(pid int) (time.Duration, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread exited
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return 0, errors.New("empty schedstat")
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += time.Duration(ns)
+	}
+	return sum, nil
 }
