@@ -145,7 +145,7 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 		MaxOutput:  r.MaxOutput,
 		Period:     Period(now),
 	}
-	t.res = &usage.Reservation{ID: r.ID, Period: t.Period, Charges: charges(r.Key.ID, caps)}
+	t.res = &usage.Reservation{ID: r.ID, Charges: charges(r.Key.ID, caps, t.Period)}
 	t.alerts = g.alertScopes(r.Policy, r.Key, t.res.Charges)
 	if err := g.acquireRate(ctx, &r, t, now); err != nil {
 		return nil, err
@@ -241,7 +241,7 @@ func (g *Guard) Exhausted(ctx context.Context, p *policy.Policy, k *policy.Key) 
 		// Nothing is left: the refusal names no request's cost.
 		e := &usage.ExceededError{Scope: usage.Scope{Kind: s.kind, ID: s.id},
 			Limit: s.scope.Limit, Spent: s.scope.Spent, Reserved: s.scope.Reserved}
-		g.alerts.check(alertCheck{period: Period(now), scopes: g.alertScopes(p, k, charges(k.ID, p.Caps(k))), refused: e})
+		g.alerts.check(alertCheck{period: Period(now), scopes: g.alertScopes(p, k, charges(k.ID, p.Caps(k), Period(now))), refused: e})
 		return g.refusal(e, policy.Price{}, 0, 0, now)
 	}
 	return nil
@@ -367,14 +367,14 @@ func SharedRemaining(limit, committed int64) int64 {
 // they have a cap. Every request writing the global counter made it one hot
 // item for the whole gateway; an uncapped team's or the gateway's spend is
 // the sum of its keys' (Status, Overview).
-func charges(keyID string, caps policy.Caps) []usage.Charge {
+func charges(keyID string, caps policy.Caps, period string) []usage.Charge {
 	cs := make([]usage.Charge, 0, 3)
-	cs = append(cs, usage.Charge{Scope: usage.Scope{Kind: usage.KindKey, ID: keyID}, Limit: caps.Key})
+	cs = append(cs, usage.Charge{Scope: usage.Scope{Kind: usage.KindKey, ID: keyID}, Period: period, Limit: caps.Key})
 	if caps.TeamID != "" && caps.Team != usage.Uncapped {
-		cs = append(cs, usage.Charge{Scope: usage.Scope{Kind: usage.KindTeam, ID: caps.TeamID}, Limit: caps.Team})
+		cs = append(cs, usage.Charge{Scope: usage.Scope{Kind: usage.KindTeam, ID: caps.TeamID}, Period: period, Limit: caps.Team})
 	}
 	if caps.Global != usage.Uncapped {
-		cs = append(cs, usage.Charge{Scope: usage.Global, Limit: caps.Global})
+		cs = append(cs, usage.Charge{Scope: usage.Global, Period: period, Limit: caps.Global})
 	}
 	return cs
 }

@@ -33,7 +33,7 @@ type Status struct {
 func (g *Guard) Status(ctx context.Context, p *policy.Policy, k *policy.Key) (Status, error) {
 	period := Period(g.opts.Now())
 	caps := p.Caps(k)
-	cs := charges(k.ID, caps)
+	cs := charges(k.ID, caps, period)
 	scopes := make([]usage.Scope, 0, len(cs))
 	for _, c := range cs {
 		scopes = append(scopes, c.Scope)
