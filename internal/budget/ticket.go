@@ -134,7 +134,7 @@ func (t *Ticket) Settle(ctx context.Context, u Usage) (Settlement, error) {
 			}
 		}
 		if t.err == nil {
-			g.alerts.check(alertCheck{period: t.Period, scopes: t.alerts})
+			g.alerts.check(alertCheck{scopes: t.alerts})
 		}
 		if t.err == nil || errors.Is(t.err, usage.ErrInvalid) {
 			return
@@ -245,7 +245,7 @@ func (t *Ticket) retry(d Deferred, end time.Time) Deferred {
 		cancel()
 		if err == nil {
 			d.State, d.Err = DeferredRecorded, nil
-			g.alerts.check(alertCheck{period: t.Period, scopes: t.alerts})
+			g.alerts.check(alertCheck{scopes: t.alerts})
 			return d
 		}
 		d.Err = err
