@@ -712,7 +712,7 @@ var envInHelp = regexp.MustCompile(`env (TOLLGATE_[A-Z0-9_]+)`)
 // environment, for its flags: every TOLLGATE_* variable must be one a flag
 // reads, and the listen address must be the adapter's port.
 func TestTemplateEnvNamesRealFlags(t *testing.T) {
-	s := newStack(t, nil)
+	s := newStack(t, alertParams)
 	cmd := exec.Command(gatewayBinary(t), "serve", "-h")
 	cmd.Env = lambdaEnv(s)
 	out, _ := cmd.CombinedOutput() // -h exits non-zero after the usage
@@ -724,6 +724,14 @@ func TestTemplateEnvNamesRealFlags(t *testing.T) {
 	}
 	if len(known) < 10 {
 		t.Fatalf("found only %d env variables in `serve -h`:\n%s", len(known), help)
+	}
+	// Secrets are read from the environment only, never from a flag (which
+	// ps would show): the server's code must read them by name.
+	for _, name := range envOnly {
+		if !readsEnv(t, name) {
+			t.Errorf("%s: cmd/server does not read it", name)
+		}
+		known[name] = true
 	}
 	env := s.functionEnv()
 	for k := range env {
@@ -751,6 +759,111 @@ func TestTemplateEnvNamesRealFlags(t *testing.T) {
 	}
 	if !regexp.MustCompile(`-emf\n[^\n]*\(default true\)`).MatchString(help) {
 		t.Errorf("EMF is not on with the function's environment:\n%s", help)
+	}
+}
+
+// envOnly are the variables the gateway reads with no flag: secrets.
+var envOnly = []string{"TOLLGATE_ALERT_WEBHOOK_SECRET"}
+
+// readsEnv reports whether cmd/server's code (tests excluded) reads the
+// environment variable name with getenv.
+func readsEnv(t *testing.T, name string) bool {
+	t.Helper()
+	files, err := filepath.Glob("../cmd/server/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), `getenv("`+name+`")`) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestTemplateAlerts: the alert parameters, empty by default, grant
+// nothing and set nothing; each one set grants its destination alone, and
+// the webhook secret reaches the variable the gateway reads, resolved from
+// Secrets Manager at deploy. The parameters' patterns take what the policy
+// accepts and the grants name.
+func TestTemplateAlerts(t *testing.T) {
+	alertActions := func(s *stack) []string {
+		var out []string
+		for _, st := range s.roleStatements() {
+			for _, a := range st.Actions {
+				if strings.HasPrefix(a, "sns:") || strings.HasPrefix(a, "events:") {
+					out = append(out, a)
+				}
+			}
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name       string
+		params     map[string]string
+		actions    []string
+		secret     string
+		secretsSet bool
+	}{
+		{"defaults", nil, nil, "", false},
+		{"topic only", map[string]string{"AlertTopicArn": alertParams["AlertTopicArn"]}, []string{"sns:Publish"}, "", false},
+		{"bus only", map[string]string{"AlertEventBusName": "default"}, []string{"events:PutEvents"}, "", false},
+		{"all", alertParams, []string{"sns:Publish", "events:PutEvents"}, "{{resolve:secretsmanager:tollgate/alert-webhook}}", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, tt.params)
+			if diff := cmp.Diff(tt.actions, alertActions(s)); diff != "" {
+				t.Errorf("alert actions granted (-want +got):\n%s", diff)
+			}
+			v, ok := s.functionEnv()["TOLLGATE_ALERT_WEBHOOK_SECRET"]
+			if ok != tt.secretsSet || v != tt.secret {
+				t.Errorf("TOLLGATE_ALERT_WEBHOOK_SECRET = %q (set %v), want %q (set %v)", v, ok, tt.secret, tt.secretsSet)
+			}
+		})
+	}
+
+	// A topic the policy accepts (alerts.sns.topic_arn) is one the
+	// parameter accepts, and the default bus is grantable by name.
+	params := section(t, parseTemplate(t), "Parameters")
+	pattern := func(name string) *regexp.Regexp {
+		return regexp.MustCompile(params[name].(map[string]any)["AllowedPattern"].(string))
+	}
+	for _, c := range []struct {
+		param, value string
+		ok           bool
+	}{
+		{"AlertTopicArn", "", true},
+		{"AlertTopicArn", "arn:aws:sns:eu-west-1:123456789012:budget-alerts", true},
+		{"AlertTopicArn", "arn:aws:sns:eu-west-1:123456789012:alerts.fifo", true},
+		{"AlertTopicArn", "arn:aws-us-gov:sns:us-gov-west-1:123456789012:a", true},
+		{"AlertTopicArn", "arn:aws:sqs:eu-west-1:123456789012:budget-alerts", false},
+		{"AlertTopicArn", "budget-alerts", false},
+		{"AlertEventBusName", "", true},
+		{"AlertEventBusName", "default", true},
+		{"AlertEventBusName", "ops-bus.prod", true},
+		{"AlertEventBusName", "arn:aws:events:us-east-1:123456789012:event-bus/ops", false},
+	} {
+		if got := pattern(c.param).MatchString(c.value); got != c.ok {
+			t.Errorf("%s %q accepted = %v, want %v", c.param, c.value, got, c.ok)
+		}
+	}
+	p, err := policy.Parse(map[string][]byte{"policy.yaml": []byte(`alerts:
+  sns: {topic_arn: "` + alertParams["AlertTopicArn"] + `"}
+  eventbridge: {event_bus: ` + alertParams["AlertEventBusName"] + `}
+`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.AlertDestinations()
+	if !pattern("AlertTopicArn").MatchString(d.SNS.TopicARN) || !pattern("AlertEventBusName").MatchString(d.EventBridge.EventBus) {
+		t.Errorf("the policy's destinations %+v %+v do not fit the parameters", d.SNS, d.EventBridge)
 	}
 }
 
@@ -966,6 +1079,18 @@ var apiActions = map[string][]string{
 	// S3: ListObjectsV2 is authorized as ListBucket.
 	"s3:ListObjectsV2": {"s3:ListBucket"},
 	"s3:GetObject":     {"s3:GetObject"},
+	// Budget alerts (internal/alert): granted only for the destinations
+	// the stack's parameters name (alertParams).
+	"sns:Publish":      {"sns:Publish"},
+	"events:PutEvents": {"events:PutEvents"},
+}
+
+// alertParams name both alert destinations, so that the role grants their
+// calls, and a webhook secret.
+var alertParams = map[string]string{
+	"AlertTopicArn":         "arn:aws:sns:us-east-1:123456789012:budget-alerts",
+	"AlertEventBusName":     "ops",
+	"AlertWebhookSecretArn": "tollgate/alert-webhook",
 }
 
 // storeInitOnly are the DynamoDB calls that only `tollgate store init`
@@ -1051,8 +1176,13 @@ func TestTemplateIAMFollowsTheCode(t *testing.T) {
 		"bedrock":  callsIn(t, "../internal/upstream", "bedrock", regexp.MustCompile(`\.(?:runtime|control)\.(\w+)\(`)),
 		"dynamodb": callsIn(t, "../internal/usage/dynamo", "dynamodb", regexp.MustCompile(`\.client\.(\w+)\(`)),
 		"s3":       callsIn(t, "../internal/policy/s3source", "s3", regexp.MustCompile(`client\.(\w+)\(`)),
+		"sns":      callsIn(t, "../internal/alert", "sns", regexp.MustCompile(`\.opts\.SNS\.(\w+)\(`)),
+		"events":   callsIn(t, "../internal/alert", "events", regexp.MustCompile(`\.opts\.EventBridge\.(\w+)\(`)),
 	}
-	s := newStack(t, nil)
+	if len(code["sns"]) == 0 || len(code["events"]) == 0 {
+		t.Fatalf("no SNS or EventBridge call found in internal/alert: %v", code)
+	}
+	s := newStack(t, alertParams)
 	granted := map[string]map[string]bool{}
 	for _, st := range s.roleStatements() {
 		for _, a := range st.Actions {
@@ -1085,9 +1215,15 @@ func TestTemplateIAMResources(t *testing.T) {
 		name   string
 		params map[string]string
 		bucket string
+
+		alerts []statement // granted after the others
 	}{
-		{"bucket created", nil, ref("PolicyBucket")},
-		{"existing bucket", map[string]string{"PolicyBucketName": "acme-policies", "PolicyPrefix": "gw/prod/"}, "acme-policies"},
+		{"bucket created", nil, ref("PolicyBucket"), nil},
+		{"existing bucket", map[string]string{"PolicyBucketName": "acme-policies", "PolicyPrefix": "gw/prod/"}, "acme-policies", nil},
+		{"alert destinations", alertParams, ref("PolicyBucket"), []statement{
+			{Actions: []string{"sns:Publish"}, Resources: []string{"arn:aws:sns:us-east-1:123456789012:budget-alerts"}},
+			{Actions: []string{"events:PutEvents"}, Resources: []string{"arn:aws:events:us-east-1:123456789012:event-bus/ops"}},
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStack(t, tt.params)
@@ -1106,6 +1242,7 @@ func TestTemplateIAMResources(t *testing.T) {
 					Condition: map[string]any{"StringLike": map[string]any{"s3:prefix": prefix + "*"}}},
 				{Actions: []string{"logs:CreateLogStream", "logs:PutLogEvents"}, Resources: []string{getAtt("GatewayLogGroup", "Arn")}},
 			}
+			want = append(want, tt.alerts...)
 			got := s.roleStatements()
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("role statements (-want +got):\n%s", diff)

@@ -6,7 +6,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate-gw/tollgate/internal/alert"
 	"github.com/tollgate-gw/tollgate/internal/policy"
@@ -16,7 +15,7 @@ import (
 // policy in force, the webhook secret from TOLLGATE_ALERT_WEBHOOK_SECRET,
 // SNS and EventBridge clients on the standard AWS configuration (so
 // AWS_ENDPOINT_URL_SNS and AWS_ENDPOINT_URL_EVENTBRIDGE apply).
-func newNotifier(awsCfg aws.Config, getenv func(string) string, reg prometheus.Registerer, log *slog.Logger, policies *policy.Holder) (*alert.Notifier, error) {
+func newNotifier(awsCfg aws.Config, getenv func(string) string, meter alert.Meter, log *slog.Logger, policies *policy.Holder) *alert.Notifier {
 	var secret []byte
 	if s := getenv("TOLLGATE_ALERT_WEBHOOK_SECRET"); s != "" {
 		secret = []byte(s)
@@ -27,6 +26,6 @@ func newNotifier(awsCfg aws.Config, getenv func(string) string, reg prometheus.R
 		SNS:          sns.NewFromConfig(awsCfg),
 		EventBridge:  eventbridge.NewFromConfig(awsCfg),
 		Log:          log,
-		Registerer:   reg,
+		Meter:        meter,
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"maps"
 	"math"
 	"net/http"
 	"strings"
@@ -81,6 +82,7 @@ func TestMeteringEndToEnd(t *testing.T) {
 		{200, `{"model":"` + haiku + `","max_tokens":100,"messages":[{"role":"user","content":"four [sim:tokens=5]"}]}`, freeSecret, "/v1/messages"},
 		{200, `{"model":"` + haiku + `","max_output_tokens":100,"input":"five [sim:tokens=5]"}`, freeSecret, "/v1/responses"},
 		{200, `{"messages":[{"role":"user","content":[{"text":"six [sim:tokens=5]"}]}],"inferenceConfig":{"maxTokens":100}}`, freeSecret, "/bedrock/model/" + haiku + "/converse"},
+		{200, `{"anthropic_version":"bedrock-2023-05-31","max_tokens":100,"messages":[{"role":"user","content":"seven [sim:tokens=5]"}]}`, freeSecret, "/bedrock/model/" + haiku + "/invoke"},
 	}
 	for _, r := range requests {
 		path := cmp.Or(r.path, "/v1/chat/completions")
@@ -103,7 +105,8 @@ func TestMeteringEndToEnd(t *testing.T) {
 		"tollgate_requests_total{endpoint=messages,key=free," + model + ",status=200,team=none}":                       1,
 		"tollgate_requests_total{endpoint=responses,key=free," + model + ",status=200,team=none}":                      1,
 		"tollgate_requests_total{endpoint=bedrock.converse,key=free," + model + ",status=200,team=none}":               1,
-		"tollgate_tokens_total{key=free,kind=output," + model + ",team=none}":                                          105,
+		"tollgate_requests_total{endpoint=bedrock.invoke,key=free," + model + ",status=200,team=none}":                 1,
+		"tollgate_tokens_total{key=free,kind=output," + model + ",team=none}":                                          110,
 		"tollgate_upstream_errors_total{code=ThrottlingException," + model + "}":                                       1,
 		"tollgate_budget_rejections_total{key=capped,reason=budget_exceeded}":                                          1,
 		"tollgate_budget_rejections_total{key=free,reason=model_not_allowed}":                                          1,
@@ -136,6 +139,7 @@ func TestMeteringEndToEnd(t *testing.T) {
 	}
 	var lines int
 	var emfCost float64
+	endpoints := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(g.stdout.String()), "\n") {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
@@ -151,13 +155,22 @@ func TestMeteringEndToEnd(t *testing.T) {
 				}
 			}
 		}
+		if _, ok := rec["Requests"]; !ok {
+			continue // a count of its own (an alert delivery), not a request
+		}
 		lines++
+		if ep, _ := rec["Endpoint"].(string); strings.HasPrefix(ep, "bedrock.") {
+			endpoints[ep]++
+		}
 		if rec["KeyId"] == "free" {
 			emfCost += rec["CostUSD"].(float64)
 		}
 	}
 	if lines != len(requests) {
 		t.Errorf("%d EMF lines for %d requests", lines, len(requests))
+	}
+	if want := map[string]int{"bedrock.converse": 1, "bedrock.invoke": 1}; !maps.Equal(want, endpoints) {
+		t.Errorf("EMF Endpoint of the /bedrock requests: %v, want %v", endpoints, want)
 	}
 	if math.Abs(emfCost-spent) > 1e-9 {
 		t.Errorf("EMF cost %v USD, store spent %v USD", emfCost, spent)
@@ -178,8 +191,8 @@ func TestMeteringEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if cwRequests != 8 || math.Abs(cwCost-spent) > 1e-9 {
-		t.Errorf("CloudWatch: %v requests and %v USD for key free, want 8 and %v", cwRequests, cwCost, spent)
+	if cwRequests != 9 || math.Abs(cwCost-spent) > 1e-9 {
+		t.Errorf("CloudWatch: %v requests and %v USD for key free, want 9 and %v", cwRequests, cwCost, spent)
 	}
 }
 

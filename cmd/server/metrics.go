@@ -28,7 +28,7 @@ const budgetRefresh = 15 * time.Second
 // startMetering builds the meter on reg and starts its background work: the
 // CloudWatch flusher (when on) and the budget gauges.
 func startMetering(ctx context.Context, bg *group, cfg serveConfig, reg *prometheus.Registry, awsCfg aws.Config,
-	stdout io.Writer, log *slog.Logger, policies *policy.Holder, catalog *upstream.Catalog, guard *budget.Guard) (*metering.Meter, error) {
+	stdout io.Writer, log *slog.Logger, policies *policy.Holder, catalog *upstream.Catalog) (*metering.Meter, error) {
 	opts := metering.Options{
 		KnownKey: func(id string) bool { _, ok := policies.Load().KeyByID(id); return ok },
 		KnownModel: func(id string) bool {
@@ -52,6 +52,12 @@ func startMetering(ctx context.Context, bg *group, cfg serveConfig, reg *prometh
 	if err != nil {
 		return nil, fmt.Errorf("metering: %w", err)
 	}
+	return meter, nil
+}
+
+// startBudgetGauges keeps the meter's budget gauges up to date from the
+// guard, in bg, until ctx ends.
+func startBudgetGauges(ctx context.Context, bg *group, log *slog.Logger, policies *policy.Holder, guard *budget.Guard, meter *metering.Meter) {
 	bg.run(func() {
 		guard.Monitor(ctx, policies.Load, budgetRefresh,
 			func(states []budget.ScopeState, err error) {
@@ -69,7 +75,6 @@ func startMetering(ctx context.Context, bg *group, cfg serveConfig, reg *prometh
 			},
 			func(budget.ScopeState) {}) // alerts go through the guard's OnAlert (alerts.go)
 	})
-	return meter, nil
 }
 
 // startAdmin serves /metrics and /usage (usage_cmd.go) on the admin

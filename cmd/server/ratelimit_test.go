@@ -79,6 +79,20 @@ func TestRateLimitExact(t *testing.T) {
 	if codes[200] != 60 || codes[429] != 240 {
 		t.Fatalf("answers by status %v, want exactly 60 200s and 240 429s", codes)
 	}
+	// Each refusal is counted once, by the key's window and the kind of
+	// limit, and once among the rejections by its error code.
+	m := g.scrape(t)
+	for _, c := range []struct {
+		series string
+		want   float64
+	}{
+		{"tollgate_rate_limit_refusals_total{key=rate,scope=key,type=requests}", 240},
+		{"tollgate_budget_rejections_total{key=rate,reason=rate_limit_exceeded}", 240},
+	} {
+		if m[c.series] != c.want {
+			t.Errorf("%s = %v, want %v", c.series, m[c.series], c.want)
+		}
+	}
 }
 
 // TestRateLimitTwoGateways: the same across two gateway processes sharing a

@@ -210,16 +210,15 @@ func serve(ctx context.Context, inv *invocation) error {
 	bedrock := upstream.NewClient(bedrockCfg, endpoint)
 	catalog := upstream.NewCatalog(bgCtx, bedrock, cfg.catalogTTL, time.Now)
 	reg := metering.NewRegistry()
-	notifier, err := newNotifier(awsCfg, getenv, reg, log, policies)
+	meter, err := startMetering(bgCtx, &bg, cfg, reg, awsCfg, stdout, log, policies, catalog)
 	if err != nil {
 		return err
 	}
+	// The notifier counts its deliveries on the meter, so the meter comes
+	// first; the guard, which the budget gauges read, comes after both.
+	notifier := newNotifier(awsCfg, getenv, meter, log, policies)
 	guard := budget.New(store, budget.Options{FailOpen: cfg.failOpen, Lease: cfg.lease, OnDeferred: logDeferred(log), OnAlert: notifier.Send})
-
-	meter, err := startMetering(bgCtx, &bg, cfg, reg, awsCfg, stdout, log, policies, catalog, guard)
-	if err != nil {
-		return err
-	}
+	startBudgetGauges(bgCtx, &bg, log, policies, guard, meter)
 	meterRef.Store(meter)
 	meter.PolicyReloaded(true, policies.Load().Version)
 	var adminAddr string

@@ -24,7 +24,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/policy"
@@ -90,11 +89,26 @@ type Options struct {
 	SNS          SNSPublisher // nil: SNS alerts fail (and are counted so)
 	EventBridge  EventPutter
 	Log          *slog.Logger
-	Registerer   prometheus.Registerer // tollgate_alerts_sent_total; nil registers nothing
-	Attempts     int                   // per destination; DefaultAttempts when 0
-	Backoff      time.Duration         // before the second attempt, doubling; DefaultBackoff when 0
-	Queue        int                   // alerts waiting; DefaultQueue when 0
+	Meter        Meter         // counts every delivery; nil counts none
+	Attempts     int           // per destination; DefaultAttempts when 0
+	Backoff      time.Duration // before the second attempt, doubling; DefaultBackoff when 0
+	Queue        int           // alerts waiting; DefaultQueue when 0
 }
+
+// Meter counts deliveries ([metering.Meter] implements it, as
+// tollgate_alerts_sent_total and the AlertsSent CloudWatch metric).
+// destination is "log", "webhook", "sns", "eventbridge", or "queue" for an
+// alert dropped before any delivery; outcome is "ok", "failed" or
+// "dropped". It is called from the request path (Send) and from the
+// notifier's goroutine: it must be safe for concurrent use and not block.
+type Meter interface {
+	AlertSent(destination, outcome string)
+}
+
+// noMeter counts nothing.
+type noMeter struct{}
+
+func (noMeter) AlertSent(string, string) {}
 
 // Defaults of Options.
 const (
@@ -111,14 +125,14 @@ type Notifier struct {
 	queue chan budget.Alert
 	done  chan struct{}
 	stop  chan struct{} // closed when Close gives up: stop retrying
-	sent  *prometheus.CounterVec
+	meter Meter
 
 	mu     sync.Mutex
 	closed bool
 }
 
 // New returns a Notifier and starts its goroutine; Close stops it.
-func New(opts Options) (*Notifier, error) {
+func New(opts Options) *Notifier {
 	if opts.Attempts <= 0 {
 		opts.Attempts = DefaultAttempts
 	}
@@ -135,17 +149,12 @@ func New(opts Options) (*Notifier, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	n := &Notifier{opts: opts, queue: make(chan budget.Alert, opts.Queue), done: make(chan struct{}), stop: make(chan struct{}),
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_alerts_sent_total",
-			Help: "Budget alerts delivered, by destination (log, webhook, sns, eventbridge) and outcome (ok, failed, dropped).",
-		}, []string{"destination", "outcome"})}
-	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(n.sent); err != nil {
-			return nil, fmt.Errorf("alert: %w", err)
-		}
+		meter: opts.Meter}
+	if n.meter == nil {
+		n.meter = noMeter{}
 	}
 	go n.run()
-	return n, nil
+	return n
 }
 
 // Send logs a and queues it for the other destinations, without blocking:
@@ -155,17 +164,17 @@ func (n *Notifier) Send(a budget.Alert) {
 	p := PayloadOf(a)
 	n.opts.Log.Warn("budget alert", "scope", p.Scope, "id", p.ID, "period", p.Period, "threshold", p.Threshold,
 		"spent_usd", p.Spent, "limit_usd", p.Limit, "refused", p.Refused)
-	n.sent.WithLabelValues("log", "ok").Inc()
+	n.meter.AlertSent("log", "ok")
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
-		n.sent.WithLabelValues("queue", "dropped").Inc()
+		n.meter.AlertSent("queue", "dropped")
 		return
 	}
 	select {
 	case n.queue <- a:
 	default:
-		n.sent.WithLabelValues("queue", "dropped").Inc()
+		n.meter.AlertSent("queue", "dropped")
 	}
 }
 
@@ -223,7 +232,7 @@ func (n *Notifier) try(dest string, send func(context.Context) error) {
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err = n.attempt(send); err == nil {
-			n.sent.WithLabelValues(dest, "ok").Inc()
+			n.meter.AlertSent(dest, "ok")
 			return
 		}
 		if errors.Is(err, errPermanent) || attempt >= n.opts.Attempts || !n.wait(pause) {
@@ -231,7 +240,7 @@ func (n *Notifier) try(dest string, send func(context.Context) error) {
 		}
 		pause *= 2
 	}
-	n.sent.WithLabelValues(dest, "failed").Inc()
+	n.meter.AlertSent(dest, "failed")
 	n.opts.Log.Error("budget alert not delivered", "destination", dest, "error", err.Error())
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/alert"
 	"github.com/tollgate-gw/tollgate/internal/alert/awsfake"
 	"github.com/tollgate-gw/tollgate/internal/budget"
+	"github.com/tollgate-gw/tollgate/internal/metering"
 	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/usage"
 )
@@ -79,16 +80,13 @@ func TestWebhookSignedAndRetried(t *testing.T) {
 			h := &hook{secret: tt.secret, failFirst: tt.failFirst}
 			srv := httptest.NewServer(h)
 			defer srv.Close()
-			reg := prometheus.NewRegistry()
-			n, err := alert.New(alert.Options{
+			m, reg := newMeter(t)
+			n := alert.New(alert.Options{
 				Destinations: func() policy.AlertDestinations {
 					return policy.AlertDestinations{Webhook: &policy.WebhookAlert{URL: srv.URL}}
 				},
-				Secret: []byte(tt.secret), Registerer: reg, Backoff: time.Millisecond,
+				Secret: []byte(tt.secret), Meter: m, Backoff: time.Millisecond,
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
 			for _, th := range []float64{0.5, 0.8, 1} {
 				n.Send(alertAt(th))
 			}
@@ -134,12 +132,12 @@ func TestWebhookGivesUp(t *testing.T) {
 				w.WriteHeader(tt.status)
 			}))
 			defer srv.Close()
-			reg := prometheus.NewRegistry()
-			n, _ := alert.New(alert.Options{
+			m, reg := newMeter(t)
+			n := alert.New(alert.Options{
 				Destinations: func() policy.AlertDestinations {
 					return policy.AlertDestinations{Webhook: &policy.WebhookAlert{URL: srv.URL}}
 				},
-				Registerer: reg, Attempts: 3, Backoff: time.Millisecond,
+				Meter: m, Attempts: 3, Backoff: time.Millisecond,
 			})
 			n.Send(alertAt(0.5))
 			if err := n.Close(context.Background()); err != nil {
@@ -153,6 +151,18 @@ func TestWebhookGivesUp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newMeter returns a meter, which counts the deliveries, on a registry of
+// its own.
+func newMeter(t *testing.T) (*metering.Meter, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m, err := metering.New(reg, metering.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, reg
 }
 
 func counter(t *testing.T, reg *prometheus.Registry, dest, outcome string) prometheus.Collector {
@@ -196,16 +206,13 @@ func TestSNSAndEventBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	const topic = "arn:aws:sns:eu-west-1:123456789012:budget-alerts"
-	reg := prometheus.NewRegistry()
-	n, err := alert.New(alert.Options{
+	m, reg := newMeter(t)
+	n := alert.New(alert.Options{
 		Destinations: func() policy.AlertDestinations {
 			return policy.AlertDestinations{SNS: &policy.SNSAlert{TopicARN: topic}, EventBridge: &policy.EventBridgeAlert{EventBus: "ops"}}
 		},
-		SNS: sns.NewFromConfig(cfg), EventBridge: eventbridge.NewFromConfig(cfg), Registerer: reg, Backoff: time.Millisecond,
+		SNS: sns.NewFromConfig(cfg), EventBridge: eventbridge.NewFromConfig(cfg), Meter: m, Backoff: time.Millisecond,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	n.Send(alertAt(0.8))
 	n.Send(alertAt(1))
 	if err := n.Close(context.Background()); err != nil {

@@ -2,6 +2,7 @@ package anthropic
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,25 +135,35 @@ type modelPage struct {
 }
 
 // ModelList renders one page of Anthropic's model list (GET /v1/models with
-// anthropic-version): the models after the one named afterID (all when
-// empty), at most limit of them (1 to 1000; 20 when 0), has_more, first_id
-// and last_id.
-func ModelList(models []ModelInfo, afterID string, limit int) []byte {
+// anthropic-version): the models after the one named afterID, or else the
+// ones right before the one named beforeID (all when both are empty or
+// name no model), at most limit of them (1 to 1000; 20 when 0), has_more
+// (more in the direction paged: after the page, or before it for
+// beforeID), first_id and last_id.
+func ModelList(models []ModelInfo, afterID, beforeID string, limit int) []byte {
 	if limit <= 0 {
 		limit = 20
 	}
 	limit = min(limit, 1000)
-	if afterID != "" {
-		for i, m := range models {
-			if m.ID == afterID {
-				models = models[i+1:]
-				break
-			}
+	before := false
+	switch {
+	case afterID != "":
+		if i := slices.IndexFunc(models, func(m ModelInfo) bool { return m.ID == afterID }); i >= 0 {
+			models = models[i+1:]
+		}
+	case beforeID != "":
+		if i := slices.IndexFunc(models, func(m ModelInfo) bool { return m.ID == beforeID }); i >= 0 {
+			models, before = models[:i], true
 		}
 	}
 	page := modelPage{Data: make([]modelInfoJSON, 0, min(len(models), limit))}
 	if len(models) > limit {
-		models, page.HasMore = models[:limit], true
+		if before {
+			models = models[len(models)-limit:]
+		} else {
+			models = models[:limit]
+		}
+		page.HasMore = true
 	}
 	for _, m := range models {
 		created := m.Created

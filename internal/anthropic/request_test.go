@@ -309,18 +309,27 @@ func TestErrorTable(t *testing.T) {
 func TestModelList(t *testing.T) {
 	day := time.Date(2025, 9, 29, 0, 0, 0, 0, time.UTC)
 	models := []anthropic.ModelInfo{{ID: "claude-sonnet-4-5-20250929", DisplayName: "Claude Sonnet 4.5", Created: day}, {ID: "fast"}, {ID: "claude-3-haiku-20240307"}}
-	got := decode(t, string(anthropic.ModelList(models, "", 2)))
+	got := decode(t, string(anthropic.ModelList(models, "", "", 2)))
 	want := decode(t, `{"data":[{"type":"model","id":"claude-sonnet-4-5-20250929","display_name":"Claude Sonnet 4.5","created_at":"2025-09-29T00:00:00Z"},
 		{"type":"model","id":"fast","display_name":"fast","created_at":"1970-01-01T00:00:00Z"}],
 		"has_more":true,"first_id":"claude-sonnet-4-5-20250929","last_id":"fast"}`)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("page (-want +got)\n%s", diff)
 	}
-	got = decode(t, string(anthropic.ModelList(models, "fast", 1000)))
+	got = decode(t, string(anthropic.ModelList(models, "fast", "", 1000)))
 	if page := got.(map[string]any); page["has_more"] != false || page["first_id"] != "claude-3-haiku-20240307" {
 		t.Errorf("second page %v", page)
 	}
-	if got := decode(t, string(anthropic.ModelList(nil, "", 0))); got.(map[string]any)["first_id"] != nil {
+	// before_id: the page right before it, has_more when more precede it.
+	got = decode(t, string(anthropic.ModelList(models, "", "claude-3-haiku-20240307", 1)))
+	if page := got.(map[string]any); page["has_more"] != true || page["first_id"] != "fast" || page["last_id"] != "fast" {
+		t.Errorf("page before claude-3-haiku, limit 1: %v", page)
+	}
+	got = decode(t, string(anthropic.ModelList(models, "", "fast", 5)))
+	if page := got.(map[string]any); page["has_more"] != false || page["first_id"] != "claude-sonnet-4-5-20250929" || page["last_id"] != "claude-sonnet-4-5-20250929" {
+		t.Errorf("page before fast: %v", page)
+	}
+	if got := decode(t, string(anthropic.ModelList(nil, "", "", 0))); got.(map[string]any)["first_id"] != nil {
 		t.Errorf("empty page %v", got)
 	}
 	for id, want := range map[string]string{"us.anthropic.claude-sonnet-4-5-20250929-v1:0": "claude-sonnet-4-5-20250929", "anthropic.claude-3-haiku-20240307-v1:0": "claude-3-haiku-20240307"} {

@@ -274,7 +274,7 @@ func (s *messagesSink) finish(err error) {
 // writeAnthropicModels answers GET /v1/models in Anthropic's shape, for a
 // request that carries anthropic-version: the Claude models the key may
 // use, by the Anthropic name that routes to them when the table has one,
-// then the key's aliases. limit and after_id page through it.
+// then the key's aliases. limit, after_id and before_id page through it.
 func writeAnthropicModels(c *gin.Context, d Deps, pol *policy.Policy, k *policy.Key, models []upstream.Model, aliases []string) {
 	geo := anthropic.Geography(d.Region)
 	seen := map[string]bool{}
@@ -304,5 +304,5 @@ func writeAnthropicModels(c *gin.Context, d Deps, pol *policy.Policy, k *policy.
 		}
 	}
 	limit, _ := strconv.Atoi(c.Query("limit"))
-	c.Data(http.StatusOK, "application/json", anthropic.ModelList(list, c.Query("after_id"), limit))
+	c.Data(http.StatusOK, "application/json", anthropic.ModelList(list, c.Query("after_id"), c.Query("before_id"), limit))
 }

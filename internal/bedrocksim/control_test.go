@@ -161,6 +161,12 @@ func TestListInferenceProfiles(t *testing.T) {
 		"us.anthropic.claude-haiku-4-5-20251001-v1:0",
 		"global.anthropic.claude-haiku-4-5-20251001-v1:0",
 		"us.anthropic.claude-opus-4-1-20250805-v1:0",
+		"us.anthropic.claude-opus-4-5-20251101-v1:0",
+		"global.anthropic.claude-opus-4-5-20251101-v1:0",
+		"us.anthropic.claude-opus-4-6-v1",
+		"global.anthropic.claude-opus-4-6-v1",
+		"us.anthropic.claude-sonnet-4-6",
+		"global.anthropic.claude-sonnet-4-6",
 		"us.amazon.nova-micro-v1:0",
 		"us.amazon.nova-lite-v1:0",
 		"us.amazon.nova-pro-v1:0",
@@ -175,8 +181,8 @@ func TestListInferenceProfiles(t *testing.T) {
 		wantPages int
 	}{
 		{"one default page", "us-east-1", bedrock.ListInferenceProfilesInput{}, append(usSystem, "abc123"), 1},
-		{"pages of four", "us-east-1", bedrock.ListInferenceProfilesInput{MaxResults: aws.Int32(4)}, append(usSystem, "abc123"), 4},
-		{"system-defined only", "us-east-1", bedrock.ListInferenceProfilesInput{TypeEquals: types.InferenceProfileTypeSystemDefined, MaxResults: aws.Int32(5)}, usSystem, 3},
+		{"pages of four", "us-east-1", bedrock.ListInferenceProfilesInput{MaxResults: aws.Int32(4)}, append(usSystem, "abc123"), 6},
+		{"system-defined only", "us-east-1", bedrock.ListInferenceProfilesInput{TypeEquals: types.InferenceProfileTypeSystemDefined, MaxResults: aws.Int32(5)}, usSystem, 5},
 		{"application only", "us-east-1", bedrock.ListInferenceProfilesInput{TypeEquals: types.InferenceProfileTypeApplication}, []string{"abc123"}, 1},
 		{"eu region", "eu-central-1", bedrock.ListInferenceProfilesInput{MaxResults: aws.Int32(3)}, []string{
 			"eu.anthropic.claude-3-haiku-20240307-v1:0",
@@ -186,10 +192,16 @@ func TestListInferenceProfiles(t *testing.T) {
 			"global.anthropic.claude-sonnet-4-5-20250929-v1:0",
 			"eu.anthropic.claude-haiku-4-5-20251001-v1:0",
 			"global.anthropic.claude-haiku-4-5-20251001-v1:0",
+			"eu.anthropic.claude-opus-4-5-20251101-v1:0",
+			"global.anthropic.claude-opus-4-5-20251101-v1:0",
+			"eu.anthropic.claude-opus-4-6-v1",
+			"global.anthropic.claude-opus-4-6-v1",
+			"eu.anthropic.claude-sonnet-4-6",
+			"global.anthropic.claude-sonnet-4-6",
 			"eu.amazon.nova-micro-v1:0",
 			"eu.amazon.nova-lite-v1:0",
 			"eu.amazon.nova-pro-v1:0",
-		}, 4},
+		}, 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

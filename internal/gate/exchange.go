@@ -42,8 +42,11 @@ type Exchange struct {
 	demand    budget.Request    // what Admit reserved for, to estimate an unreported usage alike
 	rate      budget.RateStatus // the rate limits after Admit's decision
 	// rateRefused: a rate limit of the policy refused the request (its
-	// code, rate_limit_exceeded, is also Bedrock's throttling's).
-	rateRefused bool
+	// code, rate_limit_exceeded, is also Bedrock's throttling's);
+	// rateScope and rateLimit say which ("key" or "team"; "requests",
+	// "tokens" or "concurrent").
+	rateRefused          bool
+	rateScope, rateLimit string
 
 	mu              sync.Mutex // settlement and notes may come from a call's goroutines
 	settlement      Settlement
@@ -158,6 +161,7 @@ func (x *Exchange) Admit(ctx context.Context, d Demand) (Grant, error) {
 		var rl *budget.RateLimited
 		if errors.As(err, &rl) {
 			x.rate, x.rateRefused = rl.Status, true
+			x.rateScope, x.rateLimit = string(rl.Scope.Kind), rl.Dimension
 		}
 		return Grant{}, x.note(err)
 	}
@@ -355,6 +359,9 @@ func (x *Exchange) Finish(ctx context.Context, status int) {
 	ev := x.Event(status)
 	if refusals[x.errCode] || x.rateRefused {
 		m.Rejected(ev.KeyID, x.errCode)
+	}
+	if rm, ok := m.(RateLimitMeter); ok && x.rateRefused {
+		rm.RateLimited(ev.KeyID, x.rateScope, x.rateLimit)
 	}
 	m.Record(ev)
 }

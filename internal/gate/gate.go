@@ -38,6 +38,15 @@ type Meter interface {
 	Rejected(keyID, reason string)
 }
 
+// RateLimitMeter is told of each request a rate limit of the policy
+// refused: the key, the scope whose window was full ("key" or "team") and
+// the kind of limit ("requests", "tokens" or "concurrent")
+// ([metering.Meter] implements it; a Meter without it counts none apart
+// from Rejected).
+type RateLimitMeter interface {
+	RateLimited(keyID, scope, limit string)
+}
+
 // Defaults of Config.
 const (
 	// DefaultUpstreamTimeout bounds one Bedrock call, streams included:

@@ -107,14 +107,22 @@ type CloudWatch struct {
 
 	mu        sync.Mutex
 	agg       map[aggKey]*aggStats
-	aggDatums int          // data points in agg
-	queued    atomic.Int64 // data points drained and awaiting a call, owned by Run
+	counts    map[countKey]float64 // the counts of countMetrics, per minute
+	aggDatums int                  // data points in agg and counts
+	queued    atomic.Int64         // data points drained and awaiting a call, owned by Run
 }
 
 // aggKey is one dimension set's values in one minute.
 type aggKey struct {
 	minute int64 // Unix seconds of the minute's start
 	set    uint8 // index in emfDimensionSets
+	a, b   string
+}
+
+// countKey is one count's dimension values in one minute.
+type countKey struct {
+	minute int64
+	metric uint8 // index in countMetrics
 	a, b   string
 }
 
@@ -135,6 +143,7 @@ func newCloudWatch(client putMetricDataAPI, opts CloudWatchOptions) *CloudWatch 
 		opts:      opts.withDefaults(),
 		namespace: DefaultNamespace,
 		agg:       make(map[aggKey]*aggStats),
+		counts:    make(map[countKey]float64),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tollgate_cloudwatch_dropped_total",
 			Help: "CloudWatch data points (metric values per dimension set) never delivered: over the buffer bound, failed every attempt, or left at shutdown.",
@@ -197,12 +206,31 @@ func (c *CloudWatch) add(ev *Event, t time.Time, key, team, model string) {
 	}
 }
 
+// addCount adds one occurrence of countMetrics[i] with dimension values a
+// and b, under the same lock and bound as add.
+func (c *CloudWatch) addCount(i int, t time.Time, a, b string) {
+	minute := t.Unix()
+	minute -= ((minute % 60) + 60) % 60
+	k := countKey{minute: minute, metric: uint8(i), a: a, b: b}
+	c.mu.Lock()
+	if _, ok := c.counts[k]; !ok {
+		if c.aggDatums+int(c.queued.Load())+1 > c.opts.MaxPending {
+			c.mu.Unlock()
+			c.dropped.Inc()
+			return
+		}
+		c.aggDatums++
+	}
+	c.counts[k]++
+	c.mu.Unlock()
+}
+
 // drain takes the aggregates and turns them into data points, oldest minute
 // first.
 func (c *CloudWatch) drain() []types.MetricDatum {
 	c.mu.Lock()
-	agg, n := c.agg, c.aggDatums
-	c.agg, c.aggDatums = make(map[aggKey]*aggStats, len(agg)), 0
+	agg, counts, n := c.agg, c.counts, c.aggDatums
+	c.agg, c.counts, c.aggDatums = make(map[aggKey]*aggStats, len(agg)), make(map[countKey]float64, len(counts)), 0
 	c.queued.Add(int64(n))
 	c.mu.Unlock()
 
@@ -240,6 +268,36 @@ func (c *CloudWatch) drain() []types.MetricDatum {
 			})
 		}
 	}
+	if len(counts) == 0 {
+		return out
+	}
+	// Each occurrence of a count is a sample of 1, as in its EMF line.
+	ckeys := make([]countKey, 0, len(counts))
+	for k := range counts {
+		ckeys = append(ckeys, k)
+	}
+	slices.SortFunc(ckeys, func(x, y countKey) int {
+		return cmp.Or(cmp.Compare(x.minute, y.minute), cmp.Compare(x.metric, y.metric),
+			cmp.Compare(x.a, y.a), cmp.Compare(x.b, y.b))
+	})
+	for _, k := range ckeys {
+		cm := &countMetrics[k.metric]
+		n := counts[k]
+		out = append(out, types.MetricDatum{
+			MetricName: aws.String(cm.name),
+			Dimensions: []types.Dimension{
+				{Name: aws.String(cm.dims[0]), Value: aws.String(k.a)},
+				{Name: aws.String(cm.dims[1]), Value: aws.String(k.b)},
+			},
+			Timestamp: aws.Time(time.Unix(k.minute, 0).UTC()),
+			Unit:      types.StandardUnitCount,
+			StatisticValues: &types.StatisticSet{
+				SampleCount: aws.Float64(n), Sum: aws.Float64(n), Minimum: aws.Float64(1), Maximum: aws.Float64(1),
+			},
+		})
+	}
+	// Oldest minute first, the counts' among the requests'.
+	slices.SortStableFunc(out, func(x, y types.MetricDatum) int { return x.Timestamp.Compare(*y.Timestamp) })
 	return out
 }
 

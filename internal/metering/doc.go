@@ -5,8 +5,11 @@
 //
 // Budget settlement produces exactly one [Event] per request, failed and
 // disconnected ones included, and hands it to [Meter.Record]. Everything else
-// the gateway knows (requests in flight, admission refusals, policy reloads,
-// budget state) reaches the meter through the other [Meter] methods.
+// the gateway knows (requests in flight, admission refusals, rate-limit
+// refusals, fallback moves, budget alert deliveries, policy reloads, budget
+// state) reaches the meter through the other [Meter] methods; the
+// rate-limit refusals, fallback moves and alert deliveries are also counts
+// in CloudWatch, each occurrence an EMF line of its own.
 //
 // The metric names and labels are a contract that the dashboards in
 // deploy/dashboards and the alerts depend on; docs/metering.md lists them.

@@ -58,6 +58,8 @@ func millis(d time.Duration) float64 { return float64(max(d, 0)) / float64(time.
 type emfEncoder struct {
 	mu sync.Mutex
 	w  io.Writer
+	// namespace is the lines' CloudWatch namespace.
+	namespace string
 	// directive and directiveNoTTFT are the "CloudWatchMetrics" member and
 	// what follows it up to the first root member, built once.
 	directive, directiveNoTTFT []byte
@@ -65,7 +67,7 @@ type emfEncoder struct {
 }
 
 func newEMFEncoder(w io.Writer, namespace string) *emfEncoder {
-	e := &emfEncoder{w: w}
+	e := &emfEncoder{w: w, namespace: namespace}
 	e.directive = appendDirective(nil, namespace, true)
 	e.directiveNoTTFT = appendDirective(nil, namespace, false)
 	e.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }

@@ -116,6 +116,8 @@ type Meter struct {
 	estimated       *prometheus.CounterVec
 	rejections      *prometheus.CounterVec
 	fallbacks       *prometheus.CounterVec
+	rateRefusals    *prometheus.CounterVec
+	alerts          *prometheus.CounterVec
 	reloads         *prometheus.CounterVec
 	policyInfo      *prometheus.GaugeVec
 	inFlight        prometheus.Gauge
@@ -250,6 +252,14 @@ func New(reg prometheus.Registerer, opts Options) (*Meter, error) {
 		Name: "tollgate_fallback_attempts_total",
 		Help: "Calls moved to a fallback model because the one before could not answer, by model moved from, model moved to, and reason (throttled, model_not_ready, unavailable, timeout).",
 	}, []string{"from", "to", "reason"})
+	m.rateRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tollgate_rate_limit_refusals_total",
+		Help: "Requests refused by a rate limit of the policy, by key, scope whose window was full (key, team) and type of limit (requests, tokens, concurrent).",
+	}, []string{"key", "scope", "type"})
+	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tollgate_alerts_sent_total",
+		Help: "Budget alerts delivered, by destination (log, webhook, sns, eventbridge) and outcome (ok, failed, dropped).",
+	}, []string{"destination", "outcome"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tollgate_policy_reloads_total",
 		Help: "Policy loads, the first one included, by result (success, failure).",
@@ -277,7 +287,7 @@ func New(reg prometheus.Registerer, opts Options) (*Meter, error) {
 
 	cs := []prometheus.Collector{
 		m.requests, m.tokens, m.cost, m.duration, m.ttft, m.upstreamErrors, m.estimated,
-		m.rejections, m.fallbacks, m.reloads, m.policyInfo, m.inFlight,
+		m.rejections, m.fallbacks, m.rateRefusals, m.alerts, m.reloads, m.policyInfo, m.inFlight,
 		m.budgetLimit, m.budgetSpent, m.budgetReserved, m.budgetRemaining,
 	}
 	if m.cw != nil {
@@ -376,12 +386,45 @@ func (m *Meter) Rejected(keyID, reason string) {
 
 // Fallback counts a call moved from one Bedrock model id to the next of
 // its fallback chain, for reason (the gate's fallback reasons, a fixed
-// set). Model ids come from the policy's fallbacks section.
+// set). Model ids come from the policy's fallbacks section. With EMF or
+// CloudWatch on, it is also a FallbackAttempts count ({FromModel, Reason}).
 func (m *Meter) Fallback(from, to, reason string) {
 	if m == nil {
 		return
 	}
-	m.fallbacks.WithLabelValues(m.modelLabel(from), m.modelLabel(to), clean(reason)).Inc()
+	from, to, reason = m.modelLabel(from), m.modelLabel(to), value(reason)
+	m.fallbacks.WithLabelValues(from, to, reason).Inc()
+	m.count(countFallback, from, reason, to)
+}
+
+// RateLimited counts a request refused by a rate limit of the policy:
+// keyID is the key's policy id, scope the scope whose window was full
+// ("key" or "team"), limit the kind of limit ("requests", "tokens",
+// "concurrent"); scope and limit are the budget package's fixed sets. The
+// refusal is also counted by Rejected, with the request's error code. With
+// EMF or CloudWatch on, it is also a RateLimitRefusals count ({KeyId,
+// LimitType}).
+func (m *Meter) RateLimited(keyID, scope, limit string) {
+	if m == nil {
+		return
+	}
+	key, scope, limit := m.keyLabel(keyID), value(scope), value(limit)
+	m.rateRefusals.WithLabelValues(key, scope, limit).Inc()
+	m.count(countRateLimit, key, limit, scope)
+}
+
+// AlertSent counts one budget alert's delivery to destination ("log",
+// "webhook", "sns", "eventbridge"; "queue" for an alert dropped before any)
+// with outcome ("ok", "failed", "dropped"), the alert package's fixed sets;
+// never a URL or an ARN. With EMF or CloudWatch on, it is also an
+// AlertsSent count ({Destination, Outcome}).
+func (m *Meter) AlertSent(destination, outcome string) {
+	if m == nil {
+		return
+	}
+	destination, outcome = value(destination), value(outcome)
+	m.alerts.WithLabelValues(destination, outcome).Inc()
+	m.count(countAlert, destination, outcome, "")
 }
 
 // PolicyReloaded records a policy load: ok reports whether it succeeded, and
@@ -475,6 +518,14 @@ func (m *Meter) modelLabel(id string) string {
 		return Other
 	}
 	return id
+}
+
+// value is clean(s), Other for "": an EMF dimension must not be empty.
+func value(s string) string {
+	if s == "" {
+		return Other
+	}
+	return clean(s)
 }
 
 // clean keeps label values valid: Prometheus refuses invalid UTF-8.

@@ -406,6 +406,8 @@ func exerciseAll(m *Meter) {
 	m.InFlight()()
 	m.Rejected("k1", "budget_exceeded")
 	m.Fallback("claude", "claude-eu", "throttled")
+	m.RateLimited("k1", ScopeKey, "requests")
+	m.AlertSent("webhook", "ok")
 	m.PolicyReloaded(true, "v1")
 	m.SetBudget(ScopeKey, "k1", 1, 0, 0)
 	if m.cw != nil {
@@ -419,6 +421,8 @@ func TestNilMeter(t *testing.T) {
 	m.InFlight()()
 	m.Rejected("k", "r")
 	m.Fallback("a", "b", "throttled")
+	m.RateLimited("k", "key", "tokens")
+	m.AlertSent("log", "ok")
 	m.PolicyReloaded(true, "v")
 	m.SetBudget(ScopeKey, "k", 1, 1, 1)
 	m.SetBudgets(nil)

@@ -31,6 +31,8 @@ var listPrices = map[string]listPrice{
 	"anthropic.claude-opus-4-20250514-v1:0":     {15.00, 75.00, 1.50, 18.75},
 	"anthropic.claude-opus-4-1-20250805-v1:0":   {15.00, 75.00, 1.50, 18.75},
 	"anthropic.claude-opus-4-5-20251101-v1:0":   {5.00, 25.00, 0.50, 6.25},
+	"anthropic.claude-opus-4-6-v1":              {5.00, 25.00, 0.50, 6.25}, // Anthropic's list price, as Opus 4.5
+	"anthropic.claude-sonnet-4-6":               {3.00, 15.00, 0.30, 3.75}, // as Sonnet 4.5
 	"anthropic.claude-v2:1":                     {8.00, 24.00, derived, derived},
 	"anthropic.claude-v2":                       {8.00, 24.00, derived, derived},
 	"anthropic.claude-instant-v1":               {0.80, 2.40, derived, derived},

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tollgate-gw/tollgate/internal/policy"
+)
+
+// TestClaudeCodeDefaultModels: the models current Claude Code asks for
+// when no model is set, by Anthropic name (ANTHROPIC_BASE_URL) and by
+// Bedrock inference profile (CLAUDE_CODE_USE_BEDROCK), are served by
+// `tollgate -sim` to its demo key, under a policy that prices no model: the
+// simulator knows them, the Anthropic names route to profiles it lists,
+// and the shipped price table bills each call (the key's spend grows).
+func TestClaudeCodeDefaultModels(t *testing.T) {
+	const secret = DemoKey
+	dir := t.TempDir()
+	body := fmt.Sprintf("keys:\n  - id: dev\n    sha256: %q\n", policy.HashSecret("sk-test-claude-code-0123456789"))
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", "memory://")
+
+	post := func(path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", g.baseURL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("anthropic-version", "2023-06-01")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	tests := []struct {
+		name, path, body, want string
+	}{
+		// Anthropic form: Claude Code streams to /v1/messages?beta=true.
+		{"opus 4.6 by name", "/v1/messages?beta=true",
+			`{"model":"claude-opus-4-6","max_tokens":32000,"stream":true,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, "event: message_stop"},
+		{"sonnet 4.6 by name", "/v1/messages?beta=true",
+			`{"model":"claude-sonnet-4-6","max_tokens":32000,"stream":true,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, "event: message_stop"},
+		{"haiku 4.5 by name (the small, fast model)", "/v1/messages?beta=true",
+			`{"model":"claude-haiku-4-5-20251001","max_tokens":512,"stream":true,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, "event: message_stop"},
+		{"opus 4.5 by name", "/v1/messages",
+			`{"model":"claude-opus-4-5","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+		// Bedrock form: the profile ids in the path of InvokeModel.
+		{"opus 4.6 us profile", "/bedrock/model/us.anthropic.claude-opus-4-6-v1/invoke",
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+		{"opus 4.6 global profile", "/bedrock/model/global.anthropic.claude-opus-4-6-v1/invoke",
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+		{"sonnet 4.6 us profile", "/bedrock/model/us.anthropic.claude-sonnet-4-6/invoke",
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+		{"sonnet 4.6 global profile", "/bedrock/model/global.anthropic.claude-sonnet-4-6/invoke",
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+	}
+	var spent float64
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, b := post(tt.path, tt.body)
+			if status != 200 || !strings.Contains(b, tt.want) {
+				t.Fatalf("POST %s: %d, want 200 with %q: %s", tt.path, status, tt.want, b)
+			}
+			now := g.usage(t, secret).Key.SpentUSD
+			if now <= spent {
+				t.Errorf("spend %v USD after the call, %v before: not billed", now, spent)
+			}
+			spent = now
+		})
+	}
+}
