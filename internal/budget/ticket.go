@@ -16,7 +16,7 @@ import (
 type Ticket struct {
 	KeyID     string
 	TeamID    string // "" when the key has no team
-	Period    string
+	Period    string // the month admitted in, "2026-11"; the hold is on every capped period (charges)
 	Price     policy.Price
 	MaxOutput int  // the output cap the request must be sent with; 0 = the model's own
 	Clamped   bool // MaxOutput was lowered to fit the budget
