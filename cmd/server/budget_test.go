@@ -59,6 +59,13 @@ type usageBody struct {
 		SpentUSD     float64  `json:"spent_usd"`
 		ReservedUSD  float64  `json:"reserved_usd"`
 		RemainingUSD *float64 `json:"remaining_usd"`
+		Periods      map[string]struct {
+			Period       string   `json:"period"`
+			LimitUSD     *float64 `json:"limit_usd"`
+			SpentUSD     float64  `json:"spent_usd"`
+			ReservedUSD  float64  `json:"reserved_usd"`
+			RemainingUSD *float64 `json:"remaining_usd"`
+		} `json:"periods"`
 	} `json:"key"`
 	Team   *json.RawMessage `json:"team"`
 	Global *json.RawMessage `json:"global"`
@@ -74,6 +81,17 @@ func (g *gateway) usage(t *testing.T, secret string) usageBody {
 	var u usageBody
 	if err := json.Unmarshal(b, &u); err != nil {
 		t.Fatal(err)
+	}
+	// The month's figures are the scope's own, repeated in its periods.
+	m, ok := u.Key.Periods["monthly"]
+	if !ok || m.Period != u.Period || m.SpentUSD != u.Key.SpentUSD || m.ReservedUSD != u.Key.ReservedUSD ||
+		(m.LimitUSD == nil) != (u.Key.LimitUSD == nil) || (m.LimitUSD != nil && *m.LimitUSD != *u.Key.LimitUSD) {
+		t.Errorf("GET /v1/usage: key.periods.monthly %+v does not repeat the key's month %+v (%s)", m, u.Key, b)
+	}
+	for kind, p := range u.Key.Periods {
+		if kind != "monthly" && (p.LimitUSD == nil || p.Period == "") {
+			t.Errorf("GET /v1/usage: key.periods.%s %+v: a period other than the month is listed only when capped", kind, p)
+		}
 	}
 	return u
 }

@@ -170,36 +170,45 @@ func TestUsageBesideGateway(t *testing.T) {
 	}
 }
 
-// TestPrintUsage: the counters with the caps of the policy, then "global
-// (total)", the sum of every key's (uncapped teams and an uncapped global
-// scope have no counter), and the estimated part of spend when there is one.
+// TestPrintUsage: the counters with the caps of the policy, each scope
+// capped by the week or the day followed by its row of the current week or
+// day, then "global (total)", the sum of every key's (uncapped teams and an
+// uncapped global scope have no counter), and the estimated part of spend
+// when there is one.
 func TestPrintUsage(t *testing.T) {
 	p := parsePolicy(t, `keys:
   - {id: a, sha256: "`+strings.Repeat("a", 64)+`", team: lab, monthly_budget_usd: 5}
   - {id: b, sha256: "`+strings.Repeat("b", 64)+`"}
-  - {id: c, sha256: "`+strings.Repeat("c", 64)+`", monthly_budget_usd: 2}
+  - {id: c, sha256: "`+strings.Repeat("c", 64)+`", monthly_budget_usd: 2, daily_budget_usd: 0.5}
 teams:
-  - {id: lab, monthly_budget_usd: 10}
+  - {id: lab, monthly_budget_usd: 10, weekly_budget_usd: 4}
   - {id: free}
 budget:
   monthly_budget_usd: 100
 `)
-	r := newUsageReport("2026-11", "test", map[usage.Scope]usage.Totals{
-		{Kind: usage.KindKey, ID: "a"}:    {Spent: 1_000_000, Reserved: 20_000},
-		{Kind: usage.KindKey, ID: "b"}:    {Spent: 500_000, Estimated: 300_000},
-		{Kind: usage.KindTeam, ID: "lab"}: {Spent: 1_000_000, Reserved: 20_000},
-		usage.Global:                      {Spent: 1_500_000, Reserved: 20_000, Estimated: 300_000},
+	r := newUsageReport("2026-11", "test", map[string]map[usage.Scope]usage.Totals{
+		"2026-11": {
+			{Kind: usage.KindKey, ID: "a"}:    {Spent: 1_000_000, Reserved: 20_000},
+			{Kind: usage.KindKey, ID: "b"}:    {Spent: 500_000, Estimated: 300_000},
+			{Kind: usage.KindTeam, ID: "lab"}: {Spent: 1_000_000, Reserved: 20_000},
+			usage.Global:                      {Spent: 1_500_000, Reserved: 20_000, Estimated: 300_000},
+		},
+		// The current week and day: their rows are the scopes capped by them.
+		"2026-W48":   {{Kind: usage.KindTeam, ID: "lab"}: {Spent: 700_000, Reserved: 20_000}},
+		"2026-11-26": {{Kind: usage.KindKey, ID: "b"}: {Spent: 40_000}},
 	}, p)
 	var out strings.Builder
 	printUsage(&out, r)
 	want := `usage in 2026-11 (UTC), from test
-SCOPE   ID       PERIOD       SPENT   RESERVED        LIMIT   REMAINING  OF SPENT, ESTIMATED
-key     a        2026-11  $1.000000  $0.020000    $5.000000   $3.980000                    -
-key     b        2026-11  $0.500000  $0.000000            -           -            $0.300000
-key     c        2026-11  $0.000000  $0.000000    $2.000000   $2.000000                    -
-team    lab      2026-11  $1.000000  $0.020000   $10.000000   $8.980000                    -
-global  (cap)    2026-11  $1.500000  $0.020000  $100.000000  $98.480000            $0.300000
-global  (total)  2026-11  $1.500000  $0.020000            -           -            $0.300000
+SCOPE   ID       PERIOD          SPENT   RESERVED        LIMIT   REMAINING  OF SPENT, ESTIMATED
+key     a        2026-11     $1.000000  $0.020000    $5.000000   $3.980000                    -
+key     b        2026-11     $0.500000  $0.000000            -           -            $0.300000
+key     c        2026-11     $0.000000  $0.000000    $2.000000   $2.000000                    -
+key     c        2026-11-26  $0.000000  $0.000000    $0.500000   $0.500000                    -
+team    lab      2026-11     $1.000000  $0.020000   $10.000000   $8.980000                    -
+team    lab      2026-W48    $0.700000  $0.020000    $4.000000   $3.280000                    -
+global  (cap)    2026-11     $1.500000  $0.020000  $100.000000  $98.480000            $0.300000
+global  (total)  2026-11     $1.500000  $0.020000            -           -            $0.300000
 estimated: charged at the worst case of requests whose settlement never reached the store before their lease ended
 `
 	if d := cmp.Diff(want, out.String()); d != "" {

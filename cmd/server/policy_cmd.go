@@ -123,7 +123,7 @@ func printPolicy(w io.Writer, dir string, p *policy.Policy, now time.Time) {
 				models = strings.Join(k.Models, " ")
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, orDash(k.Team),
-				money(caps.Key, alerts.Key), money(caps.Team, alerts.Team),
+				limits(caps.Key, alerts.Key), limits(caps.Team, alerts.Team),
 				models, orDash(strings.Join(k.Deny, " ")), keyStatus(k, now))
 		}
 		tw.Flush()
@@ -140,14 +140,14 @@ func printPolicy(w io.Writer, dir string, p *policy.Policy, now time.Time) {
 		fmt.Fprintln(tw, "  ID\tCAP\tKEYS")
 		for _, t := range teams {
 			alert := t.AlertAt.Lowest()
-			fmt.Fprintf(tw, "  %s\t%s\t%d\n", t.ID, money(t.BudgetMicros(), alert), members[t.ID])
+			fmt.Fprintf(tw, "  %s\t%s\t%d\n", t.ID, limits(t.Limits(), alert), members[t.ID])
 		}
 		tw.Flush()
 	}
 
 	global := "none"
-	if p.GlobalBudgetMicros() != policy.Uncapped {
-		global = money(p.GlobalBudgetMicros(), p.GlobalAlertAt())
+	if p.GlobalLimits().Capped() {
+		global = limits(p.GlobalLimits(), p.GlobalAlertAt())
 	}
 	fmt.Fprintf(w, "\nglobal cap: %s\n", global)
 
@@ -163,6 +163,24 @@ func printPolicy(w io.Writer, dir string, p *policy.Policy, now time.Time) {
 
 	priced, fromPolicy := p.PricedModels()
 	fmt.Fprintf(w, "\npriced models: %d (%d set by the policy's pricing)\n", len(priced), fromPolicy)
+}
+
+// limits renders a scope's caps with its alert threshold: "$20" for a
+// month's alone, "$20/month $5/day" when shorter periods have caps.
+func limits(l policy.Limits, alert float64) string {
+	if l.Daily == policy.Uncapped && l.Weekly == policy.Uncapped {
+		return money(l.Monthly, alert)
+	}
+	var parts []string
+	for _, c := range []struct {
+		micros int64
+		per    string
+	}{{l.Monthly, "month"}, {l.Weekly, "week"}, {l.Daily, "day"}} {
+		if c.micros != policy.Uncapped {
+			parts = append(parts, money(c.micros, 0)+"/"+c.per)
+		}
+	}
+	return strings.Join(parts, " ") + strings.TrimPrefix(money(0, alert), "$0")
 }
 
 // money renders a cap in micro-USD with its alert threshold.

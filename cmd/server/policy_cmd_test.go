@@ -45,9 +45,11 @@ const checkedPolicy = `keys:
 teams:
   - id: research
     monthly_budget_usd: 100
+    daily_budget_usd: 2
     alert_at: 0.9
 budget:
   monthly_budget_usd: 1000.5
+  weekly_budget_usd: 300
 aliases:
   fast: amazon.nova-micro-v1:0
 pricing:
@@ -75,15 +77,15 @@ func TestPolicyCommandCheck(t *testing.T) {
 		"policy " + dir + " is valid (version " + p.Version + ")",
 		"",
 		"keys: 2",
-		"  ID     TEAM      KEY CAP          TEAM CAP          MODELS                           DENY    STATUS",
-		"  alice  research  $20 (alert 80%)  $100 (alert 90%)  anthropic.claude-3-haiku-* fast  *opus*  expires 2099-01-01",
-		"  bob    -         -                -                 (any)                            -       disabled",
+		"  ID     TEAM      KEY CAP          TEAM CAP                       MODELS                           DENY    STATUS",
+		"  alice  research  $20 (alert 80%)  $100/month $2/day (alert 90%)  anthropic.claude-3-haiku-* fast  *opus*  expires 2099-01-01",
+		"  bob    -         -                -                              (any)                            -       disabled",
 		"",
 		"teams: 1",
-		"  ID        CAP               KEYS",
-		"  research  $100 (alert 90%)  1",
+		"  ID        CAP                            KEYS",
+		"  research  $100/month $2/day (alert 90%)  1",
 		"",
-		"global cap: $1000.5",
+		"global cap: $1000.5/month $300/week",
 		"",
 		"aliases: 1",
 		"  fast  -> amazon.nova-micro-v1:0",

@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tollgate-gw/tollgate/internal/policy"
 	"github.com/tollgate-gw/tollgate/internal/testsvc"
 )
 
@@ -127,7 +131,8 @@ func newDynamoCounter(t *testing.T, endpoint string) (*dynamoCounter, string) {
 
 // TestDynamoWritesPerRequest counts the DynamoDB write requests a model
 // request costs: a capped key's is one transaction to reserve and one to
-// settle, each writing only the key's counter (the global counter is not
+// settle, each writing only the key's counter (and one more per period
+// capped besides the month) (the global counter is not
 // written when the gateway has no global cap: it would be one hot item for
 // every request); an uncapped key's is one transaction to settle. A rate
 // limit adds two single-item writes of the key's window: one to admit, one
@@ -138,6 +143,11 @@ func TestDynamoWritesPerRequest(t *testing.T) {
 	dir := t.TempDir()
 	writeBudgetPolicy(t, dir, "20")
 	writeRatePolicy(t, dir, "rate.yaml")
+	const dailySecret = "sk-test-daily-0123456789"
+	daily := fmt.Sprintf("keys:\n  - id: daily\n    sha256: %q\n    daily_budget_usd: 5\n    monthly_budget_usd: 20\n", policy.HashSecret(dailySecret))
+	if err := os.WriteFile(filepath.Join(dir, "daily.yaml"), []byte(daily), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", store)
 	const n = 10
 	tests := []struct {
@@ -148,6 +158,9 @@ func TestDynamoWritesPerRequest(t *testing.T) {
 		{"capped key", cappedSecret, 2, 2},
 		{"uncapped key", freeSecret, 1, 1},
 		{"uncapped key with a rate limit", rateSecret, 3, 1},
+		// Each capped period is a counter of its own, in the same two
+		// transactions.
+		{"key capped by the day and the month", dailySecret, 2, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

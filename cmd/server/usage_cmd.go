@@ -96,8 +96,10 @@ func lockedError(file string) error {
 }
 
 // usageReport is what `tollgate usage --json` prints and the admin
-// listener's GET /usage serves: every scope with a counter or a cap this
-// period, then the whole gateway's spend. Amounts are USD; a limit and
+// listener's GET /usage serves: every scope with a counter or a cap in the
+// month, then the whole gateway's spend; for the current month, also a row
+// for today's and this week's period of each scope capped by the day or
+// the week (Period tells the rows apart). Amounts are USD; a limit and
 // remaining are null where the scope has no cap (or no policy was read).
 type usageReport struct {
 	Period string     `json:"period"`
@@ -125,10 +127,12 @@ const (
 	globalTotalID = "(total)"
 )
 
-// newUsageReport joins the store's totals of period with the caps of p
-// (nil: no caps known). Only capped teams and a capped global scope have
-// counters; every key has one, so their sum is the gateway's spend.
-func newUsageReport(period, source string, totals map[usage.Scope]usage.Totals, p *policy.Policy) usageReport {
+// newUsageReport joins the store's totals of each period (the month, and
+// the current week and day when read) with the caps of p (nil: no caps
+// known). Only capped teams and a capped global scope have counters; every
+// key has one, so their sum is the gateway's spend.
+func newUsageReport(period, source string, byPeriod map[string]map[usage.Scope]usage.Totals, p *policy.Policy) usageReport {
+	totals := byPeriod[period]
 	limits := map[usage.Scope]int64{}
 	if p != nil {
 		for _, k := range p.Keys {
@@ -170,19 +174,98 @@ func newUsageReport(period, source string, totals map[usage.Scope]usage.Totals, 
 		}
 		r.Rows = append(r.Rows, row)
 	}
+	r.Rows = append(r.Rows, shortPeriodRows(byPeriod, period, p)...)
 	rank := map[usage.Kind]int{usage.KindKey: 0, usage.KindTeam: 1, usage.KindGlobal: 2}
-	sort.Slice(r.Rows, func(i, j int) bool {
+	sort.SliceStable(r.Rows, func(i, j int) bool {
 		a, b := r.Rows[i], r.Rows[j]
 		if rank[a.Scope] != rank[b.Scope] {
 			return rank[a.Scope] < rank[b.Scope]
 		}
-		return a.ID < b.ID
+		if a.ID != b.ID {
+			return a.ID < b.ID
+		}
+		return len(a.Period) < len(b.Period) // the month, the week, the day
 	})
 	if len(r.Rows) > 0 {
 		r.Rows = append(r.Rows, usageRow{Scope: usage.KindGlobal, ID: globalTotalID, Period: period,
 			SpentUSD: usd(sum.Spent), ReservedUSD: usd(sum.Reserved), EstimatedUSD: usd(sum.Estimated)})
 	}
 	return r
+}
+
+// shortPeriodRows are the rows of the weeks and days in byPeriod (other
+// than month) of the scopes p caps by the week or the day.
+func shortPeriodRows(byPeriod map[string]map[usage.Scope]usage.Totals, month string, p *policy.Policy) []usageRow {
+	if p == nil {
+		return nil
+	}
+	type capped struct {
+		scope  usage.Scope
+		limits policy.Limits
+	}
+	var scopes []capped
+	for _, k := range p.Keys {
+		scopes = append(scopes, capped{usage.Scope{Kind: usage.KindKey, ID: k.ID}, k.Limits()})
+	}
+	for _, t := range p.Teams() {
+		scopes = append(scopes, capped{usage.Scope{Kind: usage.KindTeam, ID: t.ID}, t.Limits()})
+	}
+	scopes = append(scopes, capped{usage.Global, p.GlobalLimits()})
+	var rows []usageRow
+	for per, totals := range byPeriod {
+		if per == month {
+			continue
+		}
+		for _, c := range scopes {
+			l := c.limits.Daily
+			if strings.Contains(per, "W") {
+				l = c.limits.Weekly
+			}
+			if l == policy.Uncapped {
+				continue
+			}
+			t := totals[c.scope]
+			lim, rem := usd(l), usd(max(0, l-t.Spent-t.Reserved))
+			row := usageRow{Scope: c.scope.Kind, ID: c.scope.ID, Period: per, SpentUSD: usd(t.Spent), ReservedUSD: usd(t.Reserved),
+				EstimatedUSD: usd(t.Estimated), LimitUSD: &lim, Remaining: &rem}
+			if c.scope.Kind == usage.KindGlobal {
+				row.ID = globalCapID
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// listPeriods reads the totals of month and, when month is the current
+// one and p caps a scope by the week or the day, of the current week and
+// day too.
+func listPeriods(ctx context.Context, store usage.Store, month string, p *policy.Policy, now time.Time) (map[string]map[usage.Scope]usage.Totals, error) {
+	pers := []string{month}
+	if p != nil && month == budget.Period(now) {
+		weekly, daily := p.GlobalLimits().Weekly != policy.Uncapped, p.GlobalLimits().Daily != policy.Uncapped
+		for _, k := range p.Keys {
+			weekly, daily = weekly || k.WeeklyBudgetUSD != nil, daily || k.DailyBudgetUSD != nil
+		}
+		for _, t := range p.Teams() {
+			weekly, daily = weekly || t.WeeklyBudgetUSD != nil, daily || t.DailyBudgetUSD != nil
+		}
+		if weekly {
+			pers = append(pers, budget.PeriodID(budget.Weekly, now))
+		}
+		if daily {
+			pers = append(pers, budget.PeriodID(budget.Daily, now))
+		}
+	}
+	out := make(map[string]map[usage.Scope]usage.Totals, len(pers))
+	for _, per := range pers {
+		t, err := store.List(ctx, per)
+		if err != nil {
+			return nil, err
+		}
+		out[per] = t
+	}
+	return out, nil
 }
 
 func usd(micros int64) float64 { return float64(micros) / 1e6 }
@@ -199,13 +282,14 @@ func handleUsage(store usage.Store, policies *policy.Holder) http.Handler {
 			http.Error(w, fmt.Sprintf("month %q: want YYYY-MM", month), http.StatusBadRequest)
 			return
 		}
-		totals, err := store.List(r.Context(), month)
+		p := policies.Load()
+		totals, err := listPeriods(r.Context(), store, month, p, time.Now())
 		if err != nil {
 			http.Error(w, "usage store: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(newUsageReport(month, "gateway", totals, policies.Load()))
+		_ = json.NewEncoder(w).Encode(newUsageReport(month, "gateway", totals, p))
 	})
 }
 
@@ -283,16 +367,16 @@ func readUsage(ctx context.Context, inv *invocation, storeURL, month, dir string
 		store, source = s, storeURL
 	}
 	defer store.Close()
-	totals, err := store.List(ctx, month)
-	if err != nil {
-		return usageReport{}, err
-	}
 	p, err := loadPolicy(ctx, dir, inv.getenv)
 	if err != nil {
 		if !isNotExist(dir) {
 			fmt.Fprintf(inv.stderr, "warning: no limits shown: policy %s: %v\n", dir, firstLine(err))
 		}
 		p = nil
+	}
+	totals, err := listPeriods(ctx, store, month, p, time.Now())
+	if err != nil {
+		return usageReport{}, err
 	}
 	return newUsageReport(month, source, totals, p), nil
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,9 +43,10 @@ const (
 // Payload is the JSON body of an alert, the same for every destination.
 // Amounts are USD.
 type Payload struct {
-	Scope     string    `json:"scope"` // key, team or global
-	ID        string    `json:"id"`    // the key's or team's policy id; "" for global
-	Period    string    `json:"period"`
+	Scope     string    `json:"scope"`     // key, team or global
+	ID        string    `json:"id"`        // the key's or team's policy id; "" for global
+	Period    string    `json:"period"`    // the period's id: "2026-12", "2026-W49", "2026-12-02"
+	Budget    string    `json:"budget"`    // the period's kind: monthly, weekly or daily
 	Threshold float64   `json:"threshold"` // a fraction of the limit; 1 is the cap
 	Spent     float64   `json:"spent"`
 	Limit     float64   `json:"limit"`
@@ -56,7 +58,7 @@ type Payload struct {
 
 // PayloadOf returns a's payload.
 func PayloadOf(a budget.Alert) Payload {
-	return Payload{Scope: string(a.Kind), ID: a.ID, Period: a.Period, Threshold: a.Threshold,
+	return Payload{Scope: string(a.Kind), ID: a.ID, Period: a.Period, Budget: string(a.PeriodKind), Threshold: a.Threshold,
 		Spent: float64(a.Spent) / 1e6, Limit: float64(a.Limit) / 1e6, Time: a.Time.UTC(), Refused: a.Refused}
 }
 
@@ -298,7 +300,7 @@ func (n *Notifier) sns(ctx context.Context, topic string, a budget.Alert, body [
 	if n.opts.SNS == nil {
 		return fmt.Errorf("%w: no SNS client", errPermanent)
 	}
-	subject := fmt.Sprintf("Tollgate: %s budget at %g%%", scopeName(a), a.Threshold*100)
+	subject := fmt.Sprintf("Tollgate: %s budget at %g%%", strings.TrimSpace(scopeName(a)+" "+string(a.PeriodKind)), a.Threshold*100)
 	_, err := n.opts.SNS.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(topic), Message: aws.String(string(body)), Subject: aws.String(subject)})
 	return err
 }

@@ -10,11 +10,22 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/policy"
 )
 
-// usageScope is one budget in the GET /v1/usage body. Amounts are USD;
-// limit and remaining are null when the scope has no cap. Spent and
+// usageScope is one scope in the GET /v1/usage body: its month's budget
+// (the fields from before periods), and every period that applies by kind
+// (monthly always; weekly, daily when the scope has such a cap). Amounts
+// are USD; limit and remaining are null when there is no cap. Spent and
 // reserved are the key's own figures, shown for its own scope only.
 type usageScope struct {
-	ID           string   `json:"id,omitempty"`
+	ID string `json:"id,omitempty"`
+	usagePeriod
+	Periods map[budget.PeriodKind]usagePeriod `json:"periods"`
+}
+
+// usagePeriod is one period's budget of a scope; Period, its id, is left
+// out of the month's fields beside the scope's id (the body's period says
+// it).
+type usagePeriod struct {
+	Period       string   `json:"period,omitempty"`
 	LimitUSD     *float64 `json:"limit_usd"`
 	SpentUSD     *float64 `json:"spent_usd,omitempty"`
 	ReservedUSD  *float64 `json:"reserved_usd,omitempty"`
@@ -32,32 +43,51 @@ type usageBody struct {
 
 func toUSD(micros int64) float64 { return float64(micros) / 1e6 }
 
-// ownScope is the key's own budget: its figures, exactly.
+// ownScope is the key's own budgets: its figures, exactly.
 func ownScope(s budget.ScopeStatus) usageScope {
-	spent, reserved := toUSD(s.Spent), toUSD(s.Reserved)
-	b := usageScope{ID: s.ID, SpentUSD: &spent, ReservedUSD: &reserved}
-	if s.Limit != policy.Uncapped {
-		limit, remaining := toUSD(s.Limit), toUSD(s.Remaining())
-		b.LimitUSD, b.RemainingUSD = &limit, &remaining
-	}
-	return b
+	return scopeOf(s, func(p budget.PeriodStatus) usagePeriod {
+		spent, reserved := toUSD(p.Spent), toUSD(p.Reserved)
+		b := usagePeriod{Period: p.Period, SpentUSD: &spent, ReservedUSD: &reserved}
+		if p.Limit != policy.Uncapped {
+			limit, remaining := toUSD(p.Limit), toUSD(p.Remaining())
+			b.LimitUSD, b.RemainingUSD = &limit, &remaining
+		}
+		return b
+	})
 }
 
-// sharedScope is a budget the key shares with other keys (its team's, the
-// gateway's): its limit and what is left, rounded down to the cent, never
-// its spend or reservations, which would tell one key what the others spend
-// and how large their requests in flight are.
+// sharedScope is the budgets the key shares with other keys (its team's,
+// the gateway's): their limits and what is left, rounded down to the cent,
+// never their spend or reservations, which would tell one key what the
+// others spend and how large their requests in flight are.
 func sharedScope(s budget.ScopeStatus) usageScope {
-	b := usageScope{ID: s.ID}
-	if s.Limit != policy.Uncapped {
-		limit, remaining := toUSD(s.Limit), toUSD(budget.SharedRemaining(s.Limit, s.Spent+s.Reserved))
-		b.LimitUSD, b.RemainingUSD = &limit, &remaining
+	return scopeOf(s, func(p budget.PeriodStatus) usagePeriod {
+		b := usagePeriod{Period: p.Period}
+		if p.Limit != policy.Uncapped {
+			limit, remaining := toUSD(p.Limit), toUSD(budget.SharedRemaining(p.Limit, p.Spent+p.Reserved))
+			b.LimitUSD, b.RemainingUSD = &limit, &remaining
+		}
+		return b
+	})
+}
+
+// scopeOf renders s's periods with render; the month's is also the
+// scope's own fields.
+func scopeOf(s budget.ScopeStatus, render func(budget.PeriodStatus) usagePeriod) usageScope {
+	b := usageScope{ID: s.ID, Periods: make(map[budget.PeriodKind]usagePeriod, len(s.Periods))}
+	for _, p := range s.Periods {
+		b.Periods[p.Kind] = render(p)
+		if p.Kind == budget.Monthly {
+			b.usagePeriod = render(p)
+			b.usagePeriod.Period = ""
+		}
 	}
 	return b
 }
 
-// handleUsage serves GET /v1/usage: the calling key's budgets this month,
-// its own exactly, those it shares only as what is left (sharedScope).
+// handleUsage serves GET /v1/usage: the calling key's budgets now, by
+// period, its own exactly, those it shares only as what is left
+// (sharedScope).
 func handleUsage(g *gate.Gate) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		key := keyOf(c)

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -79,12 +80,22 @@ budget:
 		t.Fatal(err)
 	}
 	left := float64(budget.SharedRemaining(1_000_000, committed)) / 1e6
+	globalLeft := float64(budget.SharedRemaining(100_000_000, committed)) / 1e6
+	monthly := func(fields map[string]any) map[string]any {
+		m := map[string]any{"period": st.Period}
+		for k, v := range fields {
+			m[k] = v
+		}
+		fields["periods"] = map[string]any{"monthly": m}
+		return fields
+	}
 	want := map[string]any{
 		"key_id": "spy", "period": st.Period, "models": []any{},
-		"key":    map[string]any{"limit_usd": 5.0, "spent_usd": 0.0, "reserved_usd": 0.0, "remaining_usd": 5.0},
-		"team":   map[string]any{"id": "shared", "limit_usd": 1.0, "remaining_usd": left},
-		"global": map[string]any{"limit_usd": 100.0, "remaining_usd": float64(budget.SharedRemaining(100_000_000, committed)) / 1e6},
+		"key":    monthly(map[string]any{"limit_usd": 5.0, "spent_usd": 0.0, "reserved_usd": 0.0, "remaining_usd": 5.0}),
+		"team":   monthly(map[string]any{"limit_usd": 1.0, "remaining_usd": left}),
+		"global": monthly(map[string]any{"limit_usd": 100.0, "remaining_usd": globalLeft}),
 	}
+	want["team"].(map[string]any)["id"] = "shared"
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("the spy's usage (-want +got):\n%s", diff)
 	}
@@ -132,4 +143,69 @@ func send(t *testing.T, req *http.Request) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestUsagePeriods: GET /v1/usage lists, per scope, every period that
+// applies: the month always, the week and the day when capped, each with
+// its id; the key's own with its figures, a shared one with its limit and
+// what is left only.
+func TestUsagePeriods(t *testing.T) {
+	const model = "anthropic.claude-3-haiku-20240307-v1:0"
+	p, err := policy.Parse(map[string][]byte{"p.yaml": []byte(fmt.Sprintf(`
+keys:
+  - {id: alice, sha256: %s, team: lab, daily_budget_usd: 0.5, monthly_budget_usd: 5}
+teams:
+  - {id: lab, weekly_budget_usd: 2}
+`, policy.HashSecret("alice")))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := budget.New(memory.New(), budget.Options{})
+	srv := httptest.NewServer(api.NewServer(api.Deps{
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Policies: policy.NewHolder(p),
+		Bedrock:  &replyingBedrock{},
+		Catalog:  fakeCatalog{},
+		Budget:   guard,
+	}))
+	t.Cleanup(srv.Close)
+	alice, _ := p.KeyByID("alice")
+	route, err := p.Route(alice, model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := guard.Admit(context.Background(), budget.Request{ID: "r1", Policy: p, Key: alice, Route: route, MaxOutput: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.Settle(context.Background(), budget.Usage{Input: 400_000}); err != nil { // 0.25 USD per 1M: $0.10
+		t.Fatal(err)
+	}
+	now := time.Now()
+	status, body := get(t, srv.URL+"/v1/usage", "alice")
+	if status != 200 {
+		t.Fatalf("GET /v1/usage: %d %s", status, body)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	own := func(period string, limit, remaining any) map[string]any {
+		return map[string]any{"period": period, "limit_usd": limit, "spent_usd": 0.1, "reserved_usd": 0.0, "remaining_usd": remaining}
+	}
+	month, week, day := budget.PeriodID(budget.Monthly, now), budget.PeriodID(budget.Weekly, now), budget.PeriodID(budget.Daily, now)
+	want := map[string]any{
+		"key_id": "alice", "period": month, "models": []any{},
+		"key": map[string]any{"limit_usd": 5.0, "spent_usd": 0.1, "reserved_usd": 0.0, "remaining_usd": 4.9,
+			"periods": map[string]any{"monthly": own(month, 5.0, 4.9), "daily": own(day, 0.5, 0.4)}},
+		"team": map[string]any{"id": "lab", "limit_usd": nil, "remaining_usd": nil,
+			"periods": map[string]any{
+				"monthly": map[string]any{"period": month, "limit_usd": nil, "remaining_usd": nil},
+				"weekly":  map[string]any{"period": week, "limit_usd": 2.0, "remaining_usd": 1.9},
+			}},
+		"global": nil,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("usage (-want +got):\n%s", diff)
+	}
 }

@@ -13,13 +13,14 @@ import (
 // Alert is a budget reaching one of its alert thresholds (docs/budgets.md,
 // "Alerts"). Amounts are micro-USD.
 type Alert struct {
-	Kind      usage.Kind
-	ID        string // key or team id; "" for the global scope
-	Period    string
-	Threshold float64 // a fraction of Limit; 1 is the cap itself
-	Spent     int64   // settled spend when the alert fired
-	Limit     int64
-	Time      time.Time
+	Kind       usage.Kind
+	ID         string // key or team id; "" for the global scope
+	Period     string // the period's id: "2026-12", "2026-W49", "2026-12-02"
+	PeriodKind PeriodKind
+	Threshold  float64 // a fraction of Limit; 1 is the cap itself
+	Spent      int64   // settled spend when the alert fired
+	Limit      int64
+	Time       time.Time
 	// Refused: the threshold is 1 and a request was refused by this budget
 	// before its settled spend reached it.
 	Refused bool
@@ -30,17 +31,18 @@ type Alert struct {
 // scope checks again).
 const alertQueue = 1024
 
-// alertScope is one capped scope of a ticket with its alert thresholds.
+// alertScope is one capped (scope, period) of a ticket with its alert
+// thresholds: a scope's thresholds apply to each of its periods' caps.
 type alertScope struct {
 	scope      usage.Scope
+	period     string
 	limit      int64
 	thresholds []float64 // ascending, 1 included
 }
 
 // alertCheck asks the checker to compare scopes' settled spend with their
-// thresholds; refused, when set, is the scope that refused a request.
+// thresholds; refused, when set, is the charge that refused a request.
 type alertCheck struct {
-	period  string
 	scopes  []alertScope
 	refused *usage.ExceededError
 }
@@ -57,10 +59,10 @@ type alerter struct {
 	closed bool
 
 	// fired remembers the alerts this process saw fire (or saw marked by
-	// another), for the current period only, so that each is sent to the
-	// store at most once per process.
+	// another), for the current periods only (firedIn names them), so that
+	// each is sent to the store at most once per process.
 	fired   map[usage.Alert]bool
-	firedIn string
+	firedIn [3]string
 	marker  usage.Alerter // nil: the store keeps no marks; fired alone decides
 }
 
@@ -90,7 +92,7 @@ func (g *Guard) alertScopes(p *policy.Policy, k *policy.Key, cs []usage.Charge) 
 			th = global
 		}
 		if len(th) > 0 && c.Limit > 0 {
-			out = append(out, alertScope{scope: c.Scope, limit: c.Limit, thresholds: th})
+			out = append(out, alertScope{scope: c.Scope, period: c.Period, limit: c.Limit, thresholds: th})
 		}
 	}
 	return out
@@ -123,27 +125,38 @@ func (a *alerter) run() {
 func (a *alerter) evaluate(c alertCheck) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if a.firedIn != c.period {
-		a.fired, a.firedIn = map[usage.Alert]bool{}, c.period
-	}
-	scopes := make([]usage.Scope, len(c.scopes))
-	for i, s := range c.scopes {
-		scopes[i] = s.scope
-	}
-	totals, err := a.g.store.Totals(ctx, c.period, scopes)
-	if err != nil {
-		return // the next settlement checks again
-	}
 	now := a.g.opts.Now().UTC()
+	if current := currentPeriods(now); a.firedIn != current {
+		// Forget the alerts of the periods that ended; a check of an
+		// ended period (a request settled after midnight) asks the store.
+		for m := range a.fired {
+			if m.Period != current[0] && m.Period != current[1] && m.Period != current[2] {
+				delete(a.fired, m)
+			}
+		}
+		a.firedIn = current
+	}
+	byPeriod := map[string][]usage.Scope{}
 	for _, s := range c.scopes {
-		spent := totals[s.scope].Spent
-		refused := c.refused != nil && c.refused.Scope == s.scope
+		byPeriod[s.period] = append(byPeriod[s.period], s.scope)
+	}
+	totals := map[string]map[usage.Scope]usage.Totals{}
+	for per, scopes := range byPeriod {
+		t, err := a.g.store.Totals(ctx, per, scopes)
+		if err != nil {
+			return // the next settlement checks again
+		}
+		totals[per] = t
+	}
+	for _, s := range c.scopes {
+		spent := totals[s.period][s.scope].Spent
+		refused := c.refused != nil && c.refused.Scope == s.scope && c.refused.Period == s.period
 		for _, th := range s.thresholds {
 			reached := float64(spent) >= th*float64(s.limit)
 			if !reached && !(refused && th == 1) {
 				continue
 			}
-			m := usage.Alert{Period: c.period, Scope: s.scope, Threshold: strconv.FormatFloat(th, 'f', -1, 64)}
+			m := usage.Alert{Period: s.period, Scope: s.scope, Threshold: strconv.FormatFloat(th, 'f', -1, 64)}
 			if a.fired[m] {
 				continue
 			}
@@ -158,10 +171,15 @@ func (a *alerter) evaluate(c alertCheck) {
 				}
 			}
 			a.fired[m] = true
-			a.g.opts.OnAlert(Alert{Kind: s.scope.Kind, ID: s.scope.ID, Period: c.period, Threshold: th,
+			a.g.opts.OnAlert(Alert{Kind: s.scope.Kind, ID: s.scope.ID, Period: s.period, PeriodKind: kindOf(s.period), Threshold: th,
 				Spent: spent, Limit: s.limit, Time: now, Refused: !reached})
 		}
 	}
+}
+
+// currentPeriods are the ids of the periods that hold now, longest first.
+func currentPeriods(now time.Time) [3]string {
+	return [3]string{PeriodID(Monthly, now), PeriodID(Weekly, now), PeriodID(Daily, now)}
 }
 
 // flush stops taking checks and waits, until ctx ends, for the queued

@@ -95,9 +95,9 @@ func TestAlertsOncePerThreshold(t *testing.T) {
 			}
 			alice := usage.Scope{Kind: usage.KindKey, ID: "alice"}
 			want := []budget.Alert{
-				{Kind: alice.Kind, ID: alice.ID, Period: "2026-11", Threshold: 0.5, Limit: 1_000_000, Time: midNovember},
-				{Kind: alice.Kind, ID: alice.ID, Period: "2026-11", Threshold: 0.8, Limit: 1_000_000, Time: midNovember},
-				{Kind: alice.Kind, ID: alice.ID, Period: "2026-11", Threshold: 1, Limit: 1_000_000, Time: midNovember, Refused: tt.refused},
+				{Kind: alice.Kind, ID: alice.ID, Period: "2026-11", PeriodKind: budget.Monthly, Threshold: 0.5, Limit: 1_000_000, Time: midNovember},
+				{Kind: alice.Kind, ID: alice.ID, Period: "2026-11", PeriodKind: budget.Monthly, Threshold: 0.8, Limit: 1_000_000, Time: midNovember},
+				{Kind: alice.Kind, ID: alice.ID, Period: "2026-11", PeriodKind: budget.Monthly, Threshold: 1, Limit: 1_000_000, Time: midNovember, Refused: tt.refused},
 			}
 			// Spent is read when the check runs, after the settlement
 			// that crossed the threshold, perhaps after later ones too.

@@ -1,9 +1,10 @@
-// Package budget decides whether a request fits the monthly budgets that cap
-// its key, its team and the whole gateway, and holds its worst-case cost
-// until the actual cost is known.
+// Package budget decides whether a request fits the budgets that cap its
+// key, its team and the whole gateway, each by the month, the week and the
+// day (period.go), and holds its worst-case cost until the actual cost is
+// known.
 //
 // The guarantee: a request is admitted only once its worst-case cost is
-// reserved, atomically, on every capped scope, and settled spend never
+// reserved, atomically, on every capped scope and period, and settled spend never
 // exceeds what was reserved except by the input-token estimation error. So
 // concurrency alone never pushes settled spend past a cap; the only possible
 // overshoot is the sum of the input-estimation errors of the requests in
@@ -145,7 +146,7 @@ func (g *Guard) Admit(ctx context.Context, r Request) (*Ticket, error) {
 		MaxOutput:  r.MaxOutput,
 		Period:     Period(now),
 	}
-	t.res = &usage.Reservation{ID: r.ID, Period: t.Period, Charges: charges(r.Key.ID, caps)}
+	t.res = &usage.Reservation{ID: r.ID, Charges: charges(r.Key.ID, caps, now)}
 	t.alerts = g.alertScopes(r.Policy, r.Key, t.res.Charges)
 	if err := g.acquireRate(ctx, &r, t, now); err != nil {
 		return nil, err
@@ -186,7 +187,7 @@ func (g *Guard) admitBudget(ctx context.Context, r Request, t *Ticket, now time.
 	// counting is the costly part, and a key with nothing left must not
 	// make the gateway work.
 	if exceeded.Limit-exceeded.Spent-exceeded.Reserved <= 0 {
-		g.alerts.check(alertCheck{period: t.Period, scopes: t.alerts, refused: exceeded})
+		g.alerts.check(alertCheck{scopes: t.alerts, refused: exceeded})
 		return nil, g.refusal(exceeded, worst, input, maxOutput, now)
 	}
 	// Near a cap: the byte bound is about four times the real count, so
@@ -211,13 +212,14 @@ func (g *Guard) admitBudget(ctx context.Context, r Request, t *Ticket, now time.
 			}
 		}
 	}
-	g.alerts.check(alertCheck{period: t.Period, scopes: t.alerts, refused: exceeded})
+	g.alerts.check(alertCheck{scopes: t.alerts, refused: exceeded})
 	return nil, g.refusal(exceeded, worst, input, maxOutput, now)
 }
 
 // Exhausted returns the refusal Admit would give any request of k under p
-// this period, found without counting anything: a 429 budget_exceeded when
-// a cap k is under has nothing left (spent, or held by requests in flight).
+// now, found without counting anything: a 429 budget_exceeded when a cap k
+// is under (of any period) has nothing left (spent, or held by requests in
+// flight).
 // It reads the store once, so callers use it before costly work on a large
 // request, not on every one. It returns nil when every cap has room, k is
 // uncapped, or the store cannot be read (Admit then decides).
@@ -235,14 +237,19 @@ func (g *Guard) Exhausted(ctx context.Context, p *policy.Policy, k *policy.Key) 
 		id    string
 		scope *ScopeStatus
 	}{{usage.KindKey, k.ID, &st.Key}, {usage.KindTeam, k.Team, st.Team}, {usage.KindGlobal, "", st.Global}} {
-		if s.scope == nil || s.scope.Limit == usage.Uncapped || s.scope.Remaining() > 0 {
+		if s.scope == nil {
 			continue
 		}
-		// Nothing is left: the refusal names no request's cost.
-		e := &usage.ExceededError{Scope: usage.Scope{Kind: s.kind, ID: s.id},
-			Limit: s.scope.Limit, Spent: s.scope.Spent, Reserved: s.scope.Reserved}
-		g.alerts.check(alertCheck{period: Period(now), scopes: g.alertScopes(p, k, charges(k.ID, p.Caps(k))), refused: e})
-		return g.refusal(e, policy.Price{}, 0, 0, now)
+		for _, ps := range s.scope.Periods {
+			if ps.Limit == usage.Uncapped || ps.Remaining() > 0 {
+				continue
+			}
+			// Nothing is left: the refusal names no request's cost.
+			e := &usage.ExceededError{Scope: usage.Scope{Kind: s.kind, ID: s.id}, Period: ps.Period,
+				Limit: ps.Limit, Spent: ps.Spent, Reserved: ps.Reserved}
+			g.alerts.check(alertCheck{scopes: g.alertScopes(p, k, charges(k.ID, p.Caps(k), now)), refused: e})
+			return g.refusal(e, policy.Price{}, 0, 0, now)
+		}
 	}
 	return nil
 }
@@ -284,32 +291,34 @@ func (t *Ticket) admitted(err error) (*Ticket, error) {
 }
 
 // refusal explains why a request whose worst case is input tokens and
-// maxOutput output tokens at worst did not fit the scope of e. A budget is
-// called exhausted only when nothing is left of it; otherwise the message
-// says what is left, what the request could cost, and what would fit. A
-// shared scope (team, gateway) shows only what is left of it, rounded down
-// to the cent, never what other keys spent or hold.
+// maxOutput output tokens at worst did not fit the scope and period of e.
+// A budget is called exhausted only when nothing is left of it; otherwise
+// the message says what is left, what the request could cost, and what
+// would fit. A shared scope (team, gateway) shows only what is left of it,
+// rounded down to the cent, never what other keys spent or hold. It names
+// the period (daily, weekly, monthly) and when that period resets.
 func (g *Guard) refusal(e *usage.ExceededError, worst policy.Price, input int64, maxOutput int, now time.Time) error {
-	scope := "your API key's"
+	kind := kindOf(e.Period)
+	scope := "your API key's " + string(kind)
 	switch e.Scope.Kind {
 	case usage.KindTeam:
-		scope = fmt.Sprintf("your team %q's", e.Scope.ID)
+		scope = fmt.Sprintf("your team %q's %s", e.Scope.ID, kind)
 	case usage.KindGlobal:
-		scope = "the gateway's total"
+		scope = "the gateway's total " + string(kind)
 	}
 	shared := e.Scope.Kind != usage.KindKey
-	resets := "It resets on " + NextPeriod(now).Format("2006-01-02 15:04 MST") + "."
+	resets := "It resets on " + PeriodEnd(kind, now).Format("2006-01-02 15:04 MST") + "."
 	left := e.Limit - e.Spent - e.Reserved
 	var msg string
 	switch {
 	case left <= 0 && shared:
-		msg = fmt.Sprintf("%s monthly budget of %s is exhausted for %s.", capitalize(scope), USD(e.Limit), Period(now))
+		msg = fmt.Sprintf("%s budget of %s is exhausted for %s.", capitalize(scope), USD(e.Limit), e.Period)
 	case left <= 0:
 		held := ""
 		if e.Reserved > 0 {
 			held = fmt.Sprintf(" (%s more is held by requests in flight)", USD(e.Reserved))
 		}
-		msg = fmt.Sprintf("%s monthly budget is exhausted: %s spent of %s in %s%s.", capitalize(scope), USD(e.Spent), USD(e.Limit), Period(now), held)
+		msg = fmt.Sprintf("%s budget is exhausted: %s spent of %s in %s%s.", capitalize(scope), USD(e.Spent), USD(e.Limit), e.Period, held)
 	default:
 		shown := left // what the client may know of what is left
 		var figures string
@@ -319,9 +328,9 @@ func (g *Guard) refusal(e *usage.ExceededError, worst policy.Price, input int64,
 			if shown > 0 {
 				roughly = "about " + USD(shown) + ", rounded down to the cent"
 			}
-			figures = fmt.Sprintf("what is left of %s monthly budget (%s)", scope, roughly)
+			figures = fmt.Sprintf("what is left of %s budget (%s)", scope, roughly)
 		} else {
-			figures = fmt.Sprintf("the %s left of %s monthly budget (%s spent of %s in %s", USD(left), scope, USD(e.Spent), USD(e.Limit), Period(now))
+			figures = fmt.Sprintf("the %s left of %s budget (%s spent of %s in %s", USD(left), scope, USD(e.Spent), USD(e.Limit), e.Period)
 			if e.Reserved > 0 {
 				figures += fmt.Sprintf(", %s held by requests in flight", USD(e.Reserved))
 			}
@@ -362,23 +371,6 @@ func SharedRemaining(limit, committed int64) int64 {
 	return max(0, limit-committed) / 10_000 * 10_000
 }
 
-// charges are the counters a request of keyID writes: its key's always (the
-// record of what each key spent), its team's and the global one only when
-// they have a cap. Every request writing the global counter made it one hot
-// item for the whole gateway; an uncapped team's or the gateway's spend is
-// the sum of its keys' (Status, Overview).
-func charges(keyID string, caps policy.Caps) []usage.Charge {
-	cs := make([]usage.Charge, 0, 3)
-	cs = append(cs, usage.Charge{Scope: usage.Scope{Kind: usage.KindKey, ID: keyID}, Limit: caps.Key})
-	if caps.TeamID != "" && caps.Team != usage.Uncapped {
-		cs = append(cs, usage.Charge{Scope: usage.Scope{Kind: usage.KindTeam, ID: caps.TeamID}, Limit: caps.Team})
-	}
-	if caps.Global != usage.Uncapped {
-		cs = append(cs, usage.Charge{Scope: usage.Global, Limit: caps.Global})
-	}
-	return cs
-}
-
 func capped(cs []usage.Charge) bool {
 	for _, c := range cs {
 		if c.Limit != usage.Uncapped {
@@ -386,16 +378,6 @@ func capped(cs []usage.Charge) bool {
 		}
 	}
 	return false
-}
-
-// Period returns the budget period of t: its calendar month in UTC, "2026-11".
-func Period(t time.Time) string { return t.UTC().Format("2006-01") }
-
-// NextPeriod returns when the period of t ends: the first instant of the
-// next calendar month, UTC.
-func NextPeriod(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, time.UTC)
 }
 
 // USD formats micro-USD as dollars: "$1.234567" trimmed to cents when exact.

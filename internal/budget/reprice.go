@@ -43,7 +43,7 @@ func (t *Ticket) Reprice(ctx context.Context, id string, route policy.Route) err
 	if t.cacheWrite {
 		worst.Input = max(worst.Input, route.Price.CacheWrite)
 	}
-	res := &usage.Reservation{ID: id, Period: t.res.Period, Charges: t.res.Charges,
+	res := &usage.Reservation{ID: id, Charges: t.res.Charges,
 		Amount: worst.Cost(t.input, int64(t.MaxOutput), 0, 0), Expires: g.opts.Now().Add(g.opts.Lease)}
 	err := g.store.Reserve(ctx, res)
 	var exceeded *usage.ExceededError

@@ -7,66 +7,105 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/usage"
 )
 
-// ScopeStatus is one budget's state in the current period, in micro-USD.
+// ScopeStatus is one scope's budgets now, in micro-USD: its month's in
+// Limit, Spent and Reserved (as before periods), and every period that
+// applies in Periods.
 type ScopeStatus struct {
 	ID       string // team id; "" for a key or the global scope
-	Limit    int64  // usage.Uncapped when the scope has no cap
+	Limit    int64  // the monthly cap; usage.Uncapped when the month has none
+	Spent    int64
+	Reserved int64
+	// Periods: the month always, then the week and the day when the scope
+	// has a cap of theirs (PeriodKinds' order).
+	Periods []PeriodStatus
+}
+
+// Remaining is what the scope can still spend this month, never below 0;
+// meaningless when the month is uncapped.
+func (s ScopeStatus) Remaining() int64 { return max(0, s.Limit-s.Spent-s.Reserved) }
+
+// PeriodStatus is one period's budget of a scope, in micro-USD.
+type PeriodStatus struct {
+	Kind     PeriodKind
+	Period   string // its id: "2026-12", "2026-W49", "2026-12-02"
+	Limit    int64  // usage.Uncapped when the period has no cap
 	Spent    int64
 	Reserved int64
 }
 
-// Remaining is what the scope can still spend, never below 0; meaningless
-// when the scope is uncapped.
-func (s ScopeStatus) Remaining() int64 { return max(0, s.Limit-s.Spent-s.Reserved) }
+// Remaining is what the scope can still spend in the period, never below
+// 0; meaningless when the period is uncapped.
+func (s PeriodStatus) Remaining() int64 { return max(0, s.Limit-s.Spent-s.Reserved) }
 
-// Status is a key's view of its budgets this period.
+// Status is a key's view of its budgets now.
 type Status struct {
-	Period string
+	Period string // the month
 	Key    ScopeStatus
 	Team   *ScopeStatus // nil when the key has no team
 	Global *ScopeStatus // nil when the gateway has no global budget
 }
 
-// Status returns the budgets of key k under policy p this period. An
-// uncapped team's totals are the sum of its keys' (under p): only capped
-// scopes have counters of their own.
+// Status returns the budgets of key k under policy p now: one read of the
+// store per period with a counter (one for a key capped by the month
+// alone). An uncapped team month's totals are the sum of its keys' (under
+// p): only capped scopes have counters of their own. An uncapped global
+// month (the gateway capped by the day or week alone) shows 0 spent; the
+// key is shown no figure of it anyway.
 func (g *Guard) Status(ctx context.Context, p *policy.Policy, k *policy.Key) (Status, error) {
-	period := Period(g.opts.Now())
+	now := g.opts.Now()
+	month := Period(now)
 	caps := p.Caps(k)
-	cs := charges(k.ID, caps)
-	scopes := make([]usage.Scope, 0, len(cs))
-	for _, c := range cs {
-		scopes = append(scopes, c.Scope)
+	byPeriod := map[string][]usage.Scope{}
+	for _, c := range charges(k.ID, caps, now) {
+		byPeriod[c.Period] = append(byPeriod[c.Period], c.Scope)
 	}
-	var members []usage.Scope // the keys of an uncapped team
-	if caps.TeamID != "" && caps.Team == usage.Uncapped {
+	var members []usage.Scope // the keys of a team whose month is uncapped
+	if caps.TeamID != "" && caps.Team.Monthly == usage.Uncapped {
 		for _, m := range p.Keys {
 			if m.Team == caps.TeamID {
 				members = append(members, usage.Scope{Kind: usage.KindKey, ID: m.ID})
 			}
 		}
-		scopes = append(scopes, members...)
+		byPeriod[month] = append(byPeriod[month], members...)
 	}
-	totals, err := g.store.Totals(ctx, period, scopes)
-	if err != nil {
-		return Status{}, err
-	}
-	st := Status{Period: period}
-	for _, c := range cs {
-		s := ScopeStatus{ID: c.Scope.ID, Limit: c.Limit, Spent: totals[c.Scope].Spent, Reserved: totals[c.Scope].Reserved}
-		switch c.Scope.Kind {
-		case usage.KindKey:
-			s.ID = ""
-			st.Key = s
-		case usage.KindTeam:
-			st.Team = &s
-		case usage.KindGlobal:
-			st.Global = &s
+	totals := make(map[string]map[usage.Scope]usage.Totals, len(byPeriod))
+	for per, scopes := range byPeriod {
+		t, err := g.store.Totals(ctx, per, scopes)
+		if err != nil {
+			return Status{}, err
 		}
+		totals[per] = t
 	}
-	if caps.TeamID != "" && st.Team == nil {
-		sum := sumOf(totals, members)
-		st.Team = &ScopeStatus{ID: caps.TeamID, Limit: usage.Uncapped, Spent: sum.Spent, Reserved: sum.Reserved}
+	scope := func(sc usage.Scope, l policy.Limits) ScopeStatus {
+		s := ScopeStatus{ID: sc.ID}
+		if sc.Kind == usage.KindKey {
+			s.ID = ""
+		}
+		for _, kind := range PeriodKinds {
+			lim := limit(l, kind)
+			if kind != Monthly && lim == usage.Uncapped {
+				continue
+			}
+			per := PeriodID(kind, now)
+			t := totals[per][sc]
+			if kind == Monthly && lim == usage.Uncapped && sc.Kind == usage.KindTeam {
+				t = sumOf(totals[month], members)
+			}
+			s.Periods = append(s.Periods, PeriodStatus{Kind: kind, Period: per, Limit: lim, Spent: t.Spent, Reserved: t.Reserved})
+			if kind == Monthly {
+				s.Limit, s.Spent, s.Reserved = lim, t.Spent, t.Reserved
+			}
+		}
+		return s
+	}
+	st := Status{Period: month, Key: scope(usage.Scope{Kind: usage.KindKey, ID: k.ID}, caps.Key)}
+	if caps.TeamID != "" {
+		t := scope(usage.Scope{Kind: usage.KindTeam, ID: caps.TeamID}, caps.Team)
+		st.Team = &t
+	}
+	if caps.Global.Capped() {
+		gs := scope(usage.Global, caps.Global)
+		st.Global = &gs
 	}
 	return st, nil
 }

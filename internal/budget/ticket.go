@@ -16,7 +16,7 @@ import (
 type Ticket struct {
 	KeyID     string
 	TeamID    string // "" when the key has no team
-	Period    string
+	Period    string // the month admitted in, "2026-11"; the hold is on every capped period (charges)
 	Price     policy.Price
 	MaxOutput int  // the output cap the request must be sent with; 0 = the model's own
 	Clamped   bool // MaxOutput was lowered to fit the budget
@@ -134,7 +134,7 @@ func (t *Ticket) Settle(ctx context.Context, u Usage) (Settlement, error) {
 			}
 		}
 		if t.err == nil {
-			g.alerts.check(alertCheck{period: t.Period, scopes: t.alerts})
+			g.alerts.check(alertCheck{scopes: t.alerts})
 		}
 		if t.err == nil || errors.Is(t.err, usage.ErrInvalid) {
 			return
@@ -245,7 +245,7 @@ func (t *Ticket) retry(d Deferred, end time.Time) Deferred {
 		cancel()
 		if err == nil {
 			d.State, d.Err = DeferredRecorded, nil
-			g.alerts.check(alertCheck{period: t.Period, scopes: t.alerts})
+			g.alerts.check(alertCheck{scopes: t.alerts})
 			return d
 		}
 		d.Err = err

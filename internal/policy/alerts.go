@@ -148,8 +148,8 @@ func checkWebhook(src source, raw string) []Problem {
 }
 
 // checkAlertAt checks an alert_at: fractions more than 0 and at most 1, on
-// an entry that has a monthly_budget_usd.
-func checkAlertAt(src source, budget *float64, alert Fractions) []Problem {
+// an entry that has a budget (daily, weekly or monthly).
+func checkAlertAt(src source, budgeted bool, alert Fractions) []Problem {
 	if alert == nil {
 		return nil
 	}
@@ -166,8 +166,8 @@ func checkAlertAt(src source, budget *float64, alert Fractions) []Problem {
 			probs = append(probs, src.problem(field, "%v must be a fraction of the budget, more than 0 and at most 1 (e.g. 0.8)", a))
 		}
 	}
-	if len(probs) == 0 && budget == nil {
-		probs = append(probs, src.problem("alert_at", "an alert needs a monthly_budget_usd in the same entry"))
+	if len(probs) == 0 && !budgeted {
+		probs = append(probs, src.problem("alert_at", "an alert needs a budget (daily_budget_usd, weekly_budget_usd or monthly_budget_usd) in the same entry"))
 	}
 	return probs
 }

@@ -29,6 +29,8 @@ var sections = []string{"keys", "teams", "budget", "aliases", "fallbacks", "pric
 // budgetSection is the schema of the global `budget` section.
 type budgetSection struct {
 	MonthlyBudgetUSD *float64  `yaml:"monthly_budget_usd"`
+	WeeklyBudgetUSD  *float64  `yaml:"weekly_budget_usd"`
+	DailyBudgetUSD   *float64  `yaml:"daily_budget_usd"`
 	AlertAt          Fractions `yaml:"alert_at"`
 }
 

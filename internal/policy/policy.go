@@ -27,9 +27,11 @@ type Key struct {
 	Models           []string  `yaml:"models,omitempty"` // globs, alias names; empty means every model
 	Deny             []string  `yaml:"deny,omitempty"`   // globs; a match wins over Models
 	MonthlyBudgetUSD *float64  `yaml:"monthly_budget_usd,omitempty"`
-	AlertAt          Fractions `yaml:"alert_at,omitempty"` // fractions of MonthlyBudgetUSD
-	Enabled          *bool     `yaml:"enabled,omitempty"`  // nil means enabled
-	Expires          *Date     `yaml:"expires,omitempty"`  // the key stops working at 00:00 UTC of this day
+	WeeklyBudgetUSD  *float64  `yaml:"weekly_budget_usd,omitempty"` // Monday 00:00 UTC to the next
+	DailyBudgetUSD   *float64  `yaml:"daily_budget_usd,omitempty"`  // 00:00 UTC to the next
+	AlertAt          Fractions `yaml:"alert_at,omitempty"`          // fractions of each budget
+	Enabled          *bool     `yaml:"enabled,omitempty"`           // nil means enabled
+	Expires          *Date     `yaml:"expires,omitempty"`           // the key stops working at 00:00 UTC of this day
 	// Guardrail, when set, applies to every request of the key, over the
 	// model's (models section).
 	Guardrail *Guardrail `yaml:"guardrail,omitempty"`
@@ -43,11 +45,19 @@ type Key struct {
 }
 
 // BudgetMicros returns the key's own monthly cap in micro-USD, or Uncapped.
-func (k *Key) BudgetMicros() int64 {
-	if k.MonthlyBudgetUSD == nil {
+func (k *Key) BudgetMicros() int64 { return micros(k.MonthlyBudgetUSD) }
+
+// Limits returns the key's own caps of every period.
+func (k *Key) Limits() Limits {
+	return Limits{Daily: micros(k.DailyBudgetUSD), Weekly: micros(k.WeeklyBudgetUSD), Monthly: micros(k.MonthlyBudgetUSD)}
+}
+
+// micros is a budget field in micro-USD, or Uncapped when it is nil.
+func micros(usd *float64) int64 {
+	if usd == nil {
 		return Uncapped
 	}
-	return usdToMicros(*k.MonthlyBudgetUSD)
+	return usdToMicros(*usd)
 }
 
 // Allows reports whether the key's own patterns let it use model, a model
@@ -62,10 +72,12 @@ func (k *Key) Allows(model string) bool {
 // Restricted reports whether the key has a model allowlist.
 func (k *Key) Restricted() bool { return len(k.Models) > 0 }
 
-// Team groups keys under one shared monthly cap.
+// Team groups keys under shared caps.
 type Team struct {
 	ID               string    `yaml:"id"`
 	MonthlyBudgetUSD *float64  `yaml:"monthly_budget_usd,omitempty"`
+	WeeklyBudgetUSD  *float64  `yaml:"weekly_budget_usd,omitempty"`
+	DailyBudgetUSD   *float64  `yaml:"daily_budget_usd,omitempty"`
 	AlertAt          Fractions `yaml:"alert_at,omitempty"`
 	// SharePromptCache lets the team's keys read each other's prompt-cache
 	// entries; by default each key's are its own ([Policy.CacheScope]).
@@ -76,11 +88,11 @@ type Team struct {
 }
 
 // BudgetMicros returns the team's monthly cap in micro-USD, or Uncapped.
-func (t *Team) BudgetMicros() int64 {
-	if t.MonthlyBudgetUSD == nil {
-		return Uncapped
-	}
-	return usdToMicros(*t.MonthlyBudgetUSD)
+func (t *Team) BudgetMicros() int64 { return micros(t.MonthlyBudgetUSD) }
+
+// Limits returns the team's caps of every period.
+func (t *Team) Limits() Limits {
+	return Limits{Daily: micros(t.DailyBudgetUSD), Weekly: micros(t.WeeklyBudgetUSD), Monthly: micros(t.MonthlyBudgetUSD)}
 }
 
 // RateLimits are a key's or a team's rate limits (docs/rate-limits.md); a
@@ -138,7 +150,7 @@ type Policy struct {
 	byID         map[string]*Key
 	teams        []*Team
 	teamByID     map[string]*Team
-	global       int64   // micro-USD or Uncapped
+	global       Limits
 	globalAlert  float64 // the lowest threshold; 0 when unset
 	globalAlerts Fractions
 	alerts       AlertDestinations
@@ -228,7 +240,10 @@ func (p *Policy) Team(id string) (*Team, bool) {
 
 // GlobalBudgetMicros returns the gateway-wide monthly cap in micro-USD, or
 // Uncapped.
-func (p *Policy) GlobalBudgetMicros() int64 { return p.global }
+func (p *Policy) GlobalBudgetMicros() int64 { return p.global.Monthly }
+
+// GlobalLimits returns the gateway-wide caps of every period.
+func (p *Policy) GlobalLimits() Limits { return p.global }
 
 // GlobalAlertAt returns the global cap's alert threshold, a fraction of it,
 // or 0 when unset.

@@ -150,8 +150,8 @@ func TestPolicyParseEveryField(t *testing.T) {
 		"global":       int64(1_000_500_000),
 		"alice budget": int64(20_000_000),
 		"bob budget":   policy.Uncapped,
-		"alice caps":   policy.Caps{Key: 20_000_000, Team: 100_000_000, Global: 1_000_500_000, TeamID: "research"},
-		"bob caps":     policy.Caps{Key: policy.Uncapped, Team: policy.Uncapped, Global: 1_000_500_000},
+		"alice caps":   policy.Caps{Key: monthly(20_000_000), Team: monthly(100_000_000), Global: monthly(1_000_500_000), TeamID: "research"},
+		"bob caps":     policy.Caps{Key: policy.NoLimits, Team: policy.NoLimits, Global: monthly(1_000_500_000)},
 		"alice alerts": policy.Alerts{Key: 0.8, Team: 0.9, Global: 0.95},
 		"bob alerts":   policy.Alerts{Global: 0.95},
 		"aliases":      map[string]string{"gpt-4o-mini": "anthropic.claude-3-haiku-20240307-v1:0", "fast": "amazon.nova-micro-v1:0"},
@@ -431,5 +431,41 @@ func TestRates(t *testing.T) {
 	}
 	if r := p.Rates(b); r.Key.Limited() || r.Team.Limited() {
 		t.Errorf("Rates(b) = %+v, want no limits", r)
+	}
+}
+
+// monthly is a scope capped by the month alone.
+func monthly(micros int64) policy.Limits {
+	l := policy.NoLimits
+	l.Monthly = micros
+	return l
+}
+
+// TestBudgetPeriods: daily and weekly budgets sit beside the monthly one on
+// a key, a team and the global budget; an alert needs any of them; a
+// shorter period's cap above a longer one's is accepted (it never binds).
+func TestBudgetPeriods(t *testing.T) {
+	p := parse(t, "p.yaml", "keys:\n"+key("alice", "team: t", "daily_budget_usd: 5", "monthly_budget_usd: 100", "alert_at: 0.8")+
+		key("bob", "daily_budget_usd: 50", "weekly_budget_usd: 20", "monthly_budget_usd: 10")+
+		"teams:\n  - id: t\n    weekly_budget_usd: 30\n    alert_at: [0.5]\n"+
+		"budget:\n  daily_budget_usd: 1000\n")
+	alice, _ := p.KeyByID("alice")
+	bob, _ := p.KeyByID("bob")
+	u := policy.Uncapped
+	got := map[string]policy.Caps{"alice": p.Caps(alice), "bob": p.Caps(bob)}
+	want := map[string]policy.Caps{
+		"alice": {Key: policy.Limits{Daily: 5e6, Weekly: u, Monthly: 100e6}, Team: policy.Limits{Daily: u, Weekly: 30e6, Monthly: u},
+			Global: policy.Limits{Daily: 1000e6, Weekly: u, Monthly: u}, TeamID: "t"},
+		"bob": {Key: policy.Limits{Daily: 50e6, Weekly: 20e6, Monthly: 10e6}, Team: policy.NoLimits,
+			Global: policy.Limits{Daily: 1000e6, Weekly: u, Monthly: u}},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Caps mismatch (-want +got):\n%s", d)
+	}
+	if !got["alice"].Capped() || (policy.Caps{Key: policy.NoLimits, Team: policy.NoLimits, Global: policy.NoLimits}).Capped() {
+		t.Error("Capped: want true for a daily cap alone, false for none")
+	}
+	if key, team, _ := p.Thresholds(alice); !cmp.Equal(key, []float64{0.8, 1}) || !cmp.Equal(team, []float64{0.5, 1}) {
+		t.Errorf("Thresholds = %v, %v", key, team)
 	}
 }

@@ -143,18 +143,30 @@ func (p *Policy) AliasesFor(k *Key) []string {
 // Caps are the monthly spend caps a key is under, in micro-USD; Uncapped
 // where a scope has none.
 type Caps struct {
-	Key, Team, Global int64
+	Key, Team, Global Limits
 	TeamID            string // "" when the key has no team
 }
 
 // Capped reports whether any cap applies.
-func (c Caps) Capped() bool { return c.Key != Uncapped || c.Team != Uncapped || c.Global != Uncapped }
+func (c Caps) Capped() bool { return c.Key.Capped() || c.Team.Capped() || c.Global.Capped() }
+
+// Limits are one scope's caps (a key's, a team's or the gateway's), one
+// per budget period, in micro-USD; Uncapped where none is set.
+type Limits struct {
+	Daily, Weekly, Monthly int64
+}
+
+// NoLimits is a scope without any cap.
+var NoLimits = Limits{Daily: Uncapped, Weekly: Uncapped, Monthly: Uncapped}
+
+// Capped reports whether any period is capped.
+func (l Limits) Capped() bool { return l != NoLimits }
 
 // Caps returns the caps k is under.
 func (p *Policy) Caps(k *Key) Caps {
-	c := Caps{Key: k.BudgetMicros(), Team: Uncapped, Global: p.global, TeamID: k.Team}
+	c := Caps{Key: k.Limits(), Team: NoLimits, Global: p.global, TeamID: k.Team}
 	if t, ok := p.teamByID[k.Team]; ok {
-		c.Team = t.BudgetMicros()
+		c.Team = t.Limits()
 	}
 	return c
 }

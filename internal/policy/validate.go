@@ -108,7 +108,7 @@ func ValidID(id string) bool {
 
 // Limits that keep the integer maths far from overflowing.
 const (
-	maxBudgetUSD = 1e9 // per month
+	maxBudgetUSD = 1e9 // per period
 	maxPriceUSD  = 1e4 // per 1M tokens
 )
 
@@ -117,7 +117,7 @@ const (
 func (d *draft) build() (*Policy, []Problem) {
 	p := &Policy{
 		teamByID: map[string]*Team{},
-		global:   Uncapped,
+		global:   NoLimits,
 		aliases:  map[string]string{},
 		prices:   shippedPrices(),
 	}
@@ -131,16 +131,14 @@ func (d *draft) build() (*Policy, []Problem) {
 			probs = append(probs, t.src.problem("id", "duplicate team id %q (also %s)", t.ID, prev.src.where()))
 			continue
 		}
-		probs = append(probs, checkBudget(t.src, t.MonthlyBudgetUSD, t.AlertAt)...)
+		probs = append(probs, checkBudget(t.src, t.DailyBudgetUSD, t.WeeklyBudgetUSD, t.MonthlyBudgetUSD, t.AlertAt)...)
 		probs = append(probs, checkRates(t.src, t.RateLimits)...)
 		p.teamByID[t.ID] = t
 		p.teams = append(p.teams, t)
 	}
 	if b := d.budget; b != nil {
-		probs = append(probs, checkBudget(b.src, b.MonthlyBudgetUSD, b.AlertAt)...)
-		if b.MonthlyBudgetUSD != nil {
-			p.global = usdToMicros(*b.MonthlyBudgetUSD)
-		}
+		probs = append(probs, checkBudget(b.src, b.DailyBudgetUSD, b.WeeklyBudgetUSD, b.MonthlyBudgetUSD, b.AlertAt)...)
+		p.global = Limits{Daily: micros(b.DailyBudgetUSD), Weekly: micros(b.WeeklyBudgetUSD), Monthly: micros(b.MonthlyBudgetUSD)}
 		p.globalAlert, p.globalAlerts = b.AlertAt.Lowest(), b.AlertAt
 	}
 	if d.alerts != nil {
@@ -265,7 +263,7 @@ func (p *Policy) checkKey(k *Key) []Problem {
 			}
 		}
 	}
-	probs = append(probs, checkBudget(k.src, k.MonthlyBudgetUSD, k.AlertAt)...)
+	probs = append(probs, checkBudget(k.src, k.DailyBudgetUSD, k.WeeklyBudgetUSD, k.MonthlyBudgetUSD, k.AlertAt)...)
 	probs = append(probs, checkRates(k.src, k.RateLimits)...)
 	probs = append(probs, checkGuardrail(k.src, k.Guardrail)...)
 	if len(probs) > 0 {
@@ -293,25 +291,33 @@ func (p *Policy) checkKey(k *Key) []Problem {
 func (p *Policy) capReason(k *Key) string {
 	c := p.Caps(k)
 	switch {
-	case c.Key != Uncapped:
-		return "the key has a monthly budget"
-	case c.Team != Uncapped:
-		return fmt.Sprintf("the key's team %q has a monthly budget", c.TeamID)
-	case c.Global != Uncapped:
+	case c.Key.Capped():
+		return "the key has a budget"
+	case c.Team.Capped():
+		return fmt.Sprintf("the key's team %q has a budget", c.TeamID)
+	case c.Global.Capped():
 		return "the global budget is set"
 	}
 	return ""
 }
 
-// checkBudget checks a monthly_budget_usd and its alert_at.
-func checkBudget(src source, budget *float64, alert Fractions) []Problem {
+// checkBudget checks an entry's daily_budget_usd, weekly_budget_usd and
+// monthly_budget_usd, and its alert_at. A shorter period's cap above a
+// longer one's is accepted: it never binds, the longer one does
+// (docs/policy.md).
+func checkBudget(src source, daily, weekly, monthly *float64, alert Fractions) []Problem {
 	var probs []Problem
-	if budget != nil {
-		if msg := checkAmount(*budget, maxBudgetUSD); msg != "" {
-			probs = append(probs, src.problem("monthly_budget_usd", "%s", msg))
+	for _, f := range []struct {
+		name string
+		v    *float64
+	}{{"daily_budget_usd", daily}, {"weekly_budget_usd", weekly}, {"monthly_budget_usd", monthly}} {
+		if f.v != nil {
+			if msg := checkAmount(*f.v, maxBudgetUSD); msg != "" {
+				probs = append(probs, src.problem(f.name, "%s", msg))
+			}
 		}
 	}
-	return append(probs, checkAlertAt(src, budget, alert)...)
+	return append(probs, checkAlertAt(src, daily != nil || weekly != nil || monthly != nil, alert)...)
 }
 
 // Bounds of the rate limits: a minute cannot hold more requests than a

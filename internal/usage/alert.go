@@ -18,7 +18,7 @@ type Alert struct {
 // Validate reports whether a is well formed; its errors wrap ErrInvalid.
 func (a Alert) Validate() error {
 	switch {
-	case a.Period == "" || strings.ContainsAny(a.Period, "\x00#"):
+	case !ValidPeriod(a.Period):
 		return fmt.Errorf("%w: alert: bad period %q", ErrInvalid, a.Period)
 	case a.Threshold == "" || strings.ContainsAny(a.Threshold, "\x00#"):
 		return fmt.Errorf("%w: alert: bad threshold %q", ErrInvalid, a.Threshold)

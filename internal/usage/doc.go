@@ -1,5 +1,6 @@
 // Package usage decides how much each API key, team and the whole gateway
-// have spent in a month, and whether a request may spend more.
+// have spent in a period (a month, a week, a day), and whether a request may
+// spend more.
 //
 // Before calling Bedrock the gateway reserves the request's worst-case cost
 // on every scope that caps it (the key, its team, the global budget) with
@@ -22,8 +23,11 @@
 // reservation was swept replaces the estimated charge with the actual cost,
 // exactly once.
 //
-// Amounts are integer micro-USD (1 USD = 1,000,000). A period is the
-// calendar month in UTC written "2026-11"; the caller computes it.
+// Amounts are integer micro-USD (1 USD = 1,000,000). A period is an id the
+// caller computes ([Charge.Period]): the gateway's are the calendar month in
+// UTC "2026-11", the ISO week "2026-W48" and the day "2026-11-30". Each
+// charge of a reservation names its own period, so one request may count
+// against a key's month and its day at once, atomically.
 //
 // The backends live in subpackages, one per dependency: memory (a single
 // process, tests), bolt (one file, one process) and dynamo (Amazon DynamoDB,

@@ -39,38 +39,45 @@ func (s Scope) String() string {
 // same.
 const Uncapped int64 = -1
 
-// Charge is one scope a reservation counts against, with its cap (micro-USD)
-// in force when reserving. Limit < 0 (Uncapped) means no cap.
+// Charge is one counter a reservation counts against: a scope in a period,
+// with its cap (micro-USD) for that period in force when reserving. Limit <
+// 0 (Uncapped) means no cap.
+//
+// Period is the budget period's id, which the caller computes: the
+// calendar month in UTC "2026-11", the ISO week "2026-W48", or the day
+// "2026-11-30". A store keys each counter by its scope and period, so a
+// scope capped by several periods is charged once per period.
 type Charge struct {
-	Scope Scope
-	Limit int64
+	Scope  Scope
+	Period string
+	Limit  int64
 }
 
 // Capped reports whether c has a cap.
 func (c Charge) Capped() bool { return c.Limit >= 0 }
 
-// Reservation is a hold of Amount micro-USD on every Charge's scope for
-// Period, until Expires.
+// Reservation is a hold of Amount micro-USD on every Charge's scope in the
+// charge's period, until Expires.
 //
 // ID identifies the reservation across processes and retries (a random UUID
-// is fine); Settle is idempotent by ID. Period is the calendar month in UTC,
-// "2026-11". Expires is the end of the lease: past it, Sweep may charge the
-// hold as spent (estimated).
+// is fine); Settle is idempotent by ID. Expires is the end of the lease:
+// past it, Sweep may charge the hold as spent (estimated).
 type Reservation struct {
 	ID      string
-	Period  string
 	Charges []Charge
 	Amount  int64
 	Expires time.Time
 }
 
 // MaxCharges is the most charges one reservation may have (DynamoDB allows
-// 100 items per transaction; a request is charged on about three scopes).
+// 100 items per transaction; a request is charged on at most three scopes
+// in three periods each).
 const MaxCharges = 32
 
-// Validate reports whether r is well formed: a non-empty ID and Period, an
-// Amount >= 0, one to MaxCharges charges on distinct scopes of a known kind
-// (the global scope with ID ""), and a non-zero Expires after 1970. Every
+// Validate reports whether r is well formed: a non-empty ID, an Amount >=
+// 0, one to MaxCharges charges on distinct (scope, period) pairs, each
+// scope of a known kind (the global scope with ID "") and each period
+// non-empty without NUL or '#', and a non-zero Expires after 1970. Every
 // Store calls it first; its errors wrap ErrInvalid.
 func (r *Reservation) Validate() error {
 	if err := r.validate(); err != nil {
@@ -90,8 +97,6 @@ func (r *Reservation) validate() error {
 	switch {
 	case r.ID == "":
 		return fmt.Errorf("%w: empty reservation id", ErrInvalid)
-	case r.Period == "" || strings.ContainsAny(r.Period, "\x00#"):
-		return fmt.Errorf("%w: reservation %s: bad period %q", ErrInvalid, r.ID, r.Period)
 	case r.Amount < 0:
 		return fmt.Errorf("%w: reservation %s: negative amount %d", ErrInvalid, r.ID, r.Amount)
 	case len(r.Charges) == 0 || len(r.Charges) > MaxCharges:
@@ -101,14 +106,21 @@ func (r *Reservation) validate() error {
 		if err := c.Scope.validate(); err != nil {
 			return fmt.Errorf("%w: reservation %s: %v", ErrInvalid, r.ID, err)
 		}
+		if !ValidPeriod(c.Period) {
+			return fmt.Errorf("%w: reservation %s: bad period %q", ErrInvalid, r.ID, c.Period)
+		}
 		for _, d := range r.Charges[:i] {
-			if d.Scope == c.Scope {
-				return fmt.Errorf("%w: reservation %s: scope %s charged twice", ErrInvalid, r.ID, c.Scope)
+			if d.Scope == c.Scope && d.Period == c.Period {
+				return fmt.Errorf("%w: reservation %s: scope %s charged twice in %s", ErrInvalid, r.ID, c.Scope, c.Period)
 			}
 		}
 	}
 	return nil
 }
+
+// ValidPeriod reports whether p may name a period: not empty, without NUL
+// or '#' (the stores' key separators).
+func ValidPeriod(p string) bool { return p != "" && !strings.ContainsAny(p, "\x00#") }
 
 func (s Scope) validate() error {
 	switch s.Kind {
@@ -140,17 +152,19 @@ type Totals struct {
 func (t Totals) Committed() int64 { return t.Spent + t.Reserved }
 
 // ExceededError reports that a capped scope cannot take the amount. It names
-// the tightest failing scope (the one with the least room left, Limit -
-// Spent - Reserved) with its totals when the reservation was refused.
+// the tightest failing charge (the one with the least room left, Limit -
+// Spent - Reserved), its scope and period, with its totals when the
+// reservation was refused.
 type ExceededError struct {
 	Scope                  Scope
+	Period                 string
 	Limit, Spent, Reserved int64
 }
 
 // Error implements error.
 func (e *ExceededError) Error() string {
-	return fmt.Sprintf("usage: budget of %s exceeded: limit %d, spent %d, reserved %d micro-USD",
-		e.Scope, e.Limit, e.Spent, e.Reserved)
+	return fmt.Sprintf("usage: budget of %s in %s exceeded: limit %d, spent %d, reserved %d micro-USD",
+		e.Scope, e.Period, e.Limit, e.Spent, e.Reserved)
 }
 
 // ErrUnavailable wraps errors where the store could not be reached/used
@@ -229,7 +243,8 @@ func CheckSettle(r *Reservation, actual int64) error {
 
 // Exceeded checks amount against every capped charge, given each charge's
 // current totals (totals[i] belongs to charges[i]), and returns the
-// *ExceededError of the tightest failing scope, or nil if all can take it.
+// *ExceededError of the tightest failing charge (the first of equals), or
+// nil if all can take it.
 // Backends that hold their totals in memory use it; it is exported so that
 // every backend names the same scope.
 func Exceeded(charges []Charge, totals []Totals, amount int64) *ExceededError {
@@ -245,7 +260,7 @@ func Exceeded(charges []Charge, totals []Totals, amount int64) *ExceededError {
 			continue
 		}
 		if worst == nil || room < worstRoom {
-			worst = &ExceededError{Scope: c.Scope, Limit: c.Limit, Spent: t.Spent, Reserved: t.Reserved}
+			worst = &ExceededError{Scope: c.Scope, Period: c.Period, Limit: c.Limit, Spent: t.Spent, Reserved: t.Reserved}
 			worstRoom = room
 		}
 	}

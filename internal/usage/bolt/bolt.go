@@ -409,7 +409,7 @@ func (s *Store) Reserve(ctx context.Context, r *usage.Reservation) error {
 		var tbuf [4]usage.Totals
 		keys, ts := kbuf[:0], tbuf[:0]
 		for _, c := range r.Charges {
-			k := totKey(r.Period, c.Scope)
+			k := totKey(c.Period, c.Scope)
 			keys = append(keys, k)
 			ts = append(ts, decodeTotals(tot.Get(k)))
 		}
@@ -455,7 +455,7 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 		if set.Get([]byte(r.ID)) != nil {
 			return nil
 		}
-		period, amount, charges := r.Period, int64(0), r.Charges
+		amount, charges := int64(0), r.Charges
 		estimated := int64(0) // the sweep's charge that actual replaces
 		res, sw := tx.Bucket(bucketRes), tx.Bucket(bucketSwept)
 		if v := res.Get([]byte(r.ID)); v != nil {
@@ -464,7 +464,7 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 			if err != nil {
 				return err
 			}
-			period, amount, charges = stored.Period, stored.Amount, stored.Charges
+			amount, charges = stored.Amount, stored.Charges
 			if err := res.Delete([]byte(r.ID)); err != nil {
 				return err
 			}
@@ -477,14 +477,14 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 			if err != nil {
 				return err
 			}
-			period, estimated, charges = stored.Period, stored.Amount, stored.Charges
+			estimated, charges = stored.Amount, stored.Charges
 			if err := sw.Delete([]byte(r.ID)); err != nil {
 				return err
 			}
 		} // else never reserved here: charge what was spent, once.
 		tot := tx.Bucket(bucketTot)
 		for _, c := range charges {
-			k := totKey(period, c.Scope)
+			k := totKey(c.Period, c.Scope)
 			t := decodeTotals(tot.Get(k))
 			t.Reserved -= amount
 			t.Spent += actual - estimated
@@ -585,7 +585,7 @@ func sweep(tx *bolt.Tx, now, after time.Time) (int, error) {
 				return n, err
 			}
 			for _, ch := range r.Charges {
-				tk := totKey(r.Period, ch.Scope)
+				tk := totKey(ch.Period, ch.Scope)
 				t := decodeTotals(tot.Get(tk))
 				t.Reserved -= r.Amount
 				t.Spent += r.Amount
@@ -688,19 +688,21 @@ func decodeTotals(v []byte) usage.Totals {
 }
 
 // encodeReservation encodes r but its ID (the key) and limits (only
-// Reserve needs them): version 1, expires (unix ns, 8 bytes), amount
-// (varint), period, then each charge's kind and id, strings as uvarint
-// length + bytes.
+// Reserve needs them): version 2, expires (unix ns, 8 bytes), amount
+// (varint), then the number of charges and each charge's kind, id and
+// period, strings as uvarint length + bytes. Version 1, written before
+// charges had periods of their own, held one period after the amount for
+// every charge; decodeReservation reads both.
 func encodeReservation(r *usage.Reservation) []byte {
-	v := make([]byte, 0, 32+len(r.Period)+len(r.Charges)*24)
-	v = append(v, 1)
+	v := make([]byte, 0, 32+len(r.Charges)*32)
+	v = append(v, 2)
 	v = binary.BigEndian.AppendUint64(v, uint64(r.Expires.UnixNano()))
 	v = binary.AppendVarint(v, r.Amount)
-	v = appendString(v, r.Period)
 	v = binary.AppendUvarint(v, uint64(len(r.Charges)))
 	for _, c := range r.Charges {
 		v = appendString(v, string(c.Scope.Kind))
 		v = appendString(v, c.Scope.ID)
+		v = appendString(v, c.Period)
 	}
 	return v
 }
@@ -712,13 +714,17 @@ func appendString(v []byte, s string) []byte {
 var errCorrupt = errors.New("usage/bolt: corrupt reservation")
 
 func decodeReservation(id string, v []byte) (*usage.Reservation, error) {
-	if len(v) < 9 || v[0] != 1 {
+	if len(v) < 9 || (v[0] != 1 && v[0] != 2) {
 		return nil, fmt.Errorf("%w %s", errCorrupt, id)
 	}
+	version := v[0]
 	r := &usage.Reservation{ID: id, Expires: time.Unix(0, int64(binary.BigEndian.Uint64(v[1:])))}
 	d := decoder{v: v[9:]}
 	r.Amount = d.varint()
-	r.Period = d.string()
+	var period string // version 1: every charge's
+	if version == 1 {
+		period = d.string()
+	}
 	n := d.uvarint()
 	if d.bad || n > usage.MaxCharges {
 		return nil, fmt.Errorf("%w %s", errCorrupt, id)
@@ -726,6 +732,10 @@ func decodeReservation(id string, v []byte) (*usage.Reservation, error) {
 	r.Charges = make([]usage.Charge, n)
 	for i := range r.Charges {
 		r.Charges[i].Scope = usage.Scope{Kind: usage.Kind(d.string()), ID: d.string()}
+		r.Charges[i].Period = period
+		if version == 2 {
+			r.Charges[i].Period = d.string()
+		}
 	}
 	if d.bad {
 		return nil, fmt.Errorf("%w %s", errCorrupt, id)

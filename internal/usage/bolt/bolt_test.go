@@ -39,9 +39,9 @@ func TestReopen(t *testing.T) {
 	clk := storetest.NewClock()
 	path := filepath.Join(t.TempDir(), "usage.db")
 	key := usage.Scope{Kind: usage.KindKey, ID: "k"}
-	ch := []usage.Charge{{Scope: key, Limit: 10000}, {Scope: usage.Global, Limit: usage.Uncapped}}
+	ch := []usage.Charge{{Scope: key, Period: "2026-11", Limit: 10000}, {Scope: usage.Global, Period: "2026-11", Limit: usage.Uncapped}}
 	res := func(id string, amount int64, lease time.Duration) *usage.Reservation {
-		return &usage.Reservation{ID: id, Period: "2026-11", Charges: ch, Amount: amount, Expires: clk.Now().Add(lease)}
+		return &usage.Reservation{ID: id, Charges: ch, Amount: amount, Expires: clk.Now().Add(lease)}
 	}
 	live, done, short := res("live", 1000, time.Hour), res("done", 500, time.Hour), res("short", 300, time.Minute)
 
@@ -124,7 +124,7 @@ func TestForgetSettled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	r := &usage.Reservation{ID: "r", Period: "2026-11", Charges: []usage.Charge{{Scope: usage.Global, Limit: usage.Uncapped}}, Amount: 10, Expires: clk.Now().Add(time.Minute)}
+	r := &usage.Reservation{ID: "r", Charges: []usage.Charge{{Scope: usage.Global, Period: "2026-11", Limit: usage.Uncapped}}, Amount: 10, Expires: clk.Now().Add(time.Minute)}
 	if err := s.Reserve(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestLockedAndReadOnly(t *testing.T) {
 	clk := storetest.NewClock()
 	path := filepath.Join(t.TempDir(), "usage.db")
 	key := usage.Scope{Kind: usage.KindKey, ID: "k"}
-	r := &usage.Reservation{ID: "r", Period: "2026-11", Charges: []usage.Charge{{Scope: key, Limit: usage.Uncapped}},
+	r := &usage.Reservation{ID: "r", Charges: []usage.Charge{{Scope: key, Period: "2026-11", Limit: usage.Uncapped}},
 		Amount: 700, Expires: clk.Now().Add(time.Hour)}
 
 	if _, err := bolt.OpenReadOnly(path); !errors.Is(err, fs.ErrNotExist) {
@@ -239,9 +239,9 @@ func TestForgetSwept(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ch := []usage.Charge{{Scope: usage.Global, Limit: 1000}}
+	ch := []usage.Charge{{Scope: usage.Global, Period: "2026-11", Limit: 1000}}
 	res := func(id string) *usage.Reservation {
-		return &usage.Reservation{ID: id, Period: "2026-11", Charges: ch, Amount: 10, Expires: clk.Now().Add(time.Minute)}
+		return &usage.Reservation{ID: id, Charges: ch, Amount: 10, Expires: clk.Now().Add(time.Minute)}
 	}
 	forgotten, settledLate := res("forgotten"), res("settled-late")
 	for _, r := range []*usage.Reservation{forgotten, settledLate} {

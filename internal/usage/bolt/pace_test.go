@@ -34,8 +34,7 @@ func TestPacing(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			time.Sleep(time.Until(start.Add(time.Duration(i) * spacing)))
-			r := &usage.Reservation{ID: fmt.Sprintf("req-%04d", i), Period: "2026-11",
-				Charges: []usage.Charge{{Scope: scope, Limit: usage.Uncapped}}}
+			r := &usage.Reservation{ID: fmt.Sprintf("req-%04d", i), Charges: []usage.Charge{{Scope: scope, Period: "2026-11", Limit: usage.Uncapped}}}
 			if ok, err := s.Settle(ctx, r, 3); err != nil || !ok {
 				t.Errorf("Settle %s = %v, %v", r.ID, ok, err)
 			}
@@ -59,7 +58,7 @@ func TestPacing(t *testing.T) {
 
 	time.Sleep(50 * time.Millisecond) // quiet: the last group was small or long gone
 	before := s.commits.Load()
-	r := &usage.Reservation{ID: "lone", Period: "2026-11", Charges: []usage.Charge{{Scope: scope, Limit: usage.Uncapped}}}
+	r := &usage.Reservation{ID: "lone", Charges: []usage.Charge{{Scope: scope, Period: "2026-11", Limit: usage.Uncapped}}}
 	if _, err := s.Settle(ctx, r, 1); err != nil {
 		t.Fatal(err)
 	}

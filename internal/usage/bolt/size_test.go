@@ -31,7 +31,7 @@ func TestAppendsFillPages(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
-				r := &usage.Reservation{ID: fmt.Sprintf("%016x-%04d", base+int64(i)*1000, i), Period: "2026-11", Charges: []usage.Charge{{Scope: scope, Limit: usage.Uncapped}}}
+				r := &usage.Reservation{ID: fmt.Sprintf("%016x-%04d", base+int64(i)*1000, i), Charges: []usage.Charge{{Scope: scope, Period: "2026-11", Limit: usage.Uncapped}}}
 				if _, err := s.Settle(context.Background(), r, 1); err != nil {
 					t.Error(err)
 				}

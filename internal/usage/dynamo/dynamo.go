@@ -37,7 +37,8 @@ const (
 	attrCommitted = "committed" // counter: spent + reserved, micro-USD
 	attrSpent     = "spent"     // counter: settled, micro-USD
 	attrEstimated = "estimated" // counter: the part of spent charged by sweeps, micro-USD
-	attrPeriod    = "period"    // reservation, marker
+	attrPeriod    = "period"    // reservation, marker: the first charge's period
+	attrPeriods   = "periods"   // reservation, swept marker: each charged counter's period, as scopes
 	attrAmount    = "amount"    // reservation: micro-USD held
 	attrExpires   = "expires"   // reservation: end of the lease, unix s (rounded up)
 	attrScopes    = "scopes"    // reservation, swept marker: sort keys of the charged counters
@@ -237,7 +238,7 @@ func (s *Store) Reserve(ctx context.Context, r *usage.Reservation) error {
 	for _, c := range r.Charges {
 		u := &types.Update{
 			TableName:                 aws.String(s.table),
-			Key:                       totKey(r.Period, c.Scope),
+			Key:                       totKey(c.Period, c.Scope),
 			UpdateExpression:          aws.String("ADD #c :a"),
 			ExpressionAttributeNames:  map[string]string{"#c": attrCommitted},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":a": num(r.Amount)},
@@ -250,15 +251,18 @@ func (s *Store) Reserve(ctx context.Context, r *usage.Reservation) error {
 		items = append(items, types.TransactWriteItem{Update: u})
 	}
 	scopes := make([]types.AttributeValue, len(r.Charges))
+	periods := make([]types.AttributeValue, len(r.Charges))
 	for i, c := range r.Charges {
 		scopes[i] = &types.AttributeValueMemberS{Value: scopeSK(c.Scope)}
+		periods[i] = &types.AttributeValueMemberS{Value: c.Period}
 	}
 	expires := expiresUnix(r.Expires)
 	item := resKey(r.ID)
-	item[attrPeriod] = &types.AttributeValueMemberS{Value: r.Period}
+	item[attrPeriod] = &types.AttributeValueMemberS{Value: mainPeriod(r)}
 	item[attrAmount] = num(r.Amount)
 	item[attrExpires] = num(expires)
 	item[attrScopes] = &types.AttributeValueMemberL{Value: scopes}
+	item[attrPeriods] = &types.AttributeValueMemberL{Value: periods}
 	item[attrTTL] = num(expires + int64(s.retention/time.Second))
 	items = append(items,
 		types.TransactWriteItem{Put: &types.Put{
@@ -304,17 +308,17 @@ func (s *Store) exceeded(ctx context.Context, r *usage.Reservation, reasons []re
 		totals = append(totals, counterTotals(rs.item))
 	}
 	if !complete {
-		scopes := make([]usage.Scope, len(r.Charges))
+		keys := make([]map[string]types.AttributeValue, len(r.Charges))
 		for i, c := range r.Charges {
-			scopes[i] = c.Scope
+			keys[i] = totKey(c.Period, c.Scope)
 		}
-		m, err := s.Totals(ctx, r.Period, scopes)
+		m, err := s.counters(ctx, "totals", keys)
 		if err != nil {
 			return err
 		}
 		charges, totals = r.Charges, make([]usage.Totals, len(r.Charges))
 		for i, c := range r.Charges {
-			totals[i] = m[c.Scope]
+			totals[i] = m[counterID(c.Period, c.Scope)]
 		}
 	}
 	if e := usage.Exceeded(charges, totals, r.Amount); e != nil {
@@ -324,7 +328,7 @@ func (s *Store) exceeded(ctx context.Context, r *usage.Reservation, reasons []re
 	// settle or sweep): still refused, name the first capped scope.
 	for i, c := range charges {
 		if c.Capped() {
-			return &usage.ExceededError{Scope: c.Scope, Limit: c.Limit, Spent: totals[i].Spent, Reserved: totals[i].Reserved}
+			return &usage.ExceededError{Scope: c.Scope, Period: c.Period, Limit: c.Limit, Spent: totals[i].Spent, Reserved: totals[i].Reserved}
 		}
 	}
 	return fmt.Errorf("usage/dynamo: reserve %s: %w: refused without a failed cap", r.ID, usage.ErrUnavailable)
@@ -353,7 +357,7 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 			Key:                                 resKey(r.ID),
 			ConditionExpression:                 aws.String("attribute_exists(#pk) AND #a = :a AND #p = :p"),
 			ExpressionAttributeNames:            map[string]string{"#pk": attrPK, "#a": attrAmount, "#p": attrPeriod},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":a": num(r.Amount), ":p": &types.AttributeValueMemberS{Value: r.Period}},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":a": num(r.Amount), ":p": &types.AttributeValueMemberS{Value: mainPeriod(r)}},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}},
 		marker,
@@ -374,7 +378,7 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 	}
 	if failed[0].item != nil {
 		return false, fmt.Errorf("%w: settle %s: amount %d or period %s differs from the reservation's (%s)",
-			usage.ErrInvalid, r.ID, r.Amount, r.Period, describe(failed[0].item))
+			usage.ErrInvalid, r.ID, r.Amount, mainPeriod(r), describe(failed[0].item))
 	}
 	// The reservation item is gone and no marker was seen: swept (or never
 	// reserved).
@@ -385,7 +389,7 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 // marker m, with actual, once: the condition on m decides.
 func (s *Store) settleSwept(ctx context.Context, r *usage.Reservation, m map[string]types.AttributeValue, actual int64) (bool, error) {
 	charged, err := strconv.ParseInt(numStr(m[attrSwept]), 10, 64)
-	scopes, ok := m[attrScopes].(*types.AttributeValueMemberL)
+	keys, ok := chargedCounters(m)
 	if err != nil || !ok {
 		return false, fmt.Errorf("usage/dynamo: settle %s: malformed swept marker %s", r.ID, describe(m))
 	}
@@ -399,14 +403,10 @@ func (s *Store) settleSwept(ctx context.Context, r *usage.Reservation, m map[str
 			":a": num(actual), ":t": num(s.now().Unix()),
 		},
 	}}}
-	period := str(m[attrPeriod])
-	for _, v := range scopes.Value {
+	for _, k := range keys {
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.table),
-			Key: map[string]types.AttributeValue{
-				attrPK: &types.AttributeValueMemberS{Value: prefixTotals + period},
-				attrSK: v,
-			},
+			TableName:                aws.String(s.table),
+			Key:                      k,
 			UpdateExpression:         aws.String("ADD #c :d, #s :d, #e :e"),
 			ExpressionAttributeNames: map[string]string{"#c": attrCommitted, "#s": attrSpent, "#e": attrEstimated},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -436,7 +436,7 @@ func (s *Store) settleUnreserved(ctx context.Context, r *usage.Reservation, mark
 func (s *Store) marker(r *usage.Reservation, actual int64) types.TransactWriteItem {
 	now := s.now().Unix()
 	item := setKey(r.ID)
-	item[attrPeriod] = &types.AttributeValueMemberS{Value: r.Period}
+	item[attrPeriod] = &types.AttributeValueMemberS{Value: mainPeriod(r)}
 	item[attrActual] = num(actual)
 	item[attrSettled] = num(now)
 	item[attrTTL] = num(max(now, expiresUnix(r.Expires)) + int64(s.retention/time.Second))
@@ -455,7 +455,7 @@ func (s *Store) appendCounters(items []types.TransactWriteItem, r *usage.Reserva
 	for _, c := range r.Charges {
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
 			TableName:                 aws.String(s.table),
-			Key:                       totKey(r.Period, c.Scope),
+			Key:                       totKey(c.Period, c.Scope),
 			UpdateExpression:          aws.String("ADD #c :c, #s :s"),
 			ExpressionAttributeNames:  map[string]string{"#c": attrCommitted, "#s": attrSpent},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":c": num(committed), ":s": num(spent)},
@@ -476,25 +476,41 @@ func (s *Store) Totals(ctx context.Context, period string, scopes []usage.Scope)
 		out[sc] = usage.Totals{}
 		keys = append(keys, totKey(period, sc))
 	}
+	got, err := s.counters(ctx, "totals", keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, sc := range scopes {
+		out[sc] = got[counterID(period, sc)]
+	}
+	return out, nil
+}
+
+// counterID names a counter item in counters' answer.
+func counterID(period string, sc usage.Scope) string {
+	return prefixTotals + period + "\x00" + scopeSK(sc)
+}
+
+// counters reads the counter items of keys (distinct) with strongly
+// consistent BatchGetItem reads, by counterID; a missing item is absent.
+func (s *Store) counters(ctx context.Context, op string, keys []map[string]types.AttributeValue) (map[string]usage.Totals, error) {
+	out := make(map[string]usage.Totals, len(keys))
 	for len(keys) > 0 {
 		chunk := keys[:min(len(keys), 100)]
 		keys = keys[len(chunk):]
 		req := map[string]types.KeysAndAttributes{s.table: {Keys: chunk, ConsistentRead: aws.Bool(true)}}
 		for attempt := 0; len(req) > 0; attempt++ {
 			if attempt > 0 {
-				if err := s.backoff(ctx, "totals", attempt, errors.New("unprocessed keys")); err != nil {
+				if err := s.backoff(ctx, op, attempt, errors.New("unprocessed keys")); err != nil {
 					return nil, err
 				}
 			}
 			resp, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 			if err != nil {
-				return nil, unavailable("totals", err)
+				return nil, unavailable(op, err)
 			}
 			for _, item := range resp.Responses[s.table] {
-				sc, ok := parseScope(str(item[attrSK]))
-				if ok {
-					out[sc] = counterTotals(item)
-				}
+				out[str(item[attrPK])+"\x00"+str(item[attrSK])] = counterTotals(item)
 			}
 			req = resp.UnprocessedKeys
 		}
@@ -573,16 +589,18 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 func (s *Store) release(ctx context.Context, item map[string]types.AttributeValue) (bool, error) {
 	amount, err1 := strconv.ParseInt(numStr(item[attrAmount]), 10, 64)
 	_, err2 := strconv.ParseInt(numStr(item[attrExpires]), 10, 64)
-	scopes, ok := item[attrScopes].(*types.AttributeValueMemberL)
+	keys, ok := chargedCounters(item)
 	if err1 != nil || err2 != nil || !ok {
 		return false, fmt.Errorf("usage/dynamo: sweep: malformed reservation %s", describe(item))
 	}
-	period := str(item[attrPeriod])
 	now := s.now().Unix()
 	marker := setKey(str(item[attrSK]))
 	marker[attrPeriod] = item[attrPeriod]
 	marker[attrSwept] = num(amount)
-	marker[attrScopes] = scopes
+	marker[attrScopes] = item[attrScopes]
+	if p, ok := item[attrPeriods]; ok {
+		marker[attrPeriods] = p
+	}
 	marker[attrSettled] = num(now)
 	marker[attrTTL] = num(now + int64(s.retention/time.Second))
 	items := []types.TransactWriteItem{
@@ -601,13 +619,10 @@ func (s *Store) release(ctx context.Context, item map[string]types.AttributeValu
 		}},
 	}
 	// Committed stays: the hold becomes spend.
-	for _, v := range scopes.Value {
+	for _, k := range keys {
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.table),
-			Key: map[string]types.AttributeValue{
-				attrPK: &types.AttributeValueMemberS{Value: prefixTotals + period},
-				attrSK: v,
-			},
+			TableName:                 aws.String(s.table),
+			Key:                       k,
 			UpdateExpression:          aws.String("ADD #s :a, #e :a"),
 			ExpressionAttributeNames:  map[string]string{"#s": attrSpent, "#e": attrEstimated},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":a": num(amount)},
@@ -734,6 +749,41 @@ func unavailable(op string, err error) error {
 		return fmt.Errorf("usage/dynamo: %s: %w: %s: %w", op, usage.ErrUnavailable, ae.ErrorCode(), err)
 	}
 	return fmt.Errorf("usage/dynamo: %s: %w: %w", op, usage.ErrUnavailable, err)
+}
+
+// mainPeriod is what a reservation item and a marker keep in period (and
+// Settle checks): the first charge's period. The gateway charges the key's
+// month first, so it is the month, as in the items written before charges
+// had periods of their own.
+func mainPeriod(r *usage.Reservation) string { return r.Charges[0].Period }
+
+// chargedCounters returns the keys of the counters a reservation item or a
+// swept marker charged: each sk of scopes in the period at the same place
+// of periods, or, in items written before periods existed, in period.
+func chargedCounters(item map[string]types.AttributeValue) ([]map[string]types.AttributeValue, bool) {
+	scopes, ok := item[attrScopes].(*types.AttributeValueMemberL)
+	if !ok {
+		return nil, false
+	}
+	periods, _ := item[attrPeriods].(*types.AttributeValueMemberL)
+	if periods != nil && len(periods.Value) != len(scopes.Value) {
+		return nil, false
+	}
+	keys := make([]map[string]types.AttributeValue, len(scopes.Value))
+	for i, v := range scopes.Value {
+		period := str(item[attrPeriod])
+		if periods != nil {
+			period = str(periods.Value[i])
+		}
+		if period == "" {
+			return nil, false
+		}
+		keys[i] = map[string]types.AttributeValue{
+			attrPK: &types.AttributeValueMemberS{Value: prefixTotals + period},
+			attrSK: v,
+		}
+	}
+	return keys, true
 }
 
 func totKey(period string, sc usage.Scope) map[string]types.AttributeValue {

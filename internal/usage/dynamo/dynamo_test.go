@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -80,8 +81,8 @@ func TestUnavailable(t *testing.T) {
 		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
 		RetryMaxAttempts: 1,
 	})
-	r := &usage.Reservation{ID: "r", Period: "2026-11", Amount: 1, Expires: time.Now().Add(time.Minute),
-		Charges: []usage.Charge{{Scope: usage.Global, Limit: 100}}}
+	r := &usage.Reservation{ID: "r", Amount: 1, Expires: time.Now().Add(time.Minute),
+		Charges: []usage.Charge{{Scope: usage.Global, Period: "2026-11", Limit: 100}}}
 	for name, s := range map[string]*dynamo.Store{
 		"missing table": dynamo.Open(c, "no-such-table"),
 		"unreachable":   dynamo.Open(unreachable, "usage"),
@@ -126,4 +127,58 @@ func TestCheck(t *testing.T) {
 func BenchmarkReserveSettle(b *testing.B) {
 	c := testsvc.DynamoDBClient(b)
 	storetest.Bench(b, dynamo.Open(c, newTable(b, c)))
+}
+
+// TestUnperiodedItems: a table written before charges had periods of their
+// own (reservation items and swept markers with one period for every
+// scope, no periods list) keeps working after the upgrade: an old lease is
+// swept into its month's counters, keyed as before, and its late
+// settlement corrects them there.
+func TestUnperiodedItems(t *testing.T) {
+	c := testsvc.DynamoDBClient(t)
+	table := newTable(t, c)
+	now := time.Now().Truncate(time.Second)
+	s := dynamo.Open(c, table, dynamo.WithClock(func() time.Time { return now }))
+	h := fnv.New32a()
+	h.Write([]byte("old"))
+	expires := now.Add(-time.Minute)
+	items := []map[string]types.AttributeValue{
+		{ // the reservation, as an older gateway wrote it
+			"pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("RES#%x", h.Sum32()%16)}, "sk": &types.AttributeValueMemberS{Value: "old"},
+			"period": &types.AttributeValueMemberS{Value: "2026-11"}, "amount": &types.AttributeValueMemberN{Value: "1000"},
+			"expires": &types.AttributeValueMemberN{Value: fmt.Sprint(expires.Unix())},
+			"scopes":  &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: "key#k"}}},
+			"ttl":     &types.AttributeValueMemberN{Value: fmt.Sprint(now.Add(time.Hour).Unix())},
+		},
+		{ // its counter, holding it and this month's spend
+			"pk": &types.AttributeValueMemberS{Value: "TOT#2026-11"}, "sk": &types.AttributeValueMemberS{Value: "key#k"},
+			"committed": &types.AttributeValueMemberN{Value: "6000"}, "spent": &types.AttributeValueMemberN{Value: "5000"},
+		},
+	}
+	for _, it := range items {
+		if _, err := c.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := usage.Scope{Kind: usage.KindKey, ID: "k"}
+	want := func(tot usage.Totals) {
+		t.Helper()
+		got, err := s.Totals(t.Context(), "2026-11", []usage.Scope{key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[key] != tot {
+			t.Fatalf("Totals = %+v, want %+v", got[key], tot)
+		}
+	}
+	if n, err := s.Sweep(t.Context(), now); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1", n, err)
+	}
+	want(usage.Totals{Spent: 6000, Estimated: 1000})
+	r := &usage.Reservation{ID: "old", Amount: 1000, Expires: expires,
+		Charges: []usage.Charge{{Scope: key, Period: "2026-11", Limit: 100000}}}
+	if ok, err := s.Settle(t.Context(), r, 300); err != nil || !ok {
+		t.Fatalf("Settle = %v, %v; want true", ok, err)
+	}
+	want(usage.Totals{Spent: 5300})
 }

@@ -151,9 +151,8 @@ func (s *Store) Reserve(ctx context.Context, r *usage.Reservation) error {
 	}
 	var buf [4]*usage.Totals
 	ts := buf[:0]
-	p := s.period(r.Period)
 	for _, c := range r.Charges {
-		ts = append(ts, totals(p, c.Scope))
+		ts = append(ts, totals(s.period(c.Period), c.Scope))
 	}
 	for i, c := range r.Charges {
 		if c.Capped() && ts[i].Committed() > c.Limit-r.Amount {
@@ -192,9 +191,8 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 	}
 	if l, ok := s.live[r.ID]; ok {
 		// The stored reservation is authoritative: it is what was held.
-		p := s.period(l.r.Period)
 		for _, c := range l.r.Charges {
-			t := totals(p, c.Scope)
+			t := totals(s.period(c.Period), c.Scope)
 			t.Reserved -= l.r.Amount
 			t.Spent += actual
 		}
@@ -202,18 +200,16 @@ func (s *Store) Settle(ctx context.Context, r *usage.Reservation, actual int64) 
 		heap.Remove(&s.leases, l.index)
 	} else if sw, ok := s.swept[r.ID]; ok {
 		// Charged at its amount by a sweep: replace the estimate.
-		p := s.period(sw.r.Period)
 		for _, c := range sw.r.Charges {
-			t := totals(p, c.Scope)
+			t := totals(s.period(c.Period), c.Scope)
 			t.Spent += actual - sw.r.Amount
 			t.Estimated -= sw.r.Amount
 		}
 		delete(s.swept, r.ID)
 	} else {
 		// Never reserved here: charge what was spent, once.
-		p := s.period(r.Period)
 		for _, c := range r.Charges {
-			totals(p, c.Scope).Spent += actual
+			totals(s.period(c.Period), c.Scope).Spent += actual
 		}
 	}
 	s.settled[h] = struct{}{}
@@ -278,9 +274,8 @@ func (s *Store) sweep(now time.Time) int {
 	after := now.Add(s.retention).UnixNano()
 	for len(s.leases) > 0 && s.leases[0].r.Expires.Before(now) {
 		l := heap.Pop(&s.leases).(*lease)
-		p := s.period(l.r.Period)
 		for _, c := range l.r.Charges {
-			t := totals(p, c.Scope)
+			t := totals(s.period(c.Period), c.Scope)
 			t.Reserved -= l.r.Amount
 			t.Spent += l.r.Amount
 			t.Estimated += l.r.Amount

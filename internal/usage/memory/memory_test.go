@@ -41,9 +41,9 @@ func TestReserveSweepsInline(t *testing.T) {
 	clk := storetest.NewClock()
 	s := memory.New(memory.WithClock(clk.Now))
 	key := usage.Scope{Kind: usage.KindKey, ID: "k"}
-	ch := []usage.Charge{{Scope: key, Limit: 1000}}
+	ch := []usage.Charge{{Scope: key, Period: "2026-11", Limit: 1000}}
 	r := func(id string, amount int64) *usage.Reservation {
-		return &usage.Reservation{ID: id, Period: "2026-11", Charges: ch, Amount: amount, Expires: clk.Now().Add(time.Minute)}
+		return &usage.Reservation{ID: id, Charges: ch, Amount: amount, Expires: clk.Now().Add(time.Minute)}
 	}
 	crashed := r("crashed", 600)
 	if err := s.Reserve(t.Context(), crashed); err != nil {
@@ -78,11 +78,11 @@ func TestForgetSettled(t *testing.T) {
 	ctx := t.Context()
 	clk := storetest.NewClock()
 	s := memory.New(memory.WithClock(clk.Now))
-	ch := []usage.Charge{{Scope: usage.Global, Limit: usage.Uncapped}}
+	ch := []usage.Charge{{Scope: usage.Global, Period: "2026-11", Limit: usage.Uncapped}}
 	const n = 10000 // more than one block
 	rs := make([]*usage.Reservation, n)
 	for i := range rs {
-		rs[i] = &usage.Reservation{ID: fmt.Sprint(i), Period: "2026-11", Charges: ch, Amount: 1, Expires: clk.Now().Add(time.Minute)}
+		rs[i] = &usage.Reservation{ID: fmt.Sprint(i), Charges: ch, Amount: 1, Expires: clk.Now().Add(time.Minute)}
 		if err := s.Reserve(ctx, rs[i]); err != nil {
 			t.Fatal(err)
 		}

@@ -78,6 +78,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ExpiredLeaseCharged", testExpiredLeaseCharged},
 		{"TotalsAndList", testTotalsAndList},
 		{"PeriodsIndependent", testPeriodsIndependent},
+		{"ChargePeriods", testChargePeriods},
+		{"DailyCapResets", testDailyCapResets},
+		{"ChargePeriodsSwept", testChargePeriodsSwept},
 		{"Duplicate", testDuplicate},
 		{"Invalid", testInvalid},
 		{"Concurrency", func(t *testing.T, newStore NewStore) {
@@ -128,10 +131,22 @@ func RunShared(t *testing.T, newStores func(t *testing.T, now func() time.Time) 
 	})
 }
 
-// res returns a reservation in period of amount on charges, expiring a lease
-// after now.
+// res returns a reservation of amount on charges (those without a period
+// in period), expiring a lease after now.
 func res(id string, amount int64, now time.Time, charges ...usage.Charge) *usage.Reservation {
-	return &usage.Reservation{ID: id, Period: period, Charges: charges, Amount: amount, Expires: now.Add(lease)}
+	return &usage.Reservation{ID: id, Charges: in(period, charges...), Amount: amount, Expires: now.Add(lease)}
+}
+
+// in returns charges with per as the period of those that have none.
+func in(per string, charges ...usage.Charge) []usage.Charge {
+	out := make([]usage.Charge, len(charges))
+	for i, c := range charges {
+		if c.Period == "" {
+			c.Period = per
+		}
+		out[i] = c
+	}
+	return out
 }
 
 func mustReserve(t *testing.T, s usage.Store, r *usage.Reservation) {
@@ -276,7 +291,9 @@ func testReserveExceeded(t *testing.T, newStore NewStore) {
 			if !errors.As(err, &got) {
 				t.Fatalf("Reserve: %v, want *ExceededError", err)
 			}
-			if d := cmp.Diff(tt.want, got); d != "" {
+			want := *tt.want
+			want.Period = period
+			if d := cmp.Diff(&want, got); d != "" {
 				t.Errorf("ExceededError mismatch (-want +got):\n%s", d)
 			}
 			after, err := s.Totals(t.Context(), period, all)
@@ -396,7 +413,7 @@ func testSettleAfterSweep(t *testing.T, newStore NewStore) {
 func testSettleWithoutReserve(t *testing.T, newStore NewStore) {
 	clk := NewClock()
 	s := newStore(t, clk.Now)
-	r := &usage.Reservation{ID: "free", Period: period, Charges: []usage.Charge{{Scope: keyA, Limit: usage.Uncapped}, {Scope: glob, Limit: usage.Uncapped}}}
+	r := &usage.Reservation{ID: "free", Charges: in(period, usage.Charge{Scope: keyA, Limit: usage.Uncapped}, usage.Charge{Scope: glob, Limit: usage.Uncapped})}
 	mustSettle(t, s, r, 250, true)
 	mustSettle(t, s, r, 250, false)
 	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Spent: 250}, glob: {Spent: 250}})
@@ -408,14 +425,14 @@ func testSweepOnlyExpired(t *testing.T, newStore NewStore) {
 	ch := usage.Charge{Scope: keyA, Limit: usage.Uncapped}
 	t0 := clk.Now()
 	for i, d := range []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute} {
-		r := &usage.Reservation{ID: fmt.Sprintf("r%d", i), Period: period, Charges: []usage.Charge{ch}, Amount: int64(100 << i), Expires: t0.Add(d)}
+		r := &usage.Reservation{ID: fmt.Sprintf("r%d", i), Charges: in(period, ch), Amount: int64(100 << i), Expires: t0.Add(d)}
 		mustReserve(t, s, r)
 	}
 	mustSweep(t, s, t0.Add(time.Minute), 0) // a lease expiring exactly now is still live
 	mustSweep(t, s, t0.Add(150*time.Second), 2)
 	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Reserved: 400, Spent: 300, Estimated: 300}})
 	mustSweep(t, s, t0.Add(150*time.Second), 0)
-	last := &usage.Reservation{ID: "r2", Period: period, Charges: []usage.Charge{ch}, Amount: 400, Expires: t0.Add(3 * time.Minute)}
+	last := &usage.Reservation{ID: "r2", Charges: in(period, ch), Amount: 400, Expires: t0.Add(3 * time.Minute)}
 	mustSettle(t, s, last, 100, true)
 	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Spent: 400, Estimated: 300}})
 	mustSweep(t, s, t0.Add(time.Hour), 0)
@@ -488,8 +505,7 @@ func testPeriodsIndependent(t *testing.T, newStore NewStore) {
 	nov := res("nov", 1000, clk.Now(), ch)
 	mustReserve(t, s, nov)
 	mustSettle(t, s, nov, 1000, true)
-	dec := res("dec", 1000, clk.Now(), ch)
-	dec.Period = "2026-12"
+	dec := res("dec", 1000, clk.Now(), usage.Charge{Scope: keyA, Period: "2026-12", Limit: 1000})
 	mustReserve(t, s, dec)
 	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Spent: 1000}})
 	wantTotals(t, s, "2026-12", map[usage.Scope]usage.Totals{keyA: {Reserved: 1000}})
@@ -505,6 +521,126 @@ func testPeriodsIndependent(t *testing.T, newStore NewStore) {
 	mustSweep(t, s, clk.Now(), 1)
 	wantTotals(t, s, "2026-12", map[usage.Scope]usage.Totals{keyA: {Spent: 1000, Estimated: 1000}})
 	wantTotals(t, s, period, map[usage.Scope]usage.Totals{keyA: {Spent: 1000}})
+}
+
+// The periods of the multi-period cases: a month, a week in it, a day in
+// both, and the next day.
+const (
+	month   = "2026-11"
+	week    = "2026-W48"
+	day     = "2026-11-26"
+	nextDay = "2026-11-27"
+)
+
+// testChargePeriods: one reservation charges a scope in several periods
+// (and another scope in one of them): each (scope, period) counter is held,
+// checked and settled on its own, once, and a refusal names the charge that
+// bites with its period.
+func testChargePeriods(t *testing.T, newStore NewStore) {
+	clk := NewClock()
+	s := newStore(t, clk.Now)
+	charges := []usage.Charge{
+		{Scope: keyA, Period: month, Limit: 10000},
+		{Scope: keyA, Period: week, Limit: usage.Uncapped},
+		{Scope: keyA, Period: day, Limit: 1000},
+		{Scope: team, Period: week, Limit: 5000},
+	}
+	r1 := res("r1", 600, clk.Now(), charges...)
+	mustReserve(t, s, r1)
+	wantTotals(t, s, month, map[usage.Scope]usage.Totals{keyA: {Reserved: 600}, team: {}})
+	wantTotals(t, s, week, map[usage.Scope]usage.Totals{keyA: {Reserved: 600}, team: {Reserved: 600}})
+	wantTotals(t, s, day, map[usage.Scope]usage.Totals{keyA: {Reserved: 600}, team: {}})
+
+	// 500 fits the month (9,400 left) and the team's week (4,400), not the
+	// day (400): the refusal names the day and changes nothing.
+	err := s.Reserve(t.Context(), res("r2", 500, clk.Now(), charges...))
+	var ee *usage.ExceededError
+	if !errors.As(err, &ee) {
+		t.Fatalf("Reserve over the daily cap: %v, want *ExceededError", err)
+	}
+	if d := cmp.Diff(&usage.ExceededError{Scope: keyA, Period: day, Limit: 1000, Reserved: 600}, ee); d != "" {
+		t.Errorf("ExceededError mismatch (-want +got):\n%s", d)
+	}
+	wantTotals(t, s, month, map[usage.Scope]usage.Totals{keyA: {Reserved: 600}})
+	mustReserve(t, s, res("r2", 400, clk.Now(), charges...)) // exactly the day's cap
+
+	mustSettle(t, s, r1, 300, true)
+	mustSettle(t, s, r1, 300, false)
+	wantTotals(t, s, month, map[usage.Scope]usage.Totals{keyA: {Spent: 300, Reserved: 400}})
+	wantTotals(t, s, week, map[usage.Scope]usage.Totals{keyA: {Spent: 300, Reserved: 400}, team: {Spent: 300, Reserved: 400}})
+	wantTotals(t, s, day, map[usage.Scope]usage.Totals{keyA: {Spent: 300, Reserved: 400}})
+	for per, want := range map[string]map[usage.Scope]usage.Totals{
+		month: {keyA: {Spent: 300, Reserved: 400}},
+		week:  {keyA: {Spent: 300, Reserved: 400}, team: {Spent: 300, Reserved: 400}},
+		day:   {keyA: {Spent: 300, Reserved: 400}},
+	} {
+		got, err := s.List(t.Context(), per)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("List(%s) mismatch (-want +got):\n%s", per, d)
+		}
+	}
+	// A spend never reserved is recorded in every period it names, once.
+	free := &usage.Reservation{ID: "free", Charges: []usage.Charge{{Scope: keyB, Period: month, Limit: usage.Uncapped}, {Scope: keyB, Period: day, Limit: usage.Uncapped}}}
+	mustSettle(t, s, free, 70, true)
+	mustSettle(t, s, free, 70, false)
+	wantTotals(t, s, month, map[usage.Scope]usage.Totals{keyB: {Spent: 70}})
+	wantTotals(t, s, day, map[usage.Scope]usage.Totals{keyB: {Spent: 70}})
+}
+
+// testDailyCapResets: a key capped by the day and the month is refused once
+// its day is spent, and admitted again the next day (the caller charges the
+// next day's period) while the month keeps counting both days.
+func testDailyCapResets(t *testing.T, newStore NewStore) {
+	clk := NewClock()
+	s := newStore(t, clk.Now)
+	on := func(d string) []usage.Charge {
+		return []usage.Charge{{Scope: keyA, Period: month, Limit: 2500}, {Scope: keyA, Period: d, Limit: 1000}}
+	}
+	r1 := res("d1-1", 1000, clk.Now(), on(day)...)
+	mustReserve(t, s, r1)
+	mustSettle(t, s, r1, 1000, true)
+	var ee *usage.ExceededError
+	if err := s.Reserve(t.Context(), res("d1-2", 1, clk.Now(), on(day)...)); !errors.As(err, &ee) || ee.Period != day {
+		t.Fatalf("Reserve on a spent day: %v, want *ExceededError of %s", err, day)
+	}
+	r2 := res("d2-1", 1000, clk.Now(), on(nextDay)...)
+	mustReserve(t, s, r2)
+	mustSettle(t, s, r2, 800, true)
+	wantTotals(t, s, month, map[usage.Scope]usage.Totals{keyA: {Spent: 1800}})
+	wantTotals(t, s, day, map[usage.Scope]usage.Totals{keyA: {Spent: 1000}})
+	wantTotals(t, s, nextDay, map[usage.Scope]usage.Totals{keyA: {Spent: 800}})
+	// On the third day the month bites first: 700 is left of it.
+	if err := s.Reserve(t.Context(), res("d3-1", 800, clk.Now(), on("2026-11-28")...)); !errors.As(err, &ee) || ee.Period != month {
+		t.Fatalf("Reserve past the month: %v, want *ExceededError of %s", err, month)
+	}
+	mustReserve(t, s, res("d3-1", 700, clk.Now(), on("2026-11-28")...))
+}
+
+// testChargePeriodsSwept: a multi-period lease that expires is charged in
+// every period once, and its late settlement corrects every one once.
+func testChargePeriodsSwept(t *testing.T, newStore NewStore) {
+	clk := NewClock()
+	s := newStore(t, clk.Now)
+	r := res("r1", 1000, clk.Now(),
+		usage.Charge{Scope: keyA, Period: month, Limit: 5000},
+		usage.Charge{Scope: keyA, Period: week, Limit: 2000},
+		usage.Charge{Scope: glob, Period: day, Limit: 1000})
+	mustReserve(t, s, r)
+	clk.Advance(lease + time.Second)
+	mustSweep(t, s, clk.Now(), 1)
+	mustSweep(t, s, clk.Now(), 0)
+	swept := usage.Totals{Spent: 1000, Estimated: 1000}
+	wantTotals(t, s, month, map[usage.Scope]usage.Totals{keyA: swept, glob: {}})
+	wantTotals(t, s, week, map[usage.Scope]usage.Totals{keyA: swept})
+	wantTotals(t, s, day, map[usage.Scope]usage.Totals{glob: swept, keyA: {}})
+	mustSettle(t, s, r, 250, true)
+	mustSettle(t, s, r, 250, false)
+	wantTotals(t, s, month, map[usage.Scope]usage.Totals{keyA: {Spent: 250}})
+	wantTotals(t, s, week, map[usage.Scope]usage.Totals{keyA: {Spent: 250}})
+	wantTotals(t, s, day, map[usage.Scope]usage.Totals{glob: {Spent: 250}})
 }
 
 func testDuplicate(t *testing.T, newStore NewStore) {
@@ -538,7 +674,9 @@ func testInvalid(t *testing.T, newStore NewStore) {
 		{"twice", res("r", 1, clk.Now(), ch, ch)},
 		{"global with id", res("r", 1, clk.Now(), usage.Charge{Scope: usage.Scope{Kind: usage.KindGlobal, ID: "x"}})},
 		{"no period", &usage.Reservation{ID: "r", Charges: []usage.Charge{ch}, Amount: 1, Expires: clk.Now()}},
-		{"no expiry", &usage.Reservation{ID: "r", Period: period, Charges: []usage.Charge{ch}, Amount: 1}},
+		{"bad period", &usage.Reservation{ID: "r", Charges: []usage.Charge{{Scope: keyA, Period: "2026#11", Limit: 1}}, Amount: 1, Expires: clk.Now()}},
+		{"twice in a period", res("r", 1, clk.Now(), ch, usage.Charge{Scope: keyA, Period: period, Limit: 5})},
+		{"no expiry", &usage.Reservation{ID: "r", Charges: in(period, ch), Amount: 1}},
 	}
 	for _, tt := range tests {
 		if err := s.Reserve(t.Context(), tt.r); !errors.Is(err, usage.ErrInvalid) {
@@ -586,7 +724,7 @@ func testConcurrency(t *testing.T, store func(i int) usage.Store) {
 			var wg sync.WaitGroup
 			start := make(chan struct{})
 			for i := range workers {
-				rs[i] = &usage.Reservation{ID: fmt.Sprintf("%s-%d", per, i), Period: per, Charges: charges(i), Amount: a.amount(i), Expires: now.Add(time.Hour)}
+				rs[i] = &usage.Reservation{ID: fmt.Sprintf("%s-%d", per, i), Charges: in(per, charges(i)...), Amount: a.amount(i), Expires: now.Add(time.Hour)}
 				wg.Go(func() {
 					<-start
 					errs[i] = store(i).Reserve(ctx, rs[i])
@@ -672,7 +810,7 @@ func testConcurrency(t *testing.T, store func(i int) usage.Store) {
 		for i := range workers {
 			wg.Go(func() {
 				<-start
-				r := &usage.Reservation{ID: fmt.Sprintf("churn-%d", i), Period: per, Charges: charges(i), Amount: 500 + int64(i*7919%1001), Expires: now.Add(time.Hour)}
+				r := &usage.Reservation{ID: fmt.Sprintf("churn-%d", i), Charges: in(per, charges(i)...), Amount: 500 + int64(i*7919%1001), Expires: now.Add(time.Hour)}
 				err := store(i).Reserve(ctx, r)
 				var ee *usage.ExceededError
 				if errors.As(err, &ee) {
@@ -725,15 +863,15 @@ func Bench(b *testing.B, s usage.Store) {
 	cpu0, cpuOK := processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		g := seq.Add(1)
-		charges := []usage.Charge{
-			{Scope: usage.Scope{Kind: usage.KindKey, ID: fmt.Sprintf("key-%d", g)}, Limit: 1 << 50},
-			{Scope: team, Limit: 1 << 50},
-			{Scope: glob, Limit: 1 << 52},
-		}
+		charges := in(period,
+			usage.Charge{Scope: usage.Scope{Kind: usage.KindKey, ID: fmt.Sprintf("key-%d", g)}, Limit: 1 << 50},
+			usage.Charge{Scope: team, Limit: 1 << 50},
+			usage.Charge{Scope: glob, Limit: 1 << 52},
+		)
 		n := 0
 		for pb.Next() {
 			n++
-			r := &usage.Reservation{ID: fmt.Sprintf("b%d-%d-%d", run, g, n), Period: period, Charges: charges, Amount: 1000, Expires: expires}
+			r := &usage.Reservation{ID: fmt.Sprintf("b%d-%d-%d", run, g, n), Charges: charges, Amount: 1000, Expires: expires}
 			if err := s.Reserve(ctx, r); err != nil {
 				b.Error(err)
 				return
