@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
@@ -36,7 +37,9 @@ const floorIdleConns = 256
 
 // proxyWorker serves until SIGTERM; it logs {"msg":"listening","addr":...}
 // on stderr once it accepts connections.
-func proxyWorker(simURL string, stderr io.Writer) error {
+// wait, when positive, is slept after each non-streamed call: what waiting
+// for a durable settlement costs a server that does nothing else.
+func proxyWorker(simURL string, wait time.Duration, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	rt, err := newSDKClient(ctx, simURL, floorIdleConns, func(o *bedrockruntime.Options) { o.HTTPClient = inMemoryBody{o.HTTPClient} })
@@ -48,7 +51,7 @@ func proxyWorker(simURL string, stderr io.Writer) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/chat/completions", floorChat(rt))
+	mux.HandleFunc("POST /v1/chat/completions", floorChat(rt, wait))
 	srv := &http.Server{Handler: mux}
 	go func() {
 		<-ctx.Done()
@@ -99,7 +102,7 @@ type floorResponse struct {
 	Usage   *floorUsage   `json:"usage,omitempty"`
 }
 
-func floorChat(rt *bedrockruntime.Client) http.HandlerFunc {
+func floorChat(rt *bedrockruntime.Client, wait time.Duration) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req floorRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
@@ -121,6 +124,9 @@ func floorChat(rt *bedrockruntime.Client) http.HandlerFunc {
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
+		}
+		if wait > 0 {
+			time.Sleep(wait)
 		}
 		text := ""
 		if m, ok := out.Output.(*types.ConverseOutputMemberMessage); ok {

@@ -76,8 +76,9 @@ type options struct {
 	prompt         string
 	maxTokens      int
 
-	floor  bool
-	slices int
+	floor     bool
+	floorWait time.Duration
+	slices    int
 
 	sdkWorker   bool // internal: this process is the bare-SDK child
 	proxyWorker bool // internal: this process is the minimal proxy (floor)
@@ -110,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.maxTokens, "max-tokens", 1024, "max_tokens of every request")
 	fs.IntVar(&o.slices, "slices", 4, "the non-streamed phase of a run is measured in this many slices, each through the gateway, the minimal proxy and the bare SDK in turn")
 	fs.BoolVar(&o.floor, "floor", true, "also measure a minimal Go proxy (net/http + the same SDK call, nothing else; floor.go) in every load phase")
+	fs.DurationVar(&o.floorWait, "floor-wait", 0, "the minimal proxy waits this long after each non-streamed Converse call, as the gateway waits for its durable settlement (0: no wait)")
 	fs.BoolVar(&o.sdkWorker, "sdk-worker", false, "internal: run as the bare-SDK child")
 	fs.BoolVar(&o.proxyWorker, "proxy-worker", false, "internal: run as the minimal proxy (floor)")
 	fs.StringVar(&o.simURL, "sim-url", "", "internal: the simulator's URL (bare-SDK child)")
@@ -132,7 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.proxyWorker {
-		return proxyWorker(o.simURL, stderr)
+		return proxyWorker(o.simURL, o.floorWait, stderr)
 	}
 	if o.sdkWorker {
 		return sdkWorker(sdkJob{SimURL: o.simURL, Model: o.model, Prompt: o.prompt, MaxTokens: int32(o.maxTokens),
@@ -279,7 +281,7 @@ func (r *rig) startFloor(ctx context.Context, client *http.Client, maxTokens int
 	if err != nil {
 		return err
 	}
-	r.floor, err = proc.Start(self, []string{"-proxy-worker", "-sim-url", r.simURL}, baseEnv(r.dir), "", filepath.Join(r.dir, "floor.log"))
+	r.floor, err = proc.Start(self, []string{"-proxy-worker", "-sim-url", r.simURL, "-floor-wait", r.o.floorWait.String()}, baseEnv(r.dir), "", filepath.Join(r.dir, "floor.log"))
 	if err != nil {
 		return err
 	}
@@ -632,6 +634,9 @@ func (rep report) print(w io.Writer) {
 	if o.floor {
 		fmt.Fprintf(w, "\n### Against a minimal proxy\n\n")
 		fmt.Fprintf(w, "The minimal proxy (bench/load/floor.go) serves the same requests with net/http, encoding/json and the same SDK call, and nothing else: no authentication, policy, budget, usage store, metering or log. gateway / floor is what Tollgate itself adds; floor / bare is what being an HTTP server costs at all.\n\n")
+		if o.floorWait > 0 {
+			fmt.Fprintf(w, "With -floor-wait, the proxy slept %s after each non-streamed call (as the gateway waits for its durable settlement).\n\n", o.floorWait)
+		}
 		fmt.Fprintf(w, "| run | gateway µs/request | floor µs/request | bare SDK µs/call | gateway / floor | floor / bare | gateway µs/chunk | floor µs/chunk | stream gateway / floor |\n")
 		fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|\n")
 		for i, r := range rep.runs {
