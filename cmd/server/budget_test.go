@@ -438,3 +438,43 @@ func logged(g *gateway, s string) bool {
 		}
 	}
 }
+
+// TestDailyBudgetReloads adds a day's cap to a running gateway's policy: new
+// requests are held to it within 2 s, refused by name, and /v1/usage lists
+// the day; removing it lifts it again.
+func TestDailyBudgetReloads(t *testing.T) {
+	dir := t.TempDir()
+	writeBudgetPolicy(t, dir, "20")
+	g := startGateway(t, nil, "-sim", "-policies", dir, "-store", "memory://")
+	hi := chatBody("hi", 100, false)
+	if status, _, b := g.do(t, "POST", "/v1/chat/completions", cappedSecret, "application/json", hi); status != 200 {
+		t.Fatalf("before the edit: %d %s", status, b)
+	}
+	if _, ok := g.usage(t, cappedSecret).Key.Periods["daily"]; ok {
+		t.Fatal("GET /v1/usage lists a day before any daily cap")
+	}
+
+	body := fmt.Sprintf(budgetPolicy, policy.HashSecret(cappedSecret), "20\n    daily_budget_usd: 0.0001", policy.HashSecret(freeSecret))
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var refusal []byte
+	waitFor(t, 2*time.Second, func() bool {
+		status, _, b := g.do(t, "POST", "/v1/chat/completions", cappedSecret, "application/json", hi)
+		refusal = b
+		return status == 429
+	})
+	if !strings.Contains(string(refusal), "daily budget") || !strings.Contains(string(refusal), "insufficient_quota") {
+		t.Errorf("the day's refusal does not name it: %s", refusal)
+	}
+	d, ok := g.usage(t, cappedSecret).Key.Periods["daily"]
+	if !ok || d.LimitUSD == nil || *d.LimitUSD != 0.0001 || d.Period != time.Now().UTC().Format(time.DateOnly) {
+		t.Errorf("GET /v1/usage after the edit: daily %+v (listed %v)", d, ok)
+	}
+
+	writeBudgetPolicy(t, dir, "20")
+	waitFor(t, 2*time.Second, func() bool {
+		status, _, _ := g.do(t, "POST", "/v1/chat/completions", cappedSecret, "application/json", hi)
+		return status == 200
+	})
+}
