@@ -1,28 +1,19 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate-gw/tollgate/internal/api"
-	"github.com/tollgate-gw/tollgate/internal/bedrocksim"
-	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/policy"
-	"github.com/tollgate-gw/tollgate/internal/upstream"
-	"github.com/tollgate-gw/tollgate/internal/usage/memory"
 )
 
 // anthropicModelPage is a page of Anthropic's model list.
@@ -53,36 +44,12 @@ func (p anthropicModelPage) ids() []string {
 // first_id and last_id its ends and has_more true until the last; before_id
 // walks back the same pages; the key's alias closes the list.
 func TestAnthropicModelListPaging(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	simURL, err := bedrocksim.New(bedrocksim.Options{}).Start(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("x", "x", "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := policy.Parse(map[string][]byte{"p.yaml": fmt.Appendf(nil, `
+	srv := simServer(t, fmt.Sprintf(`
 keys:
   - {id: dev, sha256: %s}
 aliases:
   fast: us.anthropic.claude-haiku-4-5-20251001-v1:0
-`, policy.HashSecret("sk-dev"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := upstream.NewClient(cfg, simURL)
-	srv := httptest.NewServer(api.NewServer(api.Deps{
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Policies: policy.NewHolder(p),
-		Bedrock:  client,
-		Catalog:  upstream.NewCatalog(ctx, client, time.Minute, time.Now),
-		Budget:   budget.New(memory.New(), budget.Options{}),
-		Region:   "us-east-1",
-	}))
-	t.Cleanup(srv.Close)
+`, policy.HashSecret("sk-dev")), func(d *api.Deps) { d.Region = "us-east-1" })
 
 	list := func(q url.Values) anthropicModelPage {
 		t.Helper()

@@ -1,28 +1,19 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate-gw/tollgate/internal/api"
-	"github.com/tollgate-gw/tollgate/internal/bedrocksim"
-	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/policy"
-	"github.com/tollgate-gw/tollgate/internal/upstream"
-	"github.com/tollgate-gw/tollgate/internal/usage/memory"
 )
 
 func TestParseCORSOrigins(t *testing.T) {
@@ -74,37 +65,13 @@ func TestParseCORSOrigins(t *testing.T) {
 // requests a minute, so that responses carry x-ratelimit-* headers.
 func corsServer(t *testing.T, origins, secrets []string) *httptest.Server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	simURL, err := bedrocksim.New(bedrocksim.Options{}).Start(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("x", "x", "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := policy.Parse(map[string][]byte{"p.yaml": fmt.Appendf(nil, `
+	return simServer(t, fmt.Sprintf(`
 keys:
   - {id: cors, sha256: %s, requests_per_minute: 100}
   - {id: spent, sha256: %s, requests_per_minute: 1}
-`, policy.HashSecret("sk-cors"), policy.HashSecret("sk-spent"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := upstream.NewClient(cfg, simURL)
-	srv := httptest.NewServer(api.NewServer(api.Deps{
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Policies:      policy.NewHolder(p),
-		Bedrock:       client,
-		Catalog:       upstream.NewCatalog(ctx, client, time.Minute, time.Now),
-		Budget:        budget.New(memory.New(), budget.Options{}),
-		CORSOrigins:   origins,
-		OriginSecrets: secrets,
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+`, policy.HashSecret("sk-cors"), policy.HashSecret("sk-spent")), func(d *api.Deps) {
+		d.CORSOrigins, d.OriginSecrets = origins, secrets
+	})
 }
 
 // corsHeaders are the CORS response headers of resp, "" for one absent.

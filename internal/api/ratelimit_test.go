@@ -1,27 +1,17 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tollgate-gw/tollgate/internal/api"
-	"github.com/tollgate-gw/tollgate/internal/bedrocksim"
-	"github.com/tollgate-gw/tollgate/internal/budget"
 	"github.com/tollgate-gw/tollgate/internal/policy"
-	"github.com/tollgate-gw/tollgate/internal/upstream"
-	"github.com/tollgate-gw/tollgate/internal/usage/memory"
 )
 
 // TestRateLimitHeaders: every model response of a rate-limited key carries
@@ -30,18 +20,7 @@ import (
 // retry-after; /v1/models and /v1/usage are neither counted nor refused;
 // the Messages route names them as Anthropic does, /bedrock not at all.
 func TestRateLimitHeaders(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	simURL, err := bedrocksim.New(bedrocksim.Options{}).Start(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("x", "x", "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := policy.Parse(map[string][]byte{"p.yaml": fmt.Appendf(nil, `
+	srv := simServer(t, fmt.Sprintf(`
 keys:
   - {id: rl, sha256: %s, requests_per_minute: 3, tokens_per_minute: 100000}
   - {id: tok, sha256: %s, tokens_per_minute: 500}
@@ -49,19 +28,7 @@ keys:
   - {id: resp, sha256: %s, requests_per_minute: 5}
   - {id: msg, sha256: %s, requests_per_minute: 2}
   - {id: br, sha256: %s, requests_per_minute: 1}
-`, policy.HashSecret("sk-rl"), policy.HashSecret("sk-tok"), policy.HashSecret("sk-free"), policy.HashSecret("sk-resp"), policy.HashSecret("sk-msg"), policy.HashSecret("sk-br"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := upstream.NewClient(cfg, simURL)
-	srv := httptest.NewServer(api.NewServer(api.Deps{
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Policies: policy.NewHolder(p),
-		Bedrock:  client,
-		Catalog:  upstream.NewCatalog(ctx, client, time.Minute, time.Now),
-		Budget:   budget.New(memory.New(), budget.Options{}),
-	}))
-	t.Cleanup(srv.Close)
+`, policy.HashSecret("sk-rl"), policy.HashSecret("sk-tok"), policy.HashSecret("sk-free"), policy.HashSecret("sk-resp"), policy.HashSecret("sk-msg"), policy.HashSecret("sk-br")), nil)
 
 	do := func(method, path, key, body string) (*http.Response, string) {
 		t.Helper()
