@@ -31,6 +31,16 @@ var claudeModels = []claudeModel{
 	{[]string{"claude-opus-4-5-20251101", "claude-opus-4-5"}, "anthropic.claude-opus-4-5-20251101-v1:0", true},
 	{[]string{"claude-opus-4-6"}, "anthropic.claude-opus-4-6-v1", true},
 	{[]string{"claude-sonnet-4-6"}, "anthropic.claude-sonnet-4-6", true},
+	{[]string{"claude-opus-5-5"}, "anthropic.claude-opus-5-5", true},
+	{[]string{"claude-sonnet-5-5"}, "anthropic.claude-sonnet-5-5", true},
+	{[]string{"claude-haiku-5-5"}, "anthropic.claude-haiku-5-5", true},
+	{[]string{"claude-opus-5"}, "anthropic.claude-opus-5", true},
+	{[]string{"claude-sonnet-5"}, "anthropic.claude-sonnet-5", true},
+	{[]string{"claude-opus-4-8"}, "anthropic.claude-opus-4-8", true},
+	{[]string{"claude-opus-4-7"}, "anthropic.claude-opus-4-7", true},
+	{[]string{"claude-fable-5"}, "anthropic.claude-fable-5", true},
+	{[]string{"claude-fable-5-1"}, "anthropic.claude-fable-5-1", true},
+	{[]string{"claude-fable-5-2"}, "anthropic.claude-fable-5-2", true},
 }
 
 // MatchModel finds the Bedrock id of an Anthropic model name the table

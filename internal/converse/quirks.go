@@ -68,6 +68,18 @@ const (
 // quirks is the one table of per-model rules. The first match wins, so put
 // a more specific match before a more general one.
 var quirks = []quirk{
+	// Claude Code 2.1.332's models. A family's longer ids go first: opus-5
+	// would match opus-5-5, fable-5 fable-5-1, and opus-4 below opus-4-8.
+	{match: "anthropic.claude-opus-5-5", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
+	{match: "anthropic.claude-sonnet-5-5", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
+	{match: "anthropic.claude-haiku-5-5", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
+	{match: "anthropic.claude-opus-5", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
+	{match: "anthropic.claude-sonnet-5", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
+	{match: "anthropic.claude-opus-4-8", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
+	{match: "anthropic.claude-opus-4-7", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
+	{match: "anthropic.claude-fable-5-1", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
+	{match: "anthropic.claude-fable-5-2", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
+	{match: "anthropic.claude-fable-5", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
 	{match: "anthropic.claude-opus-4-6", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
 	{match: "anthropic.claude-sonnet-4-6", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 64000},
 	{match: "anthropic.claude-opus-4-5", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 64000},

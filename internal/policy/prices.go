@@ -33,9 +33,22 @@ var listPrices = map[string]listPrice{
 	"anthropic.claude-opus-4-5-20251101-v1:0":   {5.00, 25.00, 0.50, 6.25},
 	"anthropic.claude-opus-4-6-v1":              {5.00, 25.00, 0.50, 6.25}, // Anthropic's list price, as Opus 4.5
 	"anthropic.claude-sonnet-4-6":               {3.00, 15.00, 0.30, 3.75}, // as Sonnet 4.5
-	"anthropic.claude-v2:1":                     {8.00, 24.00, derived, derived},
-	"anthropic.claude-v2":                       {8.00, 24.00, derived, derived},
-	"anthropic.claude-instant-v1":               {0.80, 2.40, derived, derived},
+	// Claude Code 2.1.332's models, at the list prices its model table
+	// carries. Haiku 5.5 costs 5× more for a prompt above 100k tokens; the
+	// table has one tier, so it holds the higher one, which never undercounts.
+	"anthropic.claude-opus-5-5":   {4.00, 20.00, 0.20, 5.00},
+	"anthropic.claude-sonnet-5-5": {2.00, 10.00, 0.10, 2.50},
+	"anthropic.claude-haiku-5-5":  {0.50, 2.50, 0.05, 0.625}, // above 100k prompt tokens; 0.10, 0.50, 0.01, 0.125 below
+	"anthropic.claude-opus-5":     {5.00, 25.00, 0.50, 6.25},
+	"anthropic.claude-sonnet-5":   {2.00, 10.00, 0.20, 2.50},
+	"anthropic.claude-opus-4-8":   {5.00, 25.00, 0.50, 6.25},
+	"anthropic.claude-opus-4-7":   {5.00, 25.00, 0.50, 6.25},
+	"anthropic.claude-fable-5":    {10.00, 50.00, 1.00, 12.50},
+	"anthropic.claude-fable-5-1":  {10.00, 50.00, 0.25, 12.50},
+	"anthropic.claude-fable-5-2":  {8.00, 40.00, 0.20, 10.00},
+	"anthropic.claude-v2:1":       {8.00, 24.00, derived, derived},
+	"anthropic.claude-v2":         {8.00, 24.00, derived, derived},
+	"anthropic.claude-instant-v1": {0.80, 2.40, derived, derived},
 
 	// Amazon. Nova reads cached tokens at 0.25× input and bills cache writes
 	// as ordinary input.
