@@ -28,6 +28,9 @@ import (
 //     output_config without the effort-2025-11-24 beta, context_management
 //     without context-management-2025-06-27, and a tool's defer_loading
 //     without tool-search-tool-2025-10-19.
+//   - thinking {"type":"adaptive"} is refused except by the models that take it
+//     (Model.AdaptiveThinking: the 4.6 models and newer), whose simulated
+//     answer then has no thinking block, as a model that chose not to think.
 //
 // The body is then checked with Anthropic's rules, worded as Bedrock relays
 // the model's errors ("The model returned the following errors: ..."), turned
@@ -290,7 +293,11 @@ func claudeToConverse(req *claudeRequest, m Model) (*converseRequest, *apiError)
 			fields, _ := json.Marshal(map[string]any{"thinking": map[string]any{"type": "enabled", "budget_tokens": budget}})
 			out.AdditionalModelRequestFields = fields
 		case "adaptive":
-			return nil, modelErr("thinking.type: Input tag 'adaptive' found using 'type' does not match any of the expected tags: 'disabled', 'enabled'")
+			// The simulated model, left to choose, never thinks: the
+			// answer is as with thinking disabled.
+			if !m.AdaptiveThinking {
+				return nil, modelErr("thinking.type: Input tag 'adaptive' found using 'type' does not match any of the expected tags: 'disabled', 'enabled'")
+			}
 		default:
 			return nil, modelErr("thinking.type: Input tag '%s' found using 'type' does not match any of the expected tags: 'disabled', 'enabled'", t.Type)
 		}

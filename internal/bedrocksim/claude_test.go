@@ -398,3 +398,47 @@ func TestClaudeGuardrail(t *testing.T) {
 		t.Errorf("no guardrail: %v %v", m, err)
 	}
 }
+
+// TestClaudeCodeDefaultBody: the body Claude Code 2.1.332 sends its default
+// model, Opus 5.5 (adaptive thinking, an effort, context management, the
+// model's whole 128k output), is answered with text, on every profile; a
+// model without adaptive thinking still refuses it, and effort reaches
+// Converse only on the models that take it.
+func TestClaudeCodeDefaultBody(t *testing.T) {
+	s := startSim(t, bedrocksim.Options{})
+	rt := s.runtime()
+	body := strings.Replace(claudeBody("Say hello",
+		`"anthropic_beta":["interleaved-thinking-2025-05-14","context-management-2025-06-27","effort-2025-11-24"]`,
+		`"thinking":{"type":"adaptive","display":"omitted"}`, `"output_config":{"effort":"medium"}`,
+		`"context_management":{"edits":[{"type":"clear_thinking_20251015","keep":"all"}]}`), `"max_tokens":200`, `"max_tokens":128000`, 1)
+	for _, id := range []string{"us.anthropic.claude-opus-5-5", "global.anthropic.claude-opus-5-5", "us.anthropic.claude-sonnet-5-5",
+		"us.anthropic.claude-haiku-5-5", "us.anthropic.claude-fable-5-2", "us.anthropic.claude-opus-4-6-v1"} {
+		got, headers, err := invokeClaude(t, rt, id, body)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		content := got["content"].([]any)
+		if len(content) != 1 || content[0].(map[string]any)["type"] != "text" || headers["Output-Token-Count"] == "" {
+			t.Errorf("%s: content %v, headers %v: want one text block, billed", id, content, headers)
+		}
+	}
+	_, _, err := invokeClaude(t, rt, "us.anthropic.claude-opus-4-5-20251101-v1:0", claudeBody("x", `"thinking":{"type":"adaptive"}`))
+	if err == nil || !strings.Contains(err.Error(), "Input tag 'adaptive'") {
+		t.Errorf("adaptive thinking on Opus 4.5: %v, want refused", err)
+	}
+
+	converse := func(id string) error {
+		_, err := rt.Converse(context.Background(), &bedrockruntime.ConverseInput{
+			ModelId:      aws.String(id),
+			Messages:     []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "hi"}}}},
+			OutputConfig: &types.OutputConfig{Effort: aws.String("high")},
+		})
+		return err
+	}
+	if err := converse("us.anthropic.claude-opus-5-5"); err != nil {
+		t.Errorf("effort on Opus 5.5: %v", err)
+	}
+	if err := converse("us.anthropic.claude-sonnet-4-5-20250929-v1:0"); err == nil || !strings.Contains(err.Error(), "does not support the effort parameter") {
+		t.Errorf("effort on Sonnet 4.5: %v, want refused", err)
+	}
+}

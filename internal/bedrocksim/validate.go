@@ -227,7 +227,9 @@ func validateOutputConfig(oc *outputConfig, m Model) *apiError {
 		default:
 			return constraintError(*e, "outputConfig.effort", "Member must satisfy enum value set: [low, medium, high, xhigh, max]")
 		}
-		return validationError("The model returned the following errors: effort: This model does not support the effort parameter.")
+		if !m.Effort {
+			return validationError("The model returned the following errors: effort: This model does not support the effort parameter.")
+		}
 	}
 	tf := oc.TextFormat
 	if tf == nil {
