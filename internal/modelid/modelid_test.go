@@ -34,6 +34,11 @@ func TestBase(t *testing.T) {
 		{"empty profile", "us.", "", false, "", false},
 		{"empty ARN model", "arn:aws:bedrock:us-east-1::foundation-model/", "", false, "", false},
 		{"alias-like name", "cheap", "cheap", true, "", false},
+		// Claude Code 2.1.332's models: ids with no version suffix.
+		{"unversioned foundation id", "anthropic.claude-opus-5-5", "anthropic.claude-opus-5-5", true, "anthropic", false},
+		{"unversioned us profile", "us.anthropic.claude-opus-5-5", "anthropic.claude-opus-5-5", true, "anthropic", false},
+		{"unversioned global profile", "global.anthropic.claude-fable-5-2", "anthropic.claude-fable-5-2", true, "anthropic", false},
+		{"unversioned profile ARN", "arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.anthropic.claude-sonnet-5", "anthropic.claude-sonnet-5", true, "anthropic", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,6 +71,13 @@ func TestHasFamily(t *testing.T) {
 		{"anthropic.claude-sonnet-4-20250514-v1:0", "anthropic.claude-sonnet-4-5", false},
 		{"arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-2-lite-v1:0", "amazon.nova-2-", true},
 		{"arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/anthropic.claude-sonnet-4-5", "anthropic.claude-sonnet-4-5", false},
+		{"us.anthropic.claude-opus-5-5", "anthropic.claude-opus-5-5", true},
+		{"anthropic.claude-opus-5-5", "anthropic.claude-opus-5-5", true},
+		{"global.anthropic.claude-haiku-5-5", "anthropic.claude", true},
+		{"us.anthropic.claude-opus-5", "anthropic.claude-opus-5-5", false},
+		{"us.anthropic.claude-opus-4-8", "anthropic.claude-opus-4-6", false},
+		// A family is a prefix: tables put opus-5-5 before opus-5.
+		{"us.anthropic.claude-opus-5-5", "anthropic.claude-opus-5", true},
 	}
 	for _, tt := range tests {
 		if got := modelid.HasFamily(tt.id, tt.family); got != tt.want {

@@ -83,6 +83,20 @@ func TestPolicyShippedPriceTable(t *testing.T) {
 		{"amazon.titan-embed-text-v2:0", 20, 0, 2, 25},
 		{"cohere.embed-english-v3", 100, 0, 10, 125},
 		{"cohere.embed-multilingual-v3", 100, 0, 10, 125},
+		// Claude Code 2.1.332's models, by base id and profile (no version
+		// suffix); Haiku 5.5 at its above-100k tier.
+		{"anthropic.claude-opus-5-5", 4000, 20000, 200, 5000},
+		{"us.anthropic.claude-opus-5-5", 4000, 20000, 200, 5000},
+		{"global.anthropic.claude-opus-5-5", 4000, 20000, 200, 5000},
+		{"us.anthropic.claude-sonnet-5-5", 2000, 10000, 100, 2500},
+		{"eu.anthropic.claude-haiku-5-5", 500, 2500, 50, 625},
+		{"us.anthropic.claude-opus-5", 5000, 25000, 500, 6250},
+		{"us.anthropic.claude-sonnet-5", 2000, 10000, 200, 2500},
+		{"us.anthropic.claude-opus-4-8", 5000, 25000, 500, 6250},
+		{"us.anthropic.claude-opus-4-7", 5000, 25000, 500, 6250},
+		{"us.anthropic.claude-fable-5", 10000, 50000, 1000, 12500},
+		{"us.anthropic.claude-fable-5-1", 10000, 50000, 250, 12500},
+		{"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-fable-5-2", 8000, 40000, 200, 10000},
 	}
 	for _, tt := range tests {
 		got, ok := p.Price(tt.id)

@@ -320,3 +320,62 @@ models:
 		})
 	}
 }
+
+// TestRouteUnversionedIDs: the ids of Claude Code 2.1.332's models, which
+// carry no version suffix (us.anthropic.claude-opus-5-5), are matched by
+// allow and deny globs through their profiles and priced from the shipped
+// table; a glob for one model does not take in a longer one of its family.
+func TestRouteUnversionedIDs(t *testing.T) {
+	p := parse(t, "p.yaml", `
+keys:
+  - id: opus-5-5
+    sha256: `+policy.HashSecret("opus-5-5")+`
+    models: ["anthropic.claude-opus-5-5", "us.anthropic.claude-opus-5-5"]
+  - id: opus-5
+    sha256: `+policy.HashSecret("opus-5")+`
+    models: ["*.anthropic.claude-opus-5"]
+  - id: no-fable
+    sha256: `+policy.HashSecret("no-fable")+`
+    deny: ["anthropic.claude-fable-*"]
+  - id: capped
+    sha256: `+policy.HashSecret("capped")+`
+    monthly_budget_usd: 10
+`)
+	tests := []struct {
+		key, model, code string
+		input            int64 // nano-USD per input token; 0 when refused
+	}{
+		{"opus-5-5", "us.anthropic.claude-opus-5-5", "", 4000},
+		{"opus-5-5", "anthropic.claude-opus-5-5", "", 4000},
+		{"opus-5-5", "global.anthropic.claude-opus-5-5", "model_not_allowed", 0},
+		{"opus-5-5", "us.anthropic.claude-opus-5", "model_not_allowed", 0},
+		{"opus-5", "us.anthropic.claude-opus-5", "", 5000},
+		{"opus-5", "global.anthropic.claude-opus-5", "", 5000},
+		{"opus-5", "us.anthropic.claude-opus-5-5", "model_not_allowed", 0},
+		{"no-fable", "global.anthropic.claude-fable-5-2", "model_not_allowed", 0},
+		{"no-fable", "us.anthropic.claude-fable-5", "model_not_allowed", 0},
+		{"no-fable", "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-fable-5-1", "model_not_allowed", 0},
+		{"no-fable", "eu.anthropic.claude-sonnet-5-5", "", 2000},
+		{"capped", "us.anthropic.claude-haiku-5-5", "", 500},
+		{"capped", "us.anthropic.claude-opus-4-8", "", 5000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"/"+tt.model, func(t *testing.T) {
+			k, _ := p.KeyByID(tt.key)
+			r, err := p.Route(k, tt.model)
+			code, input := "", int64(0)
+			if err != nil {
+				var te *tollgate.Error
+				if !errors.As(err, &te) {
+					t.Fatalf("Route error = %v, want a tollgate.Error", err)
+				}
+				code = te.Code
+			} else if r.Priced {
+				input = r.Price.Input
+			}
+			if code != tt.code || input != tt.input {
+				t.Errorf("Route = %q, input price %d; want %q, %d", code, input, tt.code, tt.input)
+			}
+		})
+	}
+}
