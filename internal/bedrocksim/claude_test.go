@@ -349,6 +349,10 @@ func TestCountTokens(t *testing.T) {
 	if err != nil || n != 3 {
 		t.Errorf("converse: %d, %v; want 3", n, err)
 	}
+	n, err = count("anthropic.claude-opus-5-5", &types.CountTokensInputMemberInvokeModel{Value: types.InvokeModelTokensRequest{Body: []byte(claudeBody("Hello there"))}})
+	if err != nil || n != 3 {
+		t.Errorf("Claude Code's default, Opus 5.5: %d, %v; want 3", n, err)
+	}
 	for _, tt := range []struct{ name, model, body, msg string }{
 		{"an inference profile", sonnet45, claudeBody("x"), "The provided model doesn't support counting tokens."},
 		{"a model that does not count", "amazon.nova-micro-v1:0", claudeBody("x"), "The provided model doesn't support counting tokens."},
@@ -360,7 +364,7 @@ func TestCountTokens(t *testing.T) {
 			t.Errorf("%s: %v, want ValidationException %q", tt.name, err, tt.msg)
 		}
 	}
-	if st := s.Stats(); st.Invocations != 0 || st.Requests[bedrocksim.OpCountTokens] != 5 {
+	if st := s.Stats(); st.Invocations != 0 || st.Requests[bedrocksim.OpCountTokens] != 6 {
 		t.Errorf("stats %+v: counting is free", st)
 	}
 }

@@ -30,6 +30,20 @@ var countTokensModels = []string{
 	"anthropic.claude-sonnet-4-5-20250929-v1:0",
 	"anthropic.claude-haiku-4-5-20251001-v1:0",
 	"anthropic.claude-opus-4-1-20250805-v1:0",
+	// Claude Code's defaults, which it counts for (/v1/messages/count_tokens).
+	"anthropic.claude-opus-4-5-20251101-v1:0",
+	"anthropic.claude-opus-4-6-v1",
+	"anthropic.claude-sonnet-4-6",
+	"anthropic.claude-opus-5-5",
+	"anthropic.claude-sonnet-5-5",
+	"anthropic.claude-haiku-5-5",
+	"anthropic.claude-opus-5",
+	"anthropic.claude-sonnet-5",
+	"anthropic.claude-opus-4-8",
+	"anthropic.claude-opus-4-7",
+	"anthropic.claude-fable-5",
+	"anthropic.claude-fable-5-1",
+	"anthropic.claude-fable-5-2",
 }
 
 const msgNoCountTokens = "The provided model doesn't support counting tokens."
