@@ -18,6 +18,8 @@ import (
 // `tollgate -sim` to its demo key, under a policy that prices no model: the
 // simulator knows them, the Anthropic names route to profiles it lists,
 // and the shipped price table bills each call (the key's spend grows).
+// Claude Code 2.1.332's default is claude-opus-5-5, sent with adaptive
+// thinking and an effort; count_tokens serves it too.
 func TestClaudeCodeDefaultModels(t *testing.T) {
 	const secret = DemoKey
 	dir := t.TempDir()
@@ -53,6 +55,18 @@ func TestClaudeCodeDefaultModels(t *testing.T) {
 			`{"model":"claude-haiku-4-5-20251001","max_tokens":512,"stream":true,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, "event: message_stop"},
 		{"opus 4.5 by name", "/v1/messages",
 			`{"model":"claude-opus-4-5","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+		// Claude Code 2.1.332: its default, claude-opus-5-5, with the body it
+		// sends (adaptive thinking, an effort, context management, 128k).
+		{"opus 5.5 by name, as Claude Code sends it", "/v1/messages?beta=true",
+			`{"model":"claude-opus-5-5","max_tokens":128000,"stream":true,"thinking":{"type":"adaptive","display":"omitted"},"output_config":{"effort":"medium"},"context_management":{"edits":[{"type":"clear_thinking_20251015","keep":"all"}]},"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, "event: message_stop"},
+		{"sonnet 5.5 by name", "/v1/messages?beta=true",
+			`{"model":"claude-sonnet-5-5","max_tokens":128000,"stream":true,"thinking":{"type":"adaptive","display":"omitted"},"output_config":{"effort":"medium"},"context_management":{"edits":[{"type":"clear_thinking_20251015","keep":"all"}]},"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, "event: message_stop"},
+		{"haiku 5.5 by name", "/v1/messages",
+			`{"model":"claude-haiku-5-5","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+		{"opus 4.8 by name", "/v1/messages",
+			`{"model":"claude-opus-4-8","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+		{"fable 5.2 by name", "/v1/messages",
+			`{"model":"claude-fable-5-2","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
 		// Bedrock form: the profile ids in the path of InvokeModel.
 		{"opus 4.6 us profile", "/bedrock/model/us.anthropic.claude-opus-4-6-v1/invoke",
 			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
@@ -62,6 +76,17 @@ func TestClaudeCodeDefaultModels(t *testing.T) {
 			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
 		{"sonnet 4.6 global profile", "/bedrock/model/global.anthropic.claude-sonnet-4-6/invoke",
 			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+		{"opus 5.5 us profile", "/bedrock/model/us.anthropic.claude-opus-5-5/invoke",
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+		{"opus 5.5 global profile", "/bedrock/model/global.anthropic.claude-opus-5-5/invoke",
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+		{"sonnet 5.5 us profile", "/bedrock/model/us.anthropic.claude-sonnet-5-5/invoke",
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+		{"haiku 5.5 us profile", "/bedrock/model/us.anthropic.claude-haiku-5-5/invoke",
+			`{"anthropic_version":"bedrock-2023-05-31","max_tokens":1000,"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`, `"type":"message"`},
+		{"opus 5.5 us profile, streamed with adaptive thinking", "/bedrock/model/us.anthropic.claude-opus-5-5/invoke-with-response-stream",
+			`{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["effort-2025-11-24"],"max_tokens":128000,"thinking":{"type":"adaptive"},"output_config":{"effort":"high"},"messages":[{"role":"user","content":"hi [sim:tokens=5]"}]}`,
+			"eyJ0eXBlIjoibWVzc2FnZV9zdG9w"}, // a chunk's bytes: base64 of {"type":"message_stop"
 	}
 	var spent float64
 	for _, tt := range tests {
@@ -76,5 +101,13 @@ func TestClaudeCodeDefaultModels(t *testing.T) {
 			}
 			spent = now
 		})
+	}
+	// Claude Code counts tokens for its default too; counting is free.
+	status, b := post("/v1/messages/count_tokens?beta=true", `{"model":"claude-opus-5-5","messages":[{"role":"user","content":"hello there"}]}`)
+	if status != 200 || !strings.Contains(b, `"input_tokens":`) {
+		t.Errorf("count_tokens for claude-opus-5-5: %d %s", status, b)
+	}
+	if now := g.usage(t, secret).Key.SpentUSD; now != spent {
+		t.Errorf("spend %v USD after count_tokens, %v before: counting is free", now, spent)
 	}
 }
