@@ -43,11 +43,11 @@ after(async () => {
 });
 
 /**
- * claude runs `claude -p prompt --model SONNET` with the gateway's address
- * and key, and returns { code, stdout, stderr, ms }; it is killed after
- * timeoutMs.
+ * claude runs `claude -p prompt --model model` (no --model when model is
+ * null: Claude Code picks its default) with the gateway's address and key,
+ * and returns { code, stdout, stderr, ms }; it is killed after timeoutMs.
  */
-function claude(prompt, { key = DEMO_KEY, timeoutMs = 60_000, args = [] } = {}) {
+function claude(prompt, { key = DEMO_KEY, timeoutMs = 60_000, args = [], model = SONNET } = {}) {
   const env = {
     PATH: process.env.PATH,
     HOME: home,
@@ -58,7 +58,8 @@ function claude(prompt, { key = DEMO_KEY, timeoutMs = 60_000, args = [] } = {}) 
   };
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(claudeBinary(), ['-p', prompt, '--model', SONNET, ...args], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
+    const modelArgs = model === null ? [] : ['--model', model];
+    const child = spawn(claudeBinary(), ['-p', prompt, ...modelArgs, ...args], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b) => { stdout += b; });
@@ -78,6 +79,29 @@ describe('Claude Code', () => {
     assert.equal(r.code, 0, `exit ${r.code} ${r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}\ngateway:\n${gw.logs()}`);
     assert.match(r.stdout, /simulated reply from Claude Sonnet 4\.5/);
     assert.match(gw.logs(), /"path":"\/v1\/messages"/);
+  });
+
+  test('with no --model, asks for its default model, which the simulator serves', async () => {
+    // Claude Code 2.1.332's default is claude-opus-5-5 (adaptive thinking,
+    // an effort, 128k max_tokens); the gateway routes it to its us. profile.
+    const seen = gw.logs().split('\n').length;
+    const r = await claude('Say hello to Tollgate', { model: null, args: ['--tools', ''] });
+    assert.equal(r.code, 0, `exit ${r.code} ${r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}\ngateway:\n${gw.logs()}`);
+    assert.match(r.stdout, /simulated reply from Claude Opus 5\.5/);
+    const lines = gw.logs().split('\n').slice(seen).flatMap((line) => {
+      try {
+        const rec = JSON.parse(line);
+        return rec.msg === 'request' && rec.path === '/v1/messages' ? [rec] : [];
+      } catch {
+        return [];
+      }
+    });
+    assert.ok(lines.length > 0, `no /v1/messages request logged:\n${gw.logs()}`);
+    for (const l of lines) {
+      assert.equal(l.model, 'us.anthropic.claude-opus-5-5', `Claude Code asked for another default: add it to the simulator's catalog\n${JSON.stringify(l)}`);
+      assert.equal(l.status, 200, JSON.stringify(l));
+      assert.ok(l.cost_micros > 0, `not billed: ${JSON.stringify(l)}`);
+    }
   });
 
   test('calls a tool and reads its result back, thinking kept across the turn', async () => {
