@@ -31,6 +31,10 @@ import (
 //   - thinking {"type":"adaptive"} is refused except by the models that take it
 //     (Model.AdaptiveThinking: the 4.6 models and newer), whose simulated
 //     answer then has no thinking block, as a model that chose not to think.
+//   - The 4.6 models and newer (Model.Effort, Model.SystemMessages) take
+//     output_config without the effort beta, and messages with role
+//     "system", read as more system prompt: Claude Code's Bedrock mode sends
+//     both.
 //
 // The body is then checked with Anthropic's rules, worded as Bedrock relays
 // the model's errors ("The model returned the following errors: ..."), turned
@@ -225,6 +229,9 @@ func parseClaude(body []byte, m Model) (*claudeRequest, *converseRequest, *apiEr
 		if beta, ok := claudeGated[k]; ok && slices.Contains(req.AnthropicBeta, beta) {
 			continue
 		}
+		if k == "output_config" && m.Effort {
+			continue // generally available on the model: no beta needed
+		}
 		return nil, nil, modelErr("%s: Extra inputs are not permitted", k)
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -307,6 +314,14 @@ func claudeToConverse(req *claudeRequest, m Model) (*converseRequest, *apiError)
 		return nil, modelErr("messages: List should have at least 1 item after validation, not 0")
 	}
 	for i, msg := range req.Messages {
+		if msg.Role == "system" && m.SystemMessages {
+			// Instructions in the middle of the conversation: the
+			// simulated model reads them as more system prompt.
+			if e := claudeSystem(msg.Content, out); e != nil {
+				return nil, e
+			}
+			continue
+		}
 		if msg.Role != "user" && msg.Role != "assistant" {
 			return nil, modelErr("messages.%d.role: Input should be 'user' or 'assistant'", i)
 		}

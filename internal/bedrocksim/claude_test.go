@@ -431,6 +431,29 @@ func TestClaudeCodeDefaultBody(t *testing.T) {
 		t.Errorf("adaptive thinking on Opus 4.5: %v, want refused", err)
 	}
 
+	// Claude Code's Bedrock mode: output_config with no effort beta, and
+	// a message with role system after the user's.
+	bedrockMode := `{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["interleaved-thinking-2025-05-14"],"max_tokens":128000,` +
+		`"thinking":{"type":"adaptive","display":"omitted"},"output_config":{"effort":"medium"},` +
+		`"messages":[{"role":"user","content":"Say hello"},{"role":"system","content":[{"type":"text","text":"# Environment"}]}]}`
+	got, _, err := invokeClaude(t, rt, "us.anthropic.claude-opus-5-5", bedrockMode)
+	if err != nil {
+		t.Fatalf("Bedrock-mode body on Opus 5.5: %v", err)
+	}
+	if text := got["content"].([]any)[0].(map[string]any)["text"]; !strings.Contains(text.(string), "Say hello") {
+		t.Errorf("Bedrock-mode body on Opus 5.5: %v, want the reply to the user's message", text)
+	}
+	for _, tt := range []struct{ body, msg string }{
+		{claudeBody("x", `"output_config":{"effort":"low"}`), "output_config: Extra inputs are not permitted"},
+		{`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"messages":[{"role":"user","content":"x"},{"role":"system","content":"y"}]}`,
+			"messages.1.role: Input should be 'user' or 'assistant'"},
+	} {
+		_, _, err := invokeClaude(t, rt, "us.anthropic.claude-opus-4-5-20251101-v1:0", tt.body)
+		if err == nil || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("Opus 4.5: %v, want %q", err, tt.msg)
+		}
+	}
+
 	converse := func(id string) error {
 		_, err := rt.Converse(context.Background(), &bedrockruntime.ConverseInput{
 			ModelId:      aws.String(id),

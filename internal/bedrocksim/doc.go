@@ -151,7 +151,7 @@
 // brackets and single spaces, unique; at most 5 of 4.5 MB. guardrailConfig
 // identifier and version patterns, trace values; requestMetadata keys and
 // values (256 characters of [a-zA-Z0-9\s:_@$#=/+,-.], 16 entries);
-// outputConfig.effort (only Opus 4.5 and the newer models take it) and textFormat (valid
+// outputConfig.effort (only the 4.6 models and newer take it) and textFormat (valid
 // JSON schema, supported model).
 //
 // # Markers

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { startGateway } from './gateway.mjs';
+import { DEMO_KEY, startGateway } from './gateway.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -58,8 +58,12 @@ after(async () => {
   assert.equal(code, 0, `gateway exit: code ${code}, signal ${signal}\n${gw.logs()}`);
 });
 
-/** claude runs `claude -p prompt --tools ''` in Bedrock mode with key; killed after timeoutMs. */
-function claude(prompt, key, timeoutMs = 60_000) {
+/**
+ * claude runs `claude -p prompt --tools ''` in Bedrock mode with key and
+ * ANTHROPIC_MODEL model (none when model is null: Claude Code picks its
+ * default); killed after timeoutMs.
+ */
+function claude(prompt, key, { timeoutMs = 60_000, model = HAIKU45 } = {}) {
   const env = {
     PATH: process.env.PATH,
     HOME: home,
@@ -67,10 +71,10 @@ function claude(prompt, key, timeoutMs = 60_000) {
     ANTHROPIC_BEDROCK_BASE_URL: `${gw.origin}/bedrock`,
     AWS_BEARER_TOKEN_BEDROCK: key,
     AWS_REGION: 'us-east-1',
-    ANTHROPIC_MODEL: HAIKU45,
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     DISABLE_AUTOUPDATER: '1',
   };
+  if (model !== null) env.ANTHROPIC_MODEL = model;
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(claudeBinary(), ['-p', prompt, '--tools', ''], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -119,4 +123,15 @@ test('Claude Code stops at once with the budget message for a key over its cap',
   assert.notEqual(r.code, 0, `a broke key succeeded:\n${r.stdout}`);
   assert.match(r.stdout + r.stderr, /budget/i, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   assert.ok(r.ms < 30_000, `took ${r.ms} ms: Claude Code retried the refusal`);
+});
+
+test('Claude Code with no ANTHROPIC_MODEL asks for its default profile, which the simulator serves', async () => {
+  // Claude Code 2.1.332's Bedrock default is us.anthropic.claude-opus-5-5.
+  const r = await claude('Say hello to Tollgate', DEMO_KEY, { model: null });
+  assert.equal(r.code, 0, `exit ${r.code} ${r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}\ngateway:\n${gw.logs()}`);
+  assert.match(r.stdout, /simulated reply from Claude Opus 5\.5/);
+  const calls = requests('demo').filter((l) => l.path !== '/bedrock/inference-profiles');
+  assert.ok(calls.some((l) => l.model === 'us.anthropic.claude-opus-5-5' && l.status === 200 && l.cost_micros > 0),
+    `no billed call of us.anthropic.claude-opus-5-5: ${JSON.stringify(calls)}`);
+  for (const l of calls) assert.equal(l.status, 200, JSON.stringify(l));
 });
