@@ -25,11 +25,13 @@ import (
 
 // boundModels are simulated models of three families, between them taking
 // every part type: images, documents, tools, thinking (echoed reasoning),
-// structured output and prompt caching.
+// structured output and prompt caching; and Claude Code's default, Opus 5.5,
+// whose id has no version suffix and which reasons with an effort.
 var boundModels = []string{
 	"global.anthropic.claude-sonnet-4-5-20250929-v1:0",
 	"anthropic.claude-3-haiku-20240307-v1:0",
 	"amazon.nova-pro-v1:0",
+	"us.anthropic.claude-opus-5-5",
 }
 
 // boundPricing prices them as Claude is priced: cache writes dearer than
@@ -39,6 +41,7 @@ pricing:
   anthropic.claude-sonnet-4-5-20250929-v1:0: {input: 1, output: 10, cache_read: 0.1, cache_write: 1.25}
   anthropic.claude-3-haiku-20240307-v1:0: {input: 1, output: 10, cache_read: 0.1, cache_write: 1.25}
   amazon.nova-pro-v1:0: {input: 1, output: 10, cache_read: 0.1, cache_write: 1.25}
+  anthropic.claude-opus-5-5: {input: 1, output: 10, cache_read: 0.1, cache_write: 1.25}
 `
 
 // chatBudgetRequest describes body to the guard as the chat handler does.
@@ -189,7 +192,7 @@ func text(rnd *rand.Rand, n int) string {
 func randomChat(t *testing.T, rnd *rand.Rand, model string) ([]byte, []string) {
 	t.Helper()
 	var has []string
-	claude45 := strings.Contains(model, "sonnet-4-5")
+	claude45 := strings.Contains(model, "sonnet-4-5") || strings.Contains(model, "opus-5-5") // echoed reasoning
 	size := func() int { return []int{1, 5, 40, 300, 1500}[rnd.IntN(5)] }
 	var msgs []any
 	if rnd.IntN(2) == 0 {
