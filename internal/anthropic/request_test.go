@@ -259,6 +259,12 @@ func TestBedrockModel(t *testing.T) {
 		{"claude-haiku-4-5-20251001", "global", "global.anthropic.claude-haiku-4-5-20251001-v1:0", true},
 		{"claude-3-haiku-20240307", "us", "anthropic.claude-3-haiku-20240307-v1:0", true},
 		{"claude-9", "us", "", false},
+		// Claude Code 2.1.332's default and its table: no version suffix.
+		{"claude-opus-5-5", "us", "us.anthropic.claude-opus-5-5", true},
+		{"claude-opus-5", "global", "global.anthropic.claude-opus-5", true},
+		{"claude-haiku-5-5", "eu", "eu.anthropic.claude-haiku-5-5", true},
+		{"claude-fable-5-1", "us", "us.anthropic.claude-fable-5-1", true},
+		{"claude-opus-4-8", "us", "us.anthropic.claude-opus-4-8", true},
 	}
 	for _, tt := range tests {
 		if got, ok := anthropic.BedrockModel(tt.name, tt.geo); got != tt.want || ok != tt.ok {
@@ -273,6 +279,14 @@ func TestBedrockModel(t *testing.T) {
 		if got := anthropic.FoundationModel(in); got != want {
 			t.Errorf("FoundationModel(%q) = %q, want %q", in, got, want)
 		}
+	}
+	for id, want := range map[string]string{"us.anthropic.claude-opus-5-5": "claude-opus-5-5", "global.anthropic.claude-opus-5": "claude-opus-5"} {
+		if got, ok := anthropic.ModelName(id); got != want || !ok {
+			t.Errorf("ModelName(%q) = %q, %v; want %q", id, got, ok, want)
+		}
+	}
+	if got := anthropic.FoundationModel("us.anthropic.claude-opus-5-5"); got != "anthropic.claude-opus-5-5" {
+		t.Errorf("FoundationModel of the unversioned profile = %q", got)
 	}
 	if anthropic.Geography("eu-west-1") != "eu" || anthropic.Geography("ap-northeast-1") != "apac" || anthropic.Geography("us-west-2") != "us" {
 		t.Error("Geography")
