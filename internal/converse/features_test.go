@@ -20,6 +20,7 @@ const (
 	sonnet37 = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 	sonnet45 = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
 	opus45   = "anthropic.claude-opus-4-5-20251101-v1:0"
+	opus46   = "us.anthropic.claude-opus-4-6-v1"
 	gptOSS   = "openai.gpt-oss-120b-1:0"
 	nova2    = "us.amazon.nova-2-lite-v1:0"
 	novaPro  = "amazon.nova-pro-v1:0"
@@ -106,8 +107,15 @@ func TestToConverseFeatures(t *testing.T) {
 			want:  `{"messages":[{"role":"user","content":[{"text":"Why?"}]}]}`,
 		},
 		{
-			name:  "effort models get outputConfig.effort and thinking",
+			name:  "Opus 4.5 takes no outputConfig.effort (a beta there): thinking only",
 			model: opus45,
+			body:  `{"model":"m","reasoning_effort":"minimal","max_tokens":4000,"messages":[{"role":"user","content":"Why?"}]}`,
+			want: `{"messages":[{"role":"user","content":[{"text":"Why?"}]}],"inferenceConfig":{"maxTokens":4000},
+				"additionalModelRequestFields":{"thinking":{"type":"enabled","budget_tokens":1024}}}`,
+		},
+		{
+			name:  "effort models get outputConfig.effort and thinking",
+			model: opus46,
 			body:  `{"model":"m","reasoning_effort":"minimal","max_tokens":4000,"messages":[{"role":"user","content":"Why?"}]}`,
 			want: `{"messages":[{"role":"user","content":[{"text":"Why?"}]}],"inferenceConfig":{"maxTokens":4000},"outputConfig":{"effort":"low"},
 				"additionalModelRequestFields":{"thinking":{"type":"enabled","budget_tokens":1024}}}`,

@@ -82,7 +82,9 @@ var quirks = []quirk{
 	{match: "anthropic.claude-fable-5", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
 	{match: "anthropic.claude-opus-4-6", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 128000},
 	{match: "anthropic.claude-sonnet-4-6", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 64000},
-	{match: "anthropic.claude-opus-4-5", exclusiveSampling: true, reasoning: reasoningEffort, promptCache: true, textFormat: true, maxOutput: 64000},
+	// Opus 4.5 takes effort only behind Anthropic's effort-2025-11-24 beta,
+	// not as Converse's outputConfig.effort: extended thinking, as 4.5.
+	{match: "anthropic.claude-opus-4-5", exclusiveSampling: true, reasoning: reasoningThinking, promptCache: true, textFormat: true, maxOutput: 64000},
 	{match: "anthropic.claude-sonnet-4-5", exclusiveSampling: true, reasoning: reasoningThinking, promptCache: true, textFormat: true, maxOutput: 64000},
 	{match: "anthropic.claude-haiku-4-5", exclusiveSampling: true, reasoning: reasoningThinking, promptCache: true, textFormat: true, maxOutput: 64000},
 	{match: "anthropic.claude-opus-4-1", exclusiveSampling: true, reasoning: reasoningThinking, promptCache: true, maxOutput: 32000},
