@@ -7,28 +7,17 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { runClaude } from './anthropic.mjs';
 import { DEMO_KEY, startGateway } from './gateway.mjs';
-
-const require = createRequire(import.meta.url);
 
 const HAIKU45 = 'us.anthropic.claude-haiku-4-5-20251001-v1:0';
 const HAIKU_ONLY = 'sk-test-cc-haiku-0123456789';
 const BROKE = 'sk-test-cc-broke-0123456789';
-
-/** claudeBinary finds the native binary the package installs for this platform. */
-function claudeBinary() {
-  const pkg = `@anthropic-ai/claude-code-${process.platform}-${process.arch}`;
-  const bin = path.join(path.dirname(require.resolve(`${pkg}/package.json`)), 'claude');
-  if (!existsSync(bin)) throw new Error(`${bin} not found: run npm ci in tests/clients`);
-  return bin;
-}
 
 let gw;
 let policies;
@@ -75,20 +64,7 @@ function claude(prompt, key, { timeoutMs = 60_000, model = HAIKU45 } = {}) {
     DISABLE_AUTOUPDATER: '1',
   };
   if (model !== null) env.ANTHROPIC_MODEL = model;
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(claudeBinary(), ['-p', prompt, '--tools', ''], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b) => { stdout += b; });
-    child.stderr.on('data', (b) => { stderr += b; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
-    });
-  });
+  return runClaude(['-p', prompt, '--tools', ''], { env, cwd: home, timeoutMs });
 }
 
 /** requests returns the request log lines of key so far. */

@@ -6,24 +6,12 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { BROKE_KEY, SONNET, brokePolicy } from './anthropic.mjs';
+import { BROKE_KEY, SONNET, brokePolicy, runClaude } from './anthropic.mjs';
 import { DEMO_KEY, startGateway } from './gateway.mjs';
-
-const require = createRequire(import.meta.url);
-
-/** claudeBinary finds the native binary the package installs for this platform. */
-function claudeBinary() {
-  const pkg = `@anthropic-ai/claude-code-${process.platform}-${process.arch}`;
-  const bin = path.join(path.dirname(require.resolve(`${pkg}/package.json`)), 'claude');
-  if (!existsSync(bin)) throw new Error(`${bin} not found: run npm ci in tests/clients`);
-  return bin;
-}
 
 let gw;
 let policyDir;
@@ -56,21 +44,8 @@ function claude(prompt, { key = DEMO_KEY, timeoutMs = 60_000, args = [], model =
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     DISABLE_AUTOUPDATER: '1',
   };
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const modelArgs = model === null ? [] : ['--model', model];
-    const child = spawn(claudeBinary(), ['-p', prompt, ...modelArgs, ...args], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b) => { stdout += b; });
-    child.stderr.on('data', (b) => { stderr += b; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
-    });
-  });
+  const modelArgs = model === null ? [] : ['--model', model];
+  return runClaude(['-p', prompt, ...modelArgs, ...args], { env, cwd: home, timeoutMs });
 }
 
 describe('Claude Code', () => {
